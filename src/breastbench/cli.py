@@ -1,0 +1,54 @@
+"""The ``breastbench`` command line.
+
+Each subpackage registers its own sub-commands (``data``, ``models``, ``run``, ``predict``,
+``report``, ``demo``); this module only wires them together and turns a :class:`UserError`
+into one clear line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from breastbench.errors import UserError
+
+# module path of every command group; each exposes ``register(subparsers)``.
+COMMAND_MODULES = (
+    "breastbench.data.cli",
+    "breastbench.models.cli",
+    "breastbench.experiment.cli",
+    "breastbench.report.cli",
+    "breastbench.demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every registered sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="breastbench",
+        description="CNN-vs-VLM benchmarks for breast imaging: data, models, runs, reports.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the process exit code (0 ok, 2 user error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
