@@ -1,0 +1,1 @@
+"""Experiments: YAML schema, grid of runs, caches, training loop, runner, predict."""

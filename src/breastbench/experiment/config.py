@@ -1,0 +1,269 @@
+"""The experiment file: datasets x models x modes x options, validated at load.
+
+Defaults follow the histopathology study's Table 3 (20 epochs, batch 64, AdamW, lr 1e-4,
+cosine annealing with T_max = total optimiser steps, BCEWithLogits / cross-entropy, 5-fold
+patient-level CV). Paths may use ``${VAR}`` / ``${VAR:-default}`` and are resolved relative to
+the YAML file, so a config travels with its data folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from breastbench.errors import UserError
+from breastbench.experiment.schema import from_dict
+
+MODES = ("zero_shot", "linear_probe", "finetune", "lora")
+AUGMENTATIONS = ("off", "on", "color", "geometric")
+
+
+def _f(default: Any = None, help: str = "", factory: Any = None):  # noqa: A002
+    if factory is not None:
+        return field(default_factory=factory, metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class DatasetConfig:
+    """One dataset: a source that builds a manifest, plus which subsets become experiments."""
+
+    name: str = _f(None, "key used in run ids and tables, e.g. 'breakhis'")
+    source: str = _f(
+        None, "manifest source: breakhis, bach, folder, vindr, synthetic-breakhis, ..."
+    )
+    root: str = _f(None, "dataset root folder on disk")
+    task: str | None = _f(None, "source task, e.g. binary | subtype | density")
+    magnifications: list[int] | None = _f(
+        None, "each magnification is its own experiment; null = all images pooled"
+    )
+    options: dict = _f(
+        factory=dict, help="extra keyword options for the source (e.g. csv, group_by)"
+    )
+    label_map: dict | None = _f(None, "optional mapping source label -> class name")
+    cross_validate: bool = _f(True, "false for a dataset used only as an external test set")
+
+    def validate(self, where: str) -> None:
+        """Names must be usable in run ids; magnifications are BreakHis ones."""
+        for key in ("name", "source", "root"):
+            if not getattr(self, key):
+                raise UserError(f"{where}.{key}: required (e.g. name: breakhis)")
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", self.name):
+            raise UserError(f"{where}.name: '{self.name}' may use letters, digits, . _ - only")
+        for m in self.magnifications or []:
+            if m not in (40, 100, 200, 400):
+                raise UserError(f"{where}.magnifications: got {m}; allowed: 40, 100, 200, 400")
+
+
+@dataclass
+class ModelConfig:
+    """One model and the learning modes to run it under."""
+
+    name: str = _f(None, "registry name, e.g. cnn/resnet34 (see `breastbench models list`)")
+    modes: list[Literal["zero_shot", "linear_probe", "finetune", "lora"]] = _f(
+        factory=lambda: ["finetune"], help="learning modes"
+    )
+    weights: str | None = _f(None, "null/random, pretrained, or a local folder/file")
+    label: str | None = _f(None, "display name in tables (default: the registry name)")
+    input_size: int | None = _f(None, "square input size; null = the model's default")
+    micro_batch_size: int | None = _f(
+        None, "per-step batch; gradient accumulation keeps training.batch_size effective"
+    )
+    lr: float | None = _f(None, "learning rate override for this model")
+    prompt_set: str | None = _f(None, "zero-shot prompt file, e.g. histology_binary, density")
+    magnification_prompts: bool = _f(False, "zero-shot prompts mention the magnification")
+    text_context: str | None = _f(
+        None, "VLM text beside the image, e.g. 'Magnification: {magnification}x'"
+    )
+    init_head_from_text: bool = _f(False, "linear probe starts from the zero-shot text head")
+    options: dict = _f(factory=dict, help="extra create() kwargs, e.g. lora_r, torch_dtype")
+
+    def validate(self, where: str) -> None:
+        """A model needs a name and at least one mode."""
+        if not self.name:
+            raise UserError(f"{where}.name: required, e.g. cnn/resnet34")
+        if not self.modes:
+            raise UserError(f"{where}.modes: give at least one of {', '.join(MODES)}")
+
+    @property
+    def display(self) -> str:
+        """Name used in tables."""
+        return self.label or self.name
+
+
+@dataclass
+class CVConfig:
+    """Patient-grouped, class-stratified k-fold cross-validation."""
+
+    k: int = _f(5, "number of folds (the study uses 5)")
+    seed: int = _f(0, "seed of the fold assignment")
+    group_by: Literal["patient", "image"] = _f("patient", "grouping unit; patient avoids leakage")
+
+    def validate(self, where: str) -> None:
+        """At least 2 folds."""
+        if self.k < 2:
+            raise UserError(f"{where}.k: got {self.k}; need at least 2 folds")
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation; defaults are the study's Table 3."""
+
+    epochs: int = _f(20, "epochs per run (Table 3)")
+    batch_size: int = _f(64, "effective batch size (Table 3)")
+    lr: float = _f(1e-4, "AdamW learning rate (Table 3)")
+    weight_decay: float = _f(0.01, "AdamW weight decay (torch default)")
+    scheduler: Literal["cosine", "none"] = _f("cosine", "cosine annealing, T_max = total steps")
+    amp: Literal["auto", "bf16", "fp16", "off"] = _f("auto", "autocast on GPU (bf16); off on CPU")
+    class_weights: bool = _f(False, "weight the loss by inverse class frequency")
+    val_fraction: float = _f(0.0, "inner validation split of the training patients (0 = none)")
+    select_best: bool = _f(False, "keep the epoch with the lowest inner-validation loss")
+    early_stopping: int | None = _f(None, "stop after this many epochs without val improvement")
+    eval_every_epoch: bool = _f(True, "held-out loss per epoch for learning curves (not selection)")
+    num_workers: int = _f(0, "DataLoader workers for image decoding (0 = main process)")
+    save_checkpoints: Literal["all", "first_fold", "none"] = _f(
+        "first_fold", "which fold models to keep (explainability, predict)"
+    )
+    checkpoint_every: int = _f(1, "epochs between resume checkpoints (0 = never)")
+
+    def validate(self, where: str) -> None:
+        """Positive sizes; best-epoch selection needs an inner validation split."""
+        if self.epochs < 0 or self.batch_size < 1:
+            raise UserError(f"{where}: epochs must be >= 0 and batch_size >= 1")
+        if not 0.0 <= self.val_fraction < 0.9:
+            raise UserError(f"{where}.val_fraction: got {self.val_fraction}; use 0 <= x < 0.9")
+        if (self.select_best or self.early_stopping) and self.val_fraction <= 0:
+            raise UserError(
+                f"{where}.select_best/early_stopping need training.val_fraction > 0: "
+                "selection is done on an inner validation split, never on the test fold"
+            )
+
+
+@dataclass
+class ExternalConfig:
+    """External validation: train on all of one dataset, test on another, no fine-tuning."""
+
+    train: str = _f(None, "dataset name to train on (all of it)")
+    test: str = _f(None, "dataset name to test on")
+    models: list[str] | None = _f(None, "subset of model names (default: all)")
+    modes: list[str] | None = _f(None, "subset of modes (default: all)")
+    augmentation: list[Literal["off", "on", "color", "geometric"]] | None = _f(
+        None, "subset of augmentation settings (default: all)"
+    )
+    label_map: dict | None = _f(None, "test label -> train class name, e.g. Normal: benign")
+    seeds: list[int] | None = _f(None, "training seeds; several give mean +- std")
+
+    def validate(self, where: str) -> None:
+        """Both ends must be named."""
+        if not self.train or not self.test:
+            raise UserError(f"{where}: give both 'train' and 'test' dataset names")
+
+
+@dataclass
+class ExperimentConfig:
+    """A whole experiment file."""
+
+    name: str = _f("experiment", "experiment name")
+    output_dir: str = _f("outputs/experiment", "where run folders and the report go")
+    seed: int = _f(0, "training seed (weights init, shuffling, augmentation)")
+    datasets: list[DatasetConfig] = _f(factory=list, help="datasets")
+    models: list[ModelConfig] = _f(factory=list, help="models and modes")
+    augmentation: list[Literal["off", "on", "color", "geometric"]] = _f(
+        factory=lambda: ["off"], help="augmentation settings; each is its own experiment"
+    )
+    stain_norm: bool = _f(False, "Macenko stain normalisation before augmentation")
+    cv: CVConfig = _f(factory=CVConfig, help="cross-validation")
+    training: TrainingConfig = _f(factory=TrainingConfig, help="optimisation")
+    external: list[ExternalConfig] = _f(factory=list, help="external validations")
+    cache_dir: str | None = _f(None, "image/feature caches (default: <output_dir>/cache)")
+    compare: list[list[str]] | None = _f(
+        None, "pairs of configuration labels to compare (default: all pairs per subset)"
+    )
+    synthetic: bool = _f(False, "data are synthetic (the report says so)")
+
+    def validate(self, where: str) -> None:
+        """Cross-field checks: unique names, external datasets exist."""
+        if not self.datasets:
+            raise UserError("datasets: the experiment needs at least one dataset")
+        if not self.models:
+            raise UserError("models: the experiment needs at least one model")
+        names = [d.name for d in self.datasets]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise UserError(f"datasets: duplicate name {sorted(dup)[0]!r}; names must be unique")
+        for i, ext in enumerate(self.external):
+            for end in ("train", "test"):
+                if getattr(ext, end) not in names:
+                    raise UserError(
+                        f"external[{i}].{end}: unknown dataset {getattr(ext, end)!r}; "
+                        f"defined: {', '.join(names)}"
+                    )
+
+    def dataset(self, name: str) -> DatasetConfig:
+        """The dataset called ``name``."""
+        return next(d for d in self.datasets if d.name == name)
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_vars(text: str) -> str:
+    """Expand ``${VAR}`` and ``${VAR:-default}``; an unset VAR without default is an error."""
+
+    def sub(m: re.Match) -> str:
+        value = os.environ.get(m.group(1))
+        if value is None:
+            if m.group(2) is None:
+                raise UserError(
+                    f"environment variable {m.group(1)} is not set; set it or write "
+                    f"${{{m.group(1)}:-default}}"
+                )
+            return m.group(2)
+        return value
+
+    return _VAR.sub(sub, text)
+
+
+def _resolve(path: str, base: Path) -> str:
+    p = Path(expand_vars(path)).expanduser()
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> ExperimentConfig:
+    """Read and validate an experiment YAML; paths become absolute (relative to the file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"experiment file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UserError(
+            f"{path}:{where} is not valid YAML ({getattr(err, 'problem', err)})"
+        ) from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping with keys datasets, models, ...")
+    raw.update(overrides or {})
+    try:
+        cfg = from_dict(ExperimentConfig, raw, "")
+    except UserError as err:
+        raise UserError(f"{path}: {str(err).lstrip('.')}") from None
+    base = path.resolve().parent
+    for d in cfg.datasets:
+        d.root = _resolve(d.root, base)
+        for key in ("csv", "ground_truth"):
+            if isinstance(d.options.get(key), str):
+                d.options[key] = _resolve(d.options[key], base)
+    for m in cfg.models:
+        if m.weights and m.weights not in ("random", "pretrained"):
+            m.weights = _resolve(m.weights, base)
+    cfg.output_dir = _resolve(cfg.output_dir, base)
+    if cfg.cache_dir:
+        cfg.cache_dir = _resolve(cfg.cache_dir, base)
+    return cfg

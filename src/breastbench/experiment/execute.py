@@ -1,0 +1,320 @@
+"""Execute one :class:`RunSpec`: data split -> model -> mode -> fit -> predictions -> files.
+
+Everything the run writes goes to ``runs/.tmp-<run_id>-<pid>/`` and is renamed to
+``runs/<run_id>/`` at the end, so a run folder either is complete or does not exist. Long runs
+save a resume state in ``runs/.partial/<run_id>.pt`` after each epoch; a restarted run picks it
+up and, because every random draw is derived from (seed, epoch), ends with the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from breastbench.errors import UserError
+from breastbench.experiment.config import ExperimentConfig, ModelConfig
+from breastbench.experiment.grid import RunSpec
+from breastbench.experiment.images import ImageStore
+from breastbench.experiment.provenance import (
+    device_info,
+    git_sha,
+    package_versions,
+    seed_everything,
+)
+from breastbench.experiment.sources import ImageSource, feature_source, vision_source
+from breastbench.experiment.train import fit, predict_logits, probabilities
+
+
+@dataclass
+class RunContext:
+    """What every run of one experiment shares."""
+
+    cfg: ExperimentConfig
+    out_dir: Path
+    device: torch.device
+    manifests: dict[str, pd.DataFrame]  # dataset name -> manifest with folds
+    cache_dir: Path
+    use_cache: bool = True
+    stores: dict = field(default_factory=dict)  # (paths key, size) -> ImageStore, in memory
+
+    def store(self, paths: list[str], size, interpolation: str) -> ImageStore:
+        """One ImageStore per image list and size, shared by the folds of a configuration."""
+        key = (hash(tuple(paths)), tuple(size), interpolation, self.cfg.stain_norm)
+        if key not in self.stores:
+            self.stores[key] = ImageStore(
+                paths, size, self.cache_dir, interpolation, self.cfg.stain_norm
+            )
+        return self.stores[key]
+
+
+def subset(df: pd.DataFrame, magnification: int | None) -> pd.DataFrame:
+    """The rows of one experiment (one magnification, or all)."""
+    if magnification is None:
+        return df.reset_index(drop=True)
+    return df[df["magnification"] == magnification].reset_index(drop=True)
+
+
+def external_targets(
+    test_df: pd.DataFrame, classes: list[str], label_map: dict | None, name: str
+) -> np.ndarray:
+    """Map the external dataset's labels onto the training classes (declared, never guessed)."""
+    labels = test_df["label"].map(lambda v: (label_map or {}).get(v, v))
+    unknown = sorted(set(labels) - set(classes))
+    if unknown:
+        raise UserError(
+            f"external[{name}]: labels {unknown} have no training class ({classes}); add them "
+            "to external.label_map, e.g. Normal: benign"
+        )
+    return labels.map({c: i for i, c in enumerate(classes)}).to_numpy()
+
+
+def build_model(spec: RunSpec, mc: ModelConfig, classes: list[str], device: torch.device):
+    """Create the model, set its mode, and build a zero-shot text head where asked."""
+    from breastbench.models import create
+
+    kwargs = dict(mc.options)
+    if mc.input_size:
+        kwargs["input_size"] = mc.input_size
+    torch.manual_seed(spec.seed)  # random init (tiny models, heads) comes from the run seed
+    model = create(mc.name, num_classes=len(classes), weights=mc.weights, **kwargs)
+    model.set_mode(spec.mode)
+    if spec.mode == "zero_shot" or (spec.mode == "linear_probe" and mc.init_head_from_text):
+        mag = spec.magnification if mc.magnification_prompts else None
+        model.build_zero_shot_head(classes, mc.prompt_set, magnification=mag)
+        model.set_mode(spec.mode)
+    return model.to(device)
+
+
+def _transforms(model, augmentation: str):
+    from breastbench.experiment.augment import build_transforms
+
+    dc = model.data_config
+    return (
+        build_transforms(dc, train=True, augmentation=augmentation),
+        build_transforms(dc, train=False, augmentation="off"),
+    )
+
+
+def _text(mc: ModelConfig, magnification) -> str | None:
+    if not mc.text_context:
+        return None
+    return mc.text_context.format(magnification=magnification or "unknown")
+
+
+def make_source(
+    ctx: RunContext, spec: RunSpec, mc: ModelConfig, model, df: pd.DataFrame, targets: np.ndarray
+):
+    """Pick the cheapest input path the protocol allows for this run."""
+    size = tuple(model.data_config["input_size"][1:])
+    interp = model.data_config.get("interpolation", "bicubic")
+    store = ctx.store(df["path"].tolist(), size, interp)
+    train_tf, eval_tf = _transforms(model, spec.augmentation)
+    text = _text(mc, spec.magnification)
+    no_aug = spec.augmentation == "off"
+    if ctx.use_cache and no_aug and spec.mode in ("zero_shot", "linear_probe"):
+        return feature_source(model, store, targets, eval_tf, ctx.device, ctx.cache_dir, text)
+    if ctx.use_cache and no_aug and spec.mode == "lora" and hasattr(model, "encode_vision"):
+        return vision_source(model, store, targets, eval_tf, ctx.device, ctx.cache_dir, text)
+    return ImageSource(
+        store, targets, train_tf, eval_tf, ctx.device, ctx.cfg.training.num_workers, spec.seed, text
+    )
+
+
+def inner_validation(df: pd.DataFrame, train_idx: np.ndarray, fraction: float, seed: int):
+    """Split training patients into train/validation, grouped and stratified (never test)."""
+    if fraction <= 0:
+        return train_idx, None
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    n_splits = max(2, round(1 / fraction))
+    sgkf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    sub = df.iloc[train_idx]
+    tr, va = next(sgkf.split(np.zeros(len(sub)), sub["target"], sub["patient_id"]))
+    return train_idx[tr], train_idx[va]
+
+
+def execute(spec: RunSpec, ctx: RunContext) -> Path:
+    """Run one unit and write its folder atomically; return the final folder."""
+    cfg = ctx.cfg
+    mc = cfg.models[spec.model_index]
+    runs_dir = ctx.out_dir / "runs"
+    final = runs_dir / spec.run_id
+    if (final / "metrics.json").exists():
+        return final
+    t_start = time.perf_counter()
+    seed_everything(spec.seed)
+    full = ctx.manifests[spec.dataset]
+    classes = list(full.attrs["classes"])
+    train_df = subset(full, spec.magnification)
+    if spec.external:
+        test_df = ctx.manifests[spec.external].reset_index(drop=True)
+        ext = next(e for e in cfg.external if e.train == spec.dataset and e.test == spec.external)
+        test_targets = external_targets(test_df, classes, ext.label_map, spec.external)
+        df = pd.concat([train_df, test_df.assign(target=test_targets)], ignore_index=True)
+        train_idx = np.arange(len(train_df))
+        test_idx = np.arange(len(train_df), len(df))
+    else:
+        df = train_df
+        train_idx = np.flatnonzero(df["fold"].to_numpy() != spec.fold)
+        test_idx = np.flatnonzero(df["fold"].to_numpy() == spec.fold)
+    train_idx, val_idx = inner_validation(df, train_idx, cfg.training.val_fraction, spec.seed)
+    targets = df["target"].to_numpy()
+
+    model = build_model(spec, mc, classes, ctx.device)
+    t_model = time.perf_counter()
+    source = make_source(ctx, spec, mc, model, df, targets)
+    t_data = time.perf_counter()
+
+    partial = runs_dir / ".partial" / f"{spec.run_id}.pt"
+    resume = None
+    if partial.exists():
+        resume = torch.load(partial, map_location=ctx.device, weights_only=True)
+
+    def on_epoch(epoch: int, row: dict, state: dict) -> None:
+        every = cfg.training.checkpoint_every
+        if every and (epoch + 1) % every == 0 and epoch + 1 < cfg.training.epochs:
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            tmp = partial.with_suffix(f".tmp{os.getpid()}")
+            torch.save(state, tmp)
+            os.replace(tmp, partial)
+
+    micro = mc.micro_batch_size or cfg.training.batch_size
+    result = fit(
+        model,
+        source,
+        train_idx,
+        cfg.training,
+        seed=spec.seed,
+        device=ctx.device,
+        micro_batch=min(micro, cfg.training.batch_size),
+        lr=mc.lr or cfg.training.lr,
+        test_idx=test_idx,
+        val_idx=val_idx,
+        resume=resume,
+        on_epoch=on_epoch,
+    )
+    logits = predict_logits(model, source, test_idx, max(micro, 64), ctx.device, cfg.training.amp)
+    probs = probabilities(logits)
+    t_end = time.perf_counter()
+
+    pred_df = predictions_table(df.iloc[test_idx], probs, classes, spec)
+    from breastbench.metrics import compute_metrics
+
+    y = pred_df["target"].to_numpy()
+    metrics = compute_metrics(y, probs[:, 1] if len(classes) == 2 else probs, classes)
+    run_info = {
+        **spec.to_dict(),
+        "run_id": spec.run_id,
+        "config_key": spec.config_key,
+        "model_label": mc.display,
+        "task": full.attrs.get("task"),
+        "classes": classes,
+        "n_train": int(len(train_idx)),
+        "n_val": int(0 if val_idx is None else len(val_idx)),
+        "n_test": int(len(test_idx)),
+        "best_epoch": result.best_epoch,
+        "input_path": type(source).__name__,
+        "trainable": model.trainable_report(),
+        "synthetic": bool(cfg.synthetic or full.attrs.get("synthetic", False)),
+        "random_weights": str(model.weights_source) in ("random", "None"),
+        "weights": str(model.weights_source),
+        "config": {
+            "model": _plain(mc),
+            "training": _plain(cfg.training),
+            "cv": _plain(cfg.cv),
+            "stain_norm": cfg.stain_norm,
+            "experiment": cfg.name,
+        },
+        "versions": package_versions(),
+        "git_sha": git_sha(),
+        "device": device_info(ctx.device),
+        "timings": {
+            "model_build_s": t_model - t_start,
+            "data_s": t_data - t_model,
+            "fit_s": result.seconds,
+            "predict_s": t_end - t_data - result.seconds,
+            "total_s": time.perf_counter() - t_start,
+        },
+    }
+    save_ckpt = cfg.training.save_checkpoints == "all" or (
+        cfg.training.save_checkpoints == "first_fold" and spec.fold in (0, None)
+    )
+    _write_run(
+        runs_dir, spec, run_info, pred_df, result.history, metrics, model if save_ckpt else None
+    )
+    if partial.exists():
+        partial.unlink()
+    return final
+
+
+def _plain(obj) -> dict:
+    from dataclasses import asdict
+
+    return asdict(obj)
+
+
+def predictions_table(
+    rows: pd.DataFrame, probs: np.ndarray, classes: list[str], spec: RunSpec
+) -> pd.DataFrame:
+    """Per-sample predictions: ids, truth, predicted class and every class probability."""
+    from breastbench.metrics.classification import predict_labels
+
+    pred = predict_labels(probs, len(classes))  # the same threshold rule as the metrics
+    out = pd.DataFrame(
+        {
+            "image_id": rows["image_id"].astype(str).to_numpy()
+            if "image_id" in rows
+            else rows["path"].map(lambda p: Path(p).stem).to_numpy(),
+            "path": rows["path"].to_numpy(),
+            "patient_id": rows["patient_id"].astype(str).to_numpy(),
+            "fold": spec.fold if spec.fold is not None else -1,
+            "target": rows["target"].to_numpy(),
+            "label": [classes[t] for t in rows["target"].to_numpy()],
+            "pred": pred,
+            "pred_label": [classes[p] for p in pred],
+        }
+    )
+    if "magnification" in rows:
+        out["magnification"] = rows["magnification"].to_numpy()
+    for i, c in enumerate(classes):
+        out[f"prob_{c}"] = probs[:, i]
+    return out
+
+
+def _write_run(
+    runs_dir: Path,
+    spec: RunSpec,
+    info: dict,
+    preds: pd.DataFrame,
+    history: list[dict],
+    metrics: dict,
+    model,
+) -> None:
+    tmp = runs_dir / f".tmp-{spec.run_id}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    preds.to_csv(tmp / "predictions.csv", index=False)
+    pd.DataFrame(history).to_csv(tmp / "history.csv", index=False)
+    (tmp / "run.json").write_text(json.dumps(info, indent=2, default=str))
+    if model is not None:
+        from breastbench.models import save_checkpoint
+
+        save_checkpoint(model, tmp / "checkpoint")
+    # metrics.json last: its presence marks the run complete
+    (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+    final = runs_dir / spec.run_id
+    if final.exists():  # an incomplete leftover (no metrics.json) or a concurrent finisher
+        if (final / "metrics.json").exists():
+            shutil.rmtree(tmp)
+            return
+        shutil.rmtree(final)
+    os.rename(tmp, final)

@@ -1,0 +1,190 @@
+"""Run an experiment: validate everything first, then execute the grid, then summarise.
+
+Checks that can fail (unknown model, a mode a model cannot do, a missing dataset root, a
+fold without a class) all run before the first epoch, so a typo never costs an hour. Folds
+are written once to ``manifests/<dataset>.csv``; a later call reads them back and refuses to
+continue if the data changed underneath.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from breastbench.errors import UserError
+from breastbench.experiment.config import ExperimentConfig
+from breastbench.experiment.execute import RunContext, execute
+from breastbench.experiment.grid import expand, select
+from breastbench.experiment.provenance import resolve_device
+from breastbench.experiment.schema import to_dict
+
+
+def check_models(cfg: ExperimentConfig) -> None:
+    """Every model name exists and supports each requested mode (no weights loaded)."""
+    from breastbench.models import get_info
+
+    for i, mc in enumerate(cfg.models):
+        try:
+            info = get_info(mc.name)
+        except UserError as err:
+            raise UserError(f"models[{i}].name: {err}") from None
+        for mode in mc.modes:
+            if mode not in info.modes:
+                raise UserError(
+                    f"models[{i}].modes: '{mc.name}' cannot run mode '{mode}'; "
+                    f"it supports: {', '.join(info.modes)}"
+                )
+            if mode == "zero_shot" and not mc.prompt_set:
+                raise UserError(
+                    f"models[{i}].prompt_set: zero-shot needs a prompt file, e.g. "
+                    "histology_binary or density"
+                )
+
+
+def prepare_manifests(
+    cfg: ExperimentConfig, out_dir: Path, console: Console | None = None
+) -> dict[str, pd.DataFrame]:
+    """Build or re-read every dataset's manifest with folds; audit the folds."""
+    from breastbench.data import (
+        assign_folds,
+        audit_folds,
+        load_manifest,
+        read_manifest,
+        write_manifest,
+    )
+
+    manifests: dict[str, pd.DataFrame] = {}
+    for i, ds in enumerate(cfg.datasets):
+        if not Path(ds.root).exists():
+            raise UserError(f"datasets[{i}].root: {ds.root} does not exist; fix the path")
+        opts = dict(ds.options)
+        if ds.task:
+            opts["task"] = ds.task
+        df = load_manifest(ds.source, ds.root, **opts)
+        if ds.label_map:
+            df = _relabel(df, ds.label_map, f"datasets[{i}].label_map")
+        path = out_dir / "manifests" / f"{ds.name}.csv"
+        if not ds.cross_validate:
+            manifests[ds.name] = df  # external test set only: no folds
+            continue
+        if path.exists():
+            saved = read_manifest(path)
+            if sorted(saved["path"]) != sorted(df["path"]):
+                raise UserError(
+                    f"{path}: the dataset changed since its folds were written; use a new "
+                    "--out folder or delete that manifest to re-split"
+                )
+            df = saved
+        else:
+            group = "patient_id" if cfg.cv.group_by == "patient" else "path"
+            df = assign_folds(df, k=cfg.cv.k, seed=cfg.cv.seed, group_col=group)
+            write_manifest(df, path)
+        for mag in ds.magnifications or [None]:
+            sub = df if mag is None else df[df["magnification"] == mag]
+            if mag is not None and sub.empty:
+                raise UserError(f"datasets[{i}].magnifications: no {mag}X images in {ds.root}")
+            sub = sub.copy()
+            sub.attrs = dict(df.attrs)
+            audit = audit_folds(sub)
+            _check_audit(audit, ds.name, mag)
+        manifests[ds.name] = df
+    return manifests
+
+
+def _check_audit(audit: dict, name: str, mag) -> None:
+    where = f"dataset '{name}'" + (f" at {mag}X" if mag else "")
+    if audit.get("patients_in_several_folds"):
+        raise UserError(
+            f"{where}: patients appear in several folds: "
+            f"{audit['patients_in_several_folds'][:5]}; folds leak"
+        )
+    missing = audit.get("folds_missing_class") or audit.get("missing_classes")
+    if missing:
+        raise UserError(
+            f"{where}: a test fold lacks a class ({missing}); metrics such as AUC are undefined "
+            "there. Use fewer folds (cv.k) or more patients"
+        )
+
+
+def _relabel(df: pd.DataFrame, mapping: dict, where: str) -> pd.DataFrame:
+    labels = df["label"].map(lambda v: mapping.get(v, v))
+    classes = list(dict.fromkeys(mapping.get(c, c) for c in df.attrs["classes"]))
+    attrs = dict(df.attrs)
+    df = df.assign(label=labels, target=labels.map({c: i for i, c in enumerate(classes)}))
+    if df["target"].isna().any():
+        raise UserError(f"{where}: could not map every label")
+    df["target"] = df["target"].astype(int)
+    df.attrs = {**attrs, "classes": classes}
+    return df
+
+
+def run_experiment(
+    cfg: ExperimentConfig,
+    *,
+    out: str | None = None,
+    only: list[str] | None = None,
+    device: str | None = None,
+    resume: bool = True,
+    use_cache: bool = True,
+    console: Console | None = None,
+) -> Path:
+    """Validate, run every pending unit of the grid, write the summary; return the folder."""
+    console = console or Console(stderr=True)
+    out_dir = Path(out or cfg.output_dir).resolve()
+    dev = resolve_device(device)
+    check_models(cfg)
+    runs = select(expand(cfg), only)
+    if not runs:
+        raise UserError(f"--only {only}: matches no run; run ids look like {expand(cfg)[0].run_id}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifests = prepare_manifests(cfg, out_dir, console)
+    _write_config(cfg, out_dir)
+    ctx = RunContext(
+        cfg, out_dir, dev, manifests, Path(cfg.cache_dir or out_dir / "cache"), use_cache=use_cache
+    )
+    done = [r for r in runs if (out_dir / "runs" / r.run_id / "metrics.json").exists()]
+    todo = [r for r in runs if r not in done]
+    if not resume:
+        for r in todo:  # --no-resume: drop partial epoch checkpoints, start those runs clean
+            p = out_dir / "runs" / ".partial" / f"{r.run_id}.pt"
+            if p.exists():
+                p.unlink()
+    console.print(
+        f"[bold]{cfg.name}[/]: {len(runs)} runs, {len(done)} already complete, "
+        f"{len(todo)} to run on {dev}; output {out_dir}"
+    )
+    t0 = time.perf_counter()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("runs", total=len(todo))
+        for spec in todo:
+            progress.update(task, description=f"{spec.run_id[:70]}")
+            execute(spec, ctx)
+            progress.advance(task)
+    from breastbench.experiment.summary import write_summary
+
+    table = write_summary(out_dir, cfg)
+    console.print(table)
+    console.print(f"{len(todo)} runs in {time.perf_counter() - t0:.1f}s; results in {out_dir}")
+    return out_dir
+
+
+def _write_config(cfg: ExperimentConfig, out_dir: Path) -> None:
+    text = yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    path = out_dir / "experiment.yaml"
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    (out_dir / "grid.json").write_text(json.dumps([r.to_dict() for r in expand(cfg)], indent=1))

@@ -1,0 +1,192 @@
+"""Input sources for the training loop: live images, cached features, cached vision tokens.
+
+The cached sources are valid only where the protocol allows them: a frozen backbone with no
+augmentation (linear probing, zero-shot) or a frozen vision encoder with no augmentation (VLM
+LoRA). Each cache is keyed by everything that determines its content (model, weights,
+preprocessing, images), stored on disk, written atomically under a lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from breastbench.experiment.images import ImageDataset, ImageStore, cache_key
+from breastbench.experiment.locks import file_lock
+from breastbench.experiment.train import InputSource, TensorSource, set_train_mode
+
+FEATURE_CACHE_VERSION = "features-v1"
+
+
+class ImageSource(InputSource):
+    """Decoded images from an :class:`ImageStore`, transformed per epoch, via a DataLoader."""
+
+    def __init__(
+        self,
+        store: ImageStore,
+        targets: np.ndarray,
+        train_transform,
+        eval_transform,
+        device: torch.device,
+        num_workers: int = 0,
+        seed: int = 0,
+        text=None,
+    ):
+        self.store = store
+        self.targets = np.asarray(targets)
+        self.train_transform = train_transform
+        self.eval_transform = eval_transform
+        self.device = device
+        self.num_workers = num_workers
+        self.seed = seed
+        self.text = text  # optional VLM text context, one string for every image
+
+    def batches(self, indices, micro, train, epoch):
+        """Batches of normalised image tensors, augmented when ``train``."""
+        tf = self.train_transform if train else self.eval_transform
+        if train and hasattr(tf, "set_random_seed"):
+            tf.set_random_seed(self.seed * 1_000_003 + epoch)  # same draws after a resume
+        ds = ImageDataset(self.store, indices, self.targets[indices], tf)
+        loader = torch.utils.data.DataLoader(
+            ds,
+            batch_size=micro,
+            shuffle=False,
+            num_workers=self.num_workers,
+            pin_memory=self.device.type == "cuda",
+            worker_init_fn=_worker_init if self.num_workers else None,
+        )
+        for x, y, _ in loader:
+            x = x.to(self.device, non_blocking=True)
+            if self.device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, y.to(self.device)
+
+    def forward(self, model, inputs):
+        """The whole model on images."""
+        if self.text is not None:
+            return model.head(model.features(inputs, text=[self.text] * len(inputs)))
+        return model(inputs)
+
+
+def _worker_init(worker_id: int) -> None:
+    info = torch.utils.data.get_worker_info()
+    tf = getattr(info.dataset, "transform", None)
+    if hasattr(tf, "set_random_seed"):
+        tf.set_random_seed(torch.initial_seed() % 2**31 + worker_id)
+
+
+def _model_key(model, extra: dict) -> str:
+    meta = {
+        "v": FEATURE_CACHE_VERSION,
+        "model": model.name,
+        "weights": str(getattr(model, "weights_source", "")),
+        "data_config": {
+            k: list(v) if isinstance(v, tuple) else v for k, v in model.data_config.items()
+        },
+        **extra,
+    }
+    if str(meta["weights"]) in ("random", "None"):
+        # random weights are only reproducible through the seed that drew them
+        meta["param_digest"] = _param_digest(model)
+    return json.dumps(meta, sort_keys=True, default=str)
+
+
+def _param_digest(model) -> str:
+    h = hashlib.sha256()
+    for name, p in sorted(model.state_dict().items()):
+        if name.startswith("head."):
+            continue
+        h.update(name.encode())
+        h.update(p.detach().float().cpu().numpy().tobytes()[:4096])
+        h.update(str(float(p.detach().float().sum())).encode())
+    return h.hexdigest()[:16]
+
+
+@torch.no_grad()
+def cached_tensor(
+    kind: str,
+    model,
+    store: ImageStore,
+    eval_transform,
+    device,
+    cache_dir,
+    encode,
+    batch: int = 64,
+    text=None,
+) -> torch.Tensor:
+    """Run ``encode(model, images)`` once over every image of ``store``; reuse it afterwards.
+
+    ``kind`` is ``features`` (frozen backbone) or ``vision`` (frozen VLM vision encoder).
+    """
+    img_key = cache_key(store.paths, store.size, store.interpolation, store.stain_norm)
+    key_text = _model_key(model, {"kind": kind, "images": img_key, "text": text})
+    key = hashlib.sha256(key_text.encode()).hexdigest()[:24]
+    target = Path(cache_dir) / kind / f"{key}.npy" if cache_dir else None
+    if target is not None and target.exists():
+        return torch.from_numpy(np.load(target))
+    lock = file_lock(target.with_suffix(".lock")) if target is not None else _nullcontext()
+    with lock:
+        if target is not None and target.exists():  # another run built it meanwhile
+            return torch.from_numpy(np.load(target))
+        src = ImageSource(
+            store,
+            np.zeros(len(store), dtype=np.int64),
+            eval_transform,
+            eval_transform,
+            device,
+            text=None,
+        )
+        set_train_mode(model, False)
+        chunks = []
+        for x, _ in src.batches(np.arange(len(store)), batch, train=False, epoch=0):
+            out = encode(model, x) if text is None else encode(model, x, text)
+            chunks.append(out.float().cpu())
+        data = torch.cat(chunks)
+        if target is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(f".tmp{os.getpid()}.npy")
+            np.save(tmp, data.numpy())
+            os.replace(tmp, target)
+            target.with_suffix(".json").write_text(key_text)
+    return data
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def feature_source(model, store, targets, eval_transform, device, cache_dir, text=None):
+    """Frozen-backbone features for every image, then the head alone trains on them."""
+
+    def encode(m, x, t=None):
+        return m.features(x) if t is None else m.features(x, text=[t] * len(x))
+
+    data = cached_tensor(
+        "features", model, store, eval_transform, device, cache_dir, encode, text=text
+    )
+    return TensorSource(data, targets, device, lambda m, f: m.head(f.to(m.head.weight.dtype)))
+
+
+def vision_source(model, store, targets, eval_transform, device, cache_dir, text=None):
+    """Frozen vision-encoder + connector outputs once; the LoRA decoder trains on them."""
+
+    def encode(m, x, t=None):
+        return m.encode_vision(x)
+
+    data = cached_tensor("vision", model, store, eval_transform, device, cache_dir, encode)
+
+    def fwd(m, v):
+        if text is None:
+            return m.forward_from_vision(v)
+        return m.forward_from_vision(v, text=[text] * len(v))
+
+    return TensorSource(data, targets, device, fwd)

@@ -1,0 +1,271 @@
+"""One plain training loop for every family and mode.
+
+What a batch *is* differs (images, cached frozen features, cached vision-encoder outputs), so
+the loop takes an :class:`InputSource` that turns sample indices into model inputs and knows
+which part of the model to run on them. Everything else (AdamW, cosine annealing with
+T_max = total optimiser steps, gradient accumulation that keeps the effective batch, AMP on
+GPU, per-epoch held-out loss, best-epoch selection on an inner validation split only, resume
+from a checkpoint) is shared, so a cached path and the uncached one compute the same thing.
+
+Randomness is derived from ``(seed, epoch)`` rather than carried along, so a run resumed at
+epoch e makes exactly the same draws as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from breastbench.experiment.config import TrainingConfig
+
+
+class InputSource:
+    """Turns index batches into inputs and runs the matching part of the model."""
+
+    def batches(self, indices: np.ndarray, micro: int, train: bool, epoch: int):
+        """Yield ``(inputs, targets)`` for consecutive chunks of ``indices``."""
+        raise NotImplementedError
+
+    def forward(self, model: nn.Module, inputs) -> torch.Tensor:
+        """Logits for ``inputs``."""
+        raise NotImplementedError
+
+
+class TensorSource(InputSource):
+    """Precomputed per-sample tensors (frozen features or vision-encoder outputs)."""
+
+    def __init__(
+        self,
+        data: torch.Tensor,
+        targets: np.ndarray,
+        device: torch.device,
+        forward: Callable[[nn.Module, torch.Tensor], torch.Tensor],
+    ):
+        self.data = data
+        self.targets = torch.as_tensor(targets, dtype=torch.long)
+        self.device = device
+        self._forward = forward
+
+    def batches(self, indices, micro, train, epoch):
+        """Slices of the cached tensor, moved to the device."""
+        for s in range(0, len(indices), micro):
+            idx = torch.as_tensor(indices[s : s + micro])
+            yield self.data[idx].to(self.device), self.targets[idx].to(self.device)
+
+    def forward(self, model, inputs):
+        """Run the part of the model after the cached stage."""
+        return self._forward(model, inputs)
+
+
+@dataclass
+class FitResult:
+    """History rows and timing of one fit."""
+
+    history: list[dict]
+    best_epoch: int | None
+    seconds: float
+
+
+def loss_fn(num_outputs: int, targets: np.ndarray, class_weights: bool, device) -> nn.Module:
+    """BCEWithLogits for one logit (binary), cross-entropy otherwise; optional class weights."""
+    if num_outputs == 1:
+        pos_weight = None
+        if class_weights:
+            pos = max(int((targets == 1).sum()), 1)
+            pos_weight = torch.tensor([(len(targets) - pos) / pos], device=device)
+        return nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    weight = None
+    if class_weights:
+        counts = np.bincount(targets, minlength=num_outputs).clip(min=1)
+        weight = torch.tensor(
+            len(targets) / (num_outputs * counts), dtype=torch.float32, device=device
+        )
+    return nn.CrossEntropyLoss(weight=weight)
+
+
+def compute_loss(criterion: nn.Module, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Apply the criterion with the target shape it expects."""
+    if logits.shape[1] == 1:
+        return criterion(logits[:, 0].float(), y.float())
+    return criterion(logits.float(), y)
+
+
+def probabilities(logits: torch.Tensor) -> np.ndarray:
+    """(N, C) class probabilities: sigmoid for one logit, softmax otherwise."""
+    logits = logits.float()
+    if logits.shape[1] == 1:
+        p = torch.sigmoid(logits[:, 0])
+        return torch.stack([1 - p, p], dim=1).cpu().numpy()
+    return torch.softmax(logits, dim=1).cpu().numpy()
+
+
+def _autocast(device: torch.device, amp: str):
+    if device.type != "cuda" or amp == "off":
+        return torch.autocast(device.type, enabled=False)
+    dtype = torch.float16 if amp == "fp16" else torch.bfloat16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def set_train_mode(model: nn.Module, train: bool) -> None:
+    """Frozen backbones stay in eval mode (BatchNorm statistics and dropout fixed)."""
+    if train and getattr(model, "mode", None) in ("finetune", "lora"):
+        model.train()
+    else:
+        model.eval()
+
+
+@torch.no_grad()
+def predict_logits(
+    model, source: InputSource, indices: np.ndarray, batch: int, device, amp: str = "auto"
+) -> torch.Tensor:
+    """Logits for ``indices`` in eval mode."""
+    set_train_mode(model, False)
+    out = []
+    for x, _ in source.batches(indices, batch, train=False, epoch=0):
+        with _autocast(device, amp):
+            out.append(source.forward(model, x).float().cpu())
+    if not out:
+        return torch.empty(0, getattr(model, "num_outputs", 1))
+    return torch.cat(out)
+
+
+def _mean_loss(model, source, indices, criterion, batch, device, amp) -> tuple[float, float]:
+    logits = predict_logits(model, source, indices, batch, device, amp)
+    y = torch.as_tensor(source_targets(source, indices))
+    loss = float(compute_loss(criterion.cpu(), logits, y)) if len(y) else float("nan")
+    criterion.to(device)
+    pred = (logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(1)
+    acc = float((pred == y).float().mean()) if len(y) else float("nan")
+    return loss, acc
+
+
+def source_targets(source: InputSource, indices: np.ndarray) -> np.ndarray:
+    """Targets of ``indices`` as known to the source."""
+    return np.asarray(source.targets)[indices]
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """What training changes: trainable parameters and all buffers (BatchNorm statistics)."""
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    names |= {n for n, _ in model.named_buffers()}
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if k in names}
+
+
+def fit(
+    model,
+    source: InputSource,
+    train_idx: np.ndarray,
+    cfg: TrainingConfig,
+    *,
+    seed: int,
+    device: torch.device,
+    micro_batch: int,
+    lr: float,
+    test_idx: np.ndarray | None = None,
+    val_idx: np.ndarray | None = None,
+    resume: dict | None = None,
+    on_epoch: Callable[[int, dict, dict], None] | None = None,
+) -> FitResult:
+    """Train the trainable parameters of ``model`` on ``train_idx``.
+
+    ``on_epoch(epoch, row, state)`` is called after each epoch with a resumable ``state``
+    (model/optimiser/scheduler state, history) that the caller may persist.
+    """
+    start = time.perf_counter()
+    targets = source_targets(source, train_idx)
+    criterion = loss_fn(model.num_outputs, targets, cfg.class_weights, device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    history: list[dict] = []
+    if cfg.epochs == 0 or not params or len(train_idx) == 0:
+        return FitResult(history, None, time.perf_counter() - start)
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
+    total_steps = steps_per_epoch * cfg.epochs
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+        if cfg.scheduler == "cosine"
+        else None
+    )
+    scaler_enabled = device.type == "cuda" and cfg.amp == "fp16"
+    scaler = torch.amp.GradScaler("cuda", enabled=scaler_enabled)
+    first_epoch, best, best_state, bad_epochs = 0, math.inf, None, 0
+    best_epoch = None
+    if resume:
+        model.load_state_dict(resume["model"], strict=False)
+        optimizer.load_state_dict(resume["optimizer"])
+        if scheduler is not None and resume.get("scheduler"):
+            scheduler.load_state_dict(resume["scheduler"])
+        history = list(resume["history"])
+        first_epoch = int(resume["epoch"]) + 1
+        best, best_epoch = resume.get("best", math.inf), resume.get("best_epoch")
+        best_state, bad_epochs = resume.get("best_state"), int(resume.get("bad_epochs", 0))
+    eval_batch = max(micro_batch, 64)
+    for epoch in range(first_epoch, cfg.epochs):
+        t0 = time.perf_counter()
+        torch.manual_seed(seed * 1_000_003 + epoch)  # dropout, LoRA dropout, etc.
+        order = np.random.default_rng([seed, epoch]).permutation(train_idx)
+        set_train_mode(model, True)
+        total, seen = 0.0, 0
+        for s in range(0, len(order), cfg.batch_size):
+            step_idx = order[s : s + cfg.batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            for x, y in source.batches(step_idx, micro_batch, train=True, epoch=epoch):
+                with _autocast(device, cfg.amp):
+                    logits = source.forward(model, x)
+                loss = compute_loss(criterion, logits, y)
+                # weight each micro-batch by its share so the effective batch mean is kept
+                scaler.scale(loss * (len(y) / len(step_idx))).backward()
+                total += float(loss.detach()) * len(y)
+                seen += len(y)
+            scaler.step(optimizer)
+            scaler.update()
+            if scheduler is not None:
+                scheduler.step()
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": total / max(seen, 1),
+            "lr": optimizer.param_groups[0]["lr"],
+        }
+        if cfg.eval_every_epoch and test_idx is not None and len(test_idx):
+            row["test_loss"], row["test_accuracy"] = _mean_loss(
+                model, source, test_idx, criterion, eval_batch, device, cfg.amp
+            )
+        stop = False
+        if val_idx is not None and len(val_idx):
+            row["val_loss"], row["val_accuracy"] = _mean_loss(
+                model, source, val_idx, criterion, eval_batch, device, cfg.amp
+            )
+            if row["val_loss"] < best:
+                best, best_epoch, bad_epochs = row["val_loss"], epoch + 1, 0
+                if cfg.select_best:
+                    best_state = trainable_state(model)
+            else:
+                bad_epochs += 1
+                stop = bool(cfg.early_stopping) and bad_epochs >= cfg.early_stopping
+        row["seconds"] = time.perf_counter() - t0
+        history.append(row)
+        if on_epoch is not None:
+            state = {
+                "model": trainable_state(model),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler else None,
+                "history": history,
+                "epoch": epoch,
+                "best": best,
+                "best_epoch": best_epoch,
+                "best_state": best_state,
+                "bad_epochs": bad_epochs,
+            }
+            on_epoch(epoch, row, state)
+        if stop:
+            break
+    if cfg.select_best and best_state is not None:
+        model.load_state_dict(copy.copy(best_state), strict=False)
+    return FitResult(history, best_epoch, time.perf_counter() - start)
