@@ -2,8 +2,8 @@
 
 Defaults follow the histopathology study's Table 3 (20 epochs, batch 64, AdamW, lr 1e-4,
 cosine annealing with T_max = total optimiser steps, BCEWithLogits / cross-entropy, 5-fold
-patient-level CV). Paths may use ``${VAR}`` / ``${VAR:-default}`` and are resolved relative to
-the YAML file, so a config travels with its data folder.
+patient-level CV). Paths may use ``${VAR}`` / ``${VAR:-default}``; relative paths are resolved
+against the current directory, as a user typing them on the command line would expect.
 """
 
 from __future__ import annotations
@@ -196,6 +196,12 @@ class ExperimentConfig:
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise UserError(f"datasets: duplicate name {sorted(dup)[0]!r}; names must be unique")
+        labels = [m.display for m in self.models]
+        dup = {n for n in labels if labels.count(n) > 1}
+        if dup:
+            raise UserError(
+                f"models: {sorted(dup)[0]!r} appears twice; give each entry a distinct 'label'"
+            )
         for i, ext in enumerate(self.external):
             for end in ("train", "test"):
                 if getattr(ext, end) not in names:
@@ -235,7 +241,7 @@ def _resolve(path: str, base: Path) -> str:
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> ExperimentConfig:
-    """Read and validate an experiment YAML; paths become absolute (relative to the file)."""
+    """Read and validate an experiment YAML; paths become absolute (relative to the cwd)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"experiment file not found: {path}")
@@ -254,7 +260,7 @@ def load_config(path: str | Path, overrides: dict | None = None) -> ExperimentCo
         cfg = from_dict(ExperimentConfig, raw, "")
     except UserError as err:
         raise UserError(f"{path}: {str(err).lstrip('.')}") from None
-    base = path.resolve().parent
+    base = Path.cwd()
     for d in cfg.datasets:
         d.root = _resolve(d.root, base)
         for key in ("csv", "ground_truth"):

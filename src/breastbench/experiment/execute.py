@@ -215,6 +215,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
         "run_id": spec.run_id,
         "config_key": spec.config_key,
         "model_label": mc.display,
+        "model_name": mc.name,
         "task": full.attrs.get("task"),
         "classes": classes,
         "n_train": int(len(train_idx)),

@@ -8,6 +8,7 @@ any executor (this process, a subprocess, a cluster worker) can run it from ``to
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import asdict, dataclass
 
 from breastbench.experiment.config import ExperimentConfig
@@ -19,7 +20,7 @@ class RunSpec:
 
     dataset: str
     magnification: int | None
-    model: str  # registry name
+    model: str  # the model entry's label (or registry name when it has none)
     model_index: int  # index into cfg.models (one name may appear with different options)
     mode: str
     augmentation: str
@@ -71,13 +72,13 @@ def expand(cfg: ExperimentConfig) -> list[RunSpec]:
                     for aug in _augs_for(cfg.augmentation, mode):
                         for fold in range(cfg.cv.k):
                             runs.append(
-                                RunSpec(ds.name, mag, model.name, mi, mode, aug, fold, cfg.seed)
+                                RunSpec(ds.name, mag, model.display, mi, mode, aug, fold, cfg.seed)
                             )
     for ext in cfg.external:
         src = cfg.dataset(ext.train)
         for mag in src.magnifications or [None]:
             for mi, model in enumerate(cfg.models):
-                if ext.models and model.name not in ext.models:
+                if ext.models and not {model.name, model.display} & set(ext.models):
                     continue
                 for mode in model.modes:
                     if ext.modes and mode not in ext.modes:

@@ -49,7 +49,7 @@ class TensorSource(InputSource):
         forward: Callable[[nn.Module, torch.Tensor], torch.Tensor],
     ):
         self.data = data
-        self.targets = torch.as_tensor(targets, dtype=torch.long)
+        self.targets = torch.tensor(np.asarray(targets), dtype=torch.long)
         self.device = device
         self._forward = forward
 
