@@ -35,7 +35,7 @@ class RunSpec:
         parts = [
             self.dataset,
             mag,
-            self.model.replace("/", "-"),
+            re.sub(r"[^A-Za-z0-9._-]+", "-", self.model),
             self.mode,
             f"aug-{self.augmentation}",
         ]
