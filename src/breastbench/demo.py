@@ -57,7 +57,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from breastbench.data import synthesize
     from breastbench.experiment.config import load_config
     from breastbench.experiment.runner import run_experiment
-    from breastbench.report import build_report
+    from breastbench.report.html import build_report
 
     console = Console()
     t0 = time.perf_counter()

@@ -309,7 +309,7 @@ def _write_run(
     if model is not None:
         from breastbench.models import save_checkpoint
 
-        save_checkpoint(model, tmp / "checkpoint")
+        save_checkpoint(model, tmp / "checkpoint", classes=info["classes"])
     # metrics.json last: its presence marks the run complete
     (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
     final = runs_dir / spec.run_id

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -83,7 +84,8 @@ def prepare_manifests(
                 )
             df = saved
         else:
-            group = "patient_id" if cfg.cv.group_by == "patient" else "path"
+            # patient: the source's own grouping (e.g. BreakHis numeric id, or group_by=slide)
+            group = None if cfg.cv.group_by == "patient" else "path"
             df = assign_folds(df, k=cfg.cv.k, seed=cfg.cv.seed, group_col=group)
             write_manifest(df, path)
         for mag in ds.magnifications or [None]:
@@ -100,12 +102,11 @@ def prepare_manifests(
 
 def _check_audit(audit: dict, name: str, mag) -> None:
     where = f"dataset '{name}'" + (f" at {mag}X" if mag else "")
-    if audit.get("patients_in_several_folds"):
+    if audit["leaks"]:
         raise UserError(
-            f"{where}: patients appear in several folds: "
-            f"{audit['patients_in_several_folds'][:5]}; folds leak"
+            f"{where}: patients appear in several folds: {sorted(audit['leaks'])[:5]}; folds leak"
         )
-    missing = audit.get("folds_missing_class") or audit.get("missing_classes")
+    missing = audit["missing_classes"]
     if missing:
         raise UserError(
             f"{where}: a test fold lacks a class ({missing}); metrics such as AUC are undefined "
@@ -149,6 +150,7 @@ def run_experiment(
     ctx = RunContext(
         cfg, out_dir, dev, manifests, Path(cfg.cache_dir or out_dir / "cache"), use_cache=use_cache
     )
+    _remove_stale_temporaries(out_dir / "runs")
     done = [r for r in runs if (out_dir / "runs" / r.run_id / "metrics.json").exists()]
     todo = [r for r in runs if r not in done]
     if not resume:
@@ -179,6 +181,26 @@ def run_experiment(
     console.print(table)
     console.print(f"{len(todo)} runs in {time.perf_counter() - t0:.1f}s; results in {out_dir}")
     return out_dir
+
+
+def _remove_stale_temporaries(runs_dir: Path) -> None:
+    """Delete ``.tmp-<run>-<pid>`` folders left by a killed process (never a live one's)."""
+    if not runs_dir.exists():
+        return
+    for tmp in runs_dir.glob(".tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _write_config(cfg: ExperimentConfig, out_dir: Path) -> None:

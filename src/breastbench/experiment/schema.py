@@ -62,7 +62,7 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
             value = [value]  # a scalar where a list is expected means a one-element list
         (arg,) = get_args(tp)
         return [coerce(v, arg, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
+    if origin is dict or tp is dict:
         if not isinstance(value, dict):
             raise UserError(f"{where}: got {value!r}; expected a mapping")
         return dict(value)

@@ -49,8 +49,8 @@ class ImageSource(InputSource):
     def batches(self, indices, micro, train, epoch):
         """Batches of normalised image tensors, augmented when ``train``."""
         tf = self.train_transform if train else self.eval_transform
-        if train and hasattr(tf, "set_random_seed"):
-            tf.set_random_seed(self.seed * 1_000_003 + epoch)  # same draws after a resume
+        if train and hasattr(tf, "set_seed"):
+            tf.set_seed(self.seed * 1_000_003 + epoch)  # same draws after a resume
         ds = ImageDataset(self.store, indices, self.targets[indices], tf)
         loader = torch.utils.data.DataLoader(
             ds,
@@ -76,8 +76,8 @@ class ImageSource(InputSource):
 def _worker_init(worker_id: int) -> None:
     info = torch.utils.data.get_worker_info()
     tf = getattr(info.dataset, "transform", None)
-    if hasattr(tf, "set_random_seed"):
-        tf.set_random_seed(torch.initial_seed() % 2**31 + worker_id)
+    if hasattr(tf, "set_seed"):
+        tf.set_seed(torch.initial_seed() % 2**31 + worker_id)
 
 
 def _model_key(model, extra: dict) -> str:

@@ -1,0 +1,83 @@
+"""``breastbench models list`` and ``breastbench models info NAME [--mode M] [--json]``.
+
+``info`` builds the architecture on the meta device (no weights, no download), so it answers
+"how many parameters train under LoRA / linear probing?" on any machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from breastbench.models.registry import MODES
+
+
+def register(subparsers) -> None:
+    """Register the ``models`` command group."""
+    p = subparsers.add_parser("models", help="list registered models and show their details")
+    sub = p.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
+    sub.required = True
+
+    ls = sub.add_parser("list", help="table of every registered model")
+    ls.add_argument("--family", choices=("cnn", "clip", "vlm"), help="only this family")
+    ls.set_defaults(func=_list)
+
+    info = sub.add_parser("info", help="parameter counts, input size, weights source, licence")
+    info.add_argument("name", help="registered name, e.g. cnn/resnet34")
+    info.add_argument("--mode", choices=MODES, help="count trainable parameters under this mode")
+    info.add_argument(
+        "--num-classes",
+        type=int,
+        help="head size (default: 1000 for CNNs, i.e. the ImageNet head; 2 otherwise)",
+    )
+    info.add_argument(
+        "--weights",
+        help="also build with these weights ('pretrained' or a local file/folder) to check that "
+        "they are available and fit; counts still come from the meta-device build",
+    )
+    info.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    info.set_defaults(func=_info)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from breastbench.models import get_info, list_models
+
+    table = Table(title="breastbench models")
+    for col in ("name", "family", "weights", "input", "modes", "licence"):
+        table.add_column(col, overflow="fold")
+    for name in list_models(args.family):
+        i = get_info(name)
+        weights = "random (test model)" if i.test_variant else i.weights
+        size = "x".join(str(v) for v in i.input_size[1:])
+        table.add_row(name, i.family, weights, size, ", ".join(i.modes), i.licence)
+    Console(width=160).print(table)
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from breastbench.models.info import model_info
+
+    d = model_info(args.name, mode=args.mode, num_classes=args.num_classes)
+    if args.weights:
+        from breastbench.models import create
+
+        model = create(args.name, d["num_classes"], weights=args.weights)
+        d["weights_loaded"] = model.weights_source
+    if args.json:
+        print(json.dumps(d, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=args.name, show_header=False)
+    for key, value in d.items():
+        if isinstance(value, int) and key.endswith("params"):
+            value = f"{value:,} ({value / 1e6:.2f}M)"
+        elif isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        table.add_row(key, str(value))
+    Console(width=160).print(table)
+    return 0

@@ -1,0 +1,230 @@
+"""CNN family: ImageNet CNNs from timm (ResNet34, VGG19, ConvNeXt) and torchvision (AlexNet).
+
+Each variant is one registered entry with a frozen :class:`ModelInfo`; the builder creates the
+trunk without its classifier (``num_classes=0`` in timm), so ``features`` is the pooled
+pre-logits vector and ``head`` the only task-specific layer. Pretrained weights are fetched by
+:mod:`breastbench.models.weights` (HF cache / torchvision cache / local path), converted with the
+architecture's timm checkpoint filter, and loaded strictly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import torch
+from torch import nn
+
+from breastbench.errors import UserError
+from breastbench.models import weights as W
+from breastbench.models.base import BreastModel
+from breastbench.models.registry import ModelInfo, register
+
+CNN_MODES = ("linear_probe", "finetune")
+
+
+class CNNModel(BreastModel):
+    """A CNN trunk returning pooled features (B, D) plus a linear head."""
+
+    def __init__(self, info: ModelInfo, num_classes: int, trunk: nn.Module, dim: int, source: str):
+        super().__init__(info, num_classes, feature_dim=dim, weights_source=source)
+        self.trunk = trunk
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """Pooled pre-logits features of the trunk (B, D)."""
+        return self.trunk(images)
+
+    def cam_target_layer(self) -> nn.Module:
+        """The last convolutional block, the usual Grad-CAM target."""
+        return self.trunk.get_submodule(self.info.extra["cam_layer"])
+
+
+# -- timm -----------------------------------------------------------------------------------
+def _timm_trunk(info: ModelInfo, weights) -> tuple[nn.Module, str]:
+    """Create the classifier-free timm trunk and load the requested weights into it."""
+    import timm
+
+    kind = W.kind_of(weights)
+    if kind == W.RANDOM:
+        return timm.create_model(info.extra["timm_name"], num_classes=0), W.RANDOM
+    if kind == W.PRETRAINED:
+        if info.test_variant:
+            raise UserError(
+                f"'{info.name}' is a tiny test model with no pretrained weights; use random"
+            )
+        repo = info.weights.removeprefix("hf-hub:")
+        path = W.hf_file(repo, ("model.safetensors", "pytorch_model.bin"), info.name)
+        source = info.weights
+    else:
+        path = W.local_file(weights, info.name)
+        source = str(path)
+    # fetch before building: a missing file fails fast, without initialising a large model
+    trunk = timm.create_model(info.extra["timm_name"], pretrained=False, num_classes=0)
+    state = _timm_filter(info, trunk, W.read_state_dict(path))
+    # strict: timm's own loader turns strict off when it drops the classifier, which would let a
+    # wrong file leave the trunk silently random
+    W.load_into(trunk, state, info.name, str(path))
+    return trunk, source
+
+
+def _timm_filter(info: ModelInfo, trunk: nn.Module, state: dict) -> dict:
+    """Convert a checkpoint to the trunk's layout and drop the ImageNet classifier.
+
+    The converter is the architecture's timm filter (e.g. torchvision VGG -> timm VGG), as in
+    timm's own pretrained loader.
+    """
+    if "timm_filter" in info.extra:
+        module, fn_name = info.extra["timm_filter"].split(":")
+        fn = getattr(importlib.import_module(module), fn_name)
+        takes_model = len(inspect.signature(fn).parameters) > 1
+        state = fn(state, trunk) if takes_model else fn(state)
+    clf = trunk.pretrained_cfg.get("classifier") or ()
+    prefixes = tuple(f"{c}." for c in ((clf,) if isinstance(clf, str) else clf))
+    return {k: v for k, v in state.items() if not (prefixes and k.startswith(prefixes))}
+
+
+def _build_timm(info: ModelInfo, num_classes: int, weights=None, input_size=None) -> CNNModel:
+    trunk, source = _timm_trunk(info, weights)
+    # pre-logits width: VGG's conv-MLP makes it 4096 while num_features is 512
+    dim = getattr(trunk, "head_hidden_size", None) or trunk.num_features
+    model = CNNModel(info, num_classes, trunk, dim, source)
+    if input_size is not None:
+        model.set_input_size(input_size)
+    return model
+
+
+# -- torchvision AlexNet --------------------------------------------------------------------
+class AlexNetTrunk(nn.Module):
+    """torchvision AlexNet minus its last linear layer: features + avgpool + fc6/fc7 (D=4096).
+
+    Attribute names match torchvision's so its checkpoints load after dropping ``classifier.6``.
+    """
+
+    def __init__(self):
+        super().__init__()
+        from torchvision.models import alexnet
+
+        net = alexnet(weights=None)
+        self.features, self.avgpool = net.features, net.avgpool
+        self.classifier = net.classifier[:-1]
+        self.num_features = net.classifier[-1].in_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled 4096-D fc7 activations."""
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+def _build_alexnet(info: ModelInfo, num_classes: int, weights=None, input_size=None) -> CNNModel:
+    kind = W.kind_of(weights)
+    source, path = W.RANDOM, None
+    if kind != W.RANDOM:
+        if kind == W.PRETRAINED:
+            from torchvision.models import AlexNet_Weights
+
+            path, source = W.url_file(AlexNet_Weights.IMAGENET1K_V1.url, info.name), info.weights
+        else:
+            path = W.local_file(weights, info.name)
+            source = str(path)
+    trunk = AlexNetTrunk()
+    if path is not None:
+        state = {
+            k: v for k, v in W.read_state_dict(path).items() if not k.startswith("classifier.6.")
+        }
+        W.load_into(trunk, state, info.name, str(path))
+    model = CNNModel(info, num_classes, trunk, trunk.num_features, source)
+    if input_size is not None:
+        model.set_input_size(input_size)
+    return model
+
+
+# -- registry -------------------------------------------------------------------------------
+def _timm_info(
+    name, timm_name, tag, licence, cam, interpolation="bicubic", timm_filter=None, **kw
+) -> ModelInfo:
+    extra = {"timm_name": timm_name, "cam_layer": cam, "interpolation": interpolation}
+    if timm_filter:  # "module:function" converting foreign checkpoints to timm's layout
+        extra["timm_filter"] = timm_filter
+    return ModelInfo(
+        name=name,
+        family="cnn",
+        weights=f"hf-hub:timm/{timm_name}.{tag}" if tag else "random",
+        modes=CNN_MODES,
+        licence=licence,
+        extra=extra,
+        **kw,
+    )
+
+
+_TIMM_VARIANTS = (
+    _timm_info(
+        "cnn/resnet34",
+        "resnet34",
+        "a1_in1k",
+        "apache-2.0",
+        "layer4",
+        description="ResNet-34, ImageNet-1k (timm a1 recipe)",
+    ),
+    _timm_info(
+        "cnn/vgg19",
+        "vgg19",
+        "tv_in1k",
+        "bsd-3-clause",
+        "features",
+        interpolation="bilinear",
+        timm_filter="timm.models.vgg:_filter_fn",
+        description="VGG-19, ImageNet-1k (torchvision weights)",
+    ),
+    _timm_info(
+        "cnn/convnext_tiny",
+        "convnext_tiny",
+        "in12k_ft_in1k",
+        "apache-2.0",
+        "stages.3",
+        timm_filter="timm.models.convnext:checkpoint_filter_fn",
+        description="ConvNeXt-T, ImageNet-12k -> 1k",
+    ),
+    _timm_info(
+        "cnn/convnext_small",
+        "convnext_small",
+        "in12k_ft_in1k",
+        "apache-2.0",
+        "stages.3",
+        timm_filter="timm.models.convnext:checkpoint_filter_fn",
+        description="ConvNeXt-S, ImageNet-12k -> 1k",
+    ),
+    _timm_info(
+        "cnn/convnext_base",
+        "convnext_base",
+        "fb_in22k_ft_in1k",
+        "apache-2.0",
+        "stages.3",
+        timm_filter="timm.models.convnext:checkpoint_filter_fn",
+        description="ConvNeXt-B, ImageNet-22k -> 1k",
+    ),
+    _timm_info(
+        "cnn/test-resnet",
+        "test_resnet",
+        "",
+        "apache-2.0",
+        "layer4",
+        input_size=(3, 64, 64),
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+        interpolation="bilinear",
+        test_variant=True,
+        description="tiny random timm ResNet (0.4M params) for tests and the demo",
+    ),
+)
+for _info in _TIMM_VARIANTS:
+    register(_info)(_build_timm)
+
+ALEXNET = ModelInfo(
+    name="cnn/alexnet",
+    family="cnn",
+    weights="torchvision:AlexNet_Weights.IMAGENET1K_V1",
+    modes=CNN_MODES,
+    licence="bsd-3-clause",
+    description="AlexNet, ImageNet-1k (torchvision); features = fc7 (4096-D)",
+    extra={"cam_layer": "features", "interpolation": "bilinear"},
+)
+register(ALEXNET)(_build_alexnet)

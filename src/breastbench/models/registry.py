@@ -1,0 +1,77 @@
+"""A small registry of model builders with namespaced names (``cnn/resnet34``, ``vlm/smolvlm``).
+
+Each family module registers one tiny builder per variant together with a frozen
+:class:`ModelInfo` (weights source, input size, normalisation, LoRA targets, licence), in the
+spirit of timm's ``default_cfgs``: metadata is data, builders stay thin.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from breastbench.errors import UserError
+
+MODES = ("zero_shot", "linear_probe", "finetune", "lora")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Static metadata of a registered model variant."""
+
+    name: str  # namespaced registry name, e.g. "cnn/resnet34"
+    family: str  # "cnn" | "clip" | "vlm"
+    weights: str  # where pretrained weights come from (hub id, torchvision enum, "random")
+    input_size: tuple[int, int, int] = (3, 224, 224)
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    modes: tuple[str, ...] = ("linear_probe", "finetune")
+    lora_targets: tuple[str, ...] = ()
+    licence: str = "unknown"
+    description: str = ""
+    test_variant: bool = False  # tiny random model for tests/demo; never has pretrained weights
+    extra: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+_REGISTRY: dict[str, tuple[ModelInfo, Callable]] = {}
+
+
+def register(info: ModelInfo) -> Callable[[Callable], Callable]:
+    """Decorator: register ``builder(info, num_classes, weights, **kw) -> BreastModel``."""
+
+    def deco(builder: Callable) -> Callable:
+        assert info.name not in _REGISTRY, f"duplicate model name {info.name}"
+        _REGISTRY[info.name] = (info, builder)
+        return builder
+
+    return deco
+
+
+def list_models(family: str | None = None) -> list[str]:
+    """Sorted registered names, optionally of one family (``cnn``, ``clip``, ``vlm``)."""
+    return sorted(n for n, (i, _) in _REGISTRY.items() if family in (None, i.family))
+
+
+def get_info(name: str) -> ModelInfo:
+    """Metadata of ``name``; unknown names raise a UserError listing close matches."""
+    return _lookup(name)[0]
+
+
+def _lookup(name: str) -> tuple[ModelInfo, Callable]:
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, _REGISTRY, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise UserError(
+            f"unknown model '{name}'.{hint} Run `breastbench models list` for all names."
+        )
+    return _REGISTRY[name]
+
+
+def build(name: str, num_classes: int, weights=None, **kwargs):
+    """Build a registered model; ``None`` kwargs are dropped so defaults apply (as in timm)."""
+    info, builder = _lookup(name)
+    if num_classes < 2:
+        raise UserError(f"num_classes must be >= 2 for model '{name}', got {num_classes}")
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    return builder(info, num_classes=num_classes, weights=weights, **kwargs)

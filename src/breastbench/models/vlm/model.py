@@ -1,0 +1,229 @@
+"""A generative VLM used as an image classifier: pooled decoder state -> linear head.
+
+``features(images)`` runs the frozen vision tower and connector (:meth:`encode_vision`), puts the
+image-token embeddings into the prompt at the image-token positions and runs the language
+decoder (:meth:`features_from_vision`), then pools the final hidden state at the last
+non-padding token. Both halves are public so the runner can cache the vision output once and
+train LoRA adapters on the decoder alone: ``forward_from_vision(encode_vision(x)) == forward(x)``.
+
+Modes: ``linear_probe`` (head only), ``lora`` (peft LoRA on the decoder's attention projections
++ head; vision tower and connector frozen) and ``finetune`` (everything). The head stays outside
+the peft-wrapped backbone: it is trained and saved next to the adapters by
+:meth:`checkpoint_state`, which keeps ``reset_head`` and the shared training loop unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from breastbench.errors import UserError
+from breastbench.models.base import BreastModel
+from breastbench.models.vlm.lora import LoraOptions, adapter_names, wrap_lora
+from breastbench.models.vlm.prompt import PromptBuilder, pool_last
+
+
+class VLMClassifier(BreastModel):
+    """Qwen2-VL or Idefics3/SmolVLM backbone with a linear classification head."""
+
+    def __init__(
+        self,
+        info,
+        num_classes,
+        core,
+        arch,
+        prompts: PromptBuilder,
+        weights_source,
+        image_size: tuple[int, int],
+        lora: LoraOptions,
+    ):
+        super().__init__(info, num_classes, core.config.text_config.hidden_size, weights_source)
+        self.vlm = core  # becomes a peft.PeftModel under lora
+        self.arch = arch
+        self.prompts = prompts
+        self.image_size = tuple(image_size)
+        self.lora_options = lora
+
+    # -- properties ------------------------------------------------------------------------
+    @property
+    def core(self):
+        """The bare transformers model (vision tower, connector, decoder), peft wrapper removed."""
+        return self.vlm.get_base_model() if self.is_lora else self.vlm
+
+    @property
+    def is_lora(self) -> bool:
+        """True once LoRA adapters have been injected."""
+        return hasattr(self.vlm, "peft_config")
+
+    @property
+    def num_image_tokens(self) -> int:
+        """Fixed number of image tokens per prompt (fixed input size, no tiling)."""
+        return self.prompts.n_image
+
+    @property
+    def data_config(self) -> dict:
+        """Input size actually used (registry default or the ``input_size`` option)."""
+        cfg = super().data_config
+        cfg["input_size"] = (3, *self.image_size)
+        return cfg
+
+    # -- forward paths ---------------------------------------------------------------------
+    def encode_vision(self, images: torch.Tensor) -> torch.Tensor:
+        """Image-token embeddings (B, N, D) from the vision tower + connector."""
+        if images.ndim != 4 or tuple(images.shape[1:]) != (3, *self.image_size):
+            raise UserError(
+                f"model '{self.name}' expects images of shape (B, 3, {self.image_size[0]}, "
+                f"{self.image_size[1]}), got {tuple(images.shape)}; resize with data_config"
+            )
+        return self.arch.encode(self.core, images)
+
+    def features_from_vision(self, vision_out: torch.Tensor, text=None) -> torch.Tensor:
+        """Decoder features (B, D) from cached image-token embeddings and optional text."""
+        core, batch = self.core, vision_out.shape[0]
+        ids, mask = self.prompts.batch(self._texts(text, batch), device=vision_out.device)
+        embeds = core.get_input_embeddings()(ids)
+        slots = (ids == core.config.image_token_id).unsqueeze(-1)
+        assert int(slots.sum()) == vision_out.shape[0] * vision_out.shape[1], "image token count"
+        embeds = embeds.masked_scatter(slots, vision_out.to(embeds.dtype))
+        positions = self.arch.position_ids(core, ids, mask, *self.image_size)
+        out = self.arch.decoder(core)(
+            inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=False
+        )
+        return pool_last(out.last_hidden_state, mask).float()
+
+    def features(self, images: torch.Tensor, text=None) -> torch.Tensor:
+        """Pooled features (B, D): last non-padding token of the decoder's final hidden state."""
+        return self.features_from_vision(self.encode_vision(images), text)
+
+    def forward(self, images: torch.Tensor, text=None) -> torch.Tensor:
+        """Logits (B, num_outputs)."""
+        return self.head(self.features(images, text))
+
+    def forward_from_vision(self, vision_out: torch.Tensor, text=None) -> torch.Tensor:
+        """Logits from cached :meth:`encode_vision` output (LoRA training without augmentation)."""
+        return self.head(self.features_from_vision(vision_out, text))
+
+    def frozen_features(self, images: torch.Tensor) -> torch.Tensor:
+        """What stays fixed under the current mode: vision tokens (lora) or features (probe)."""
+        if self.mode == "finetune":
+            raise UserError(f"nothing of '{self.name}' stays frozen under finetune; no caching")
+        return self.encode_vision(images) if self.mode == "lora" else self.features(images)
+
+    def forward_from_frozen(self, frozen: torch.Tensor) -> torch.Tensor:
+        """Logits from :meth:`frozen_features` output."""
+        return self.forward_from_vision(frozen) if self.mode == "lora" else self.head(frozen)
+
+    @torch.no_grad()
+    def reference_features(self, images: torch.Tensor, text=None) -> torch.Tensor:
+        """Same features via transformers' own end-to-end forward (pixel inputs + input_ids).
+
+        A self-check of our merged path: image-token placement, M-RoPE positions, pooling.
+        """
+        ids, mask = self.prompts.batch(self._texts(text, images.shape[0]), device=images.device)
+        inputs = self.arch.reference_inputs(images.to(self.core.dtype), ids, mask)
+        hidden = self.core(**inputs, use_cache=False).last_hidden_state
+        return pool_last(hidden, mask).float()
+
+    def _texts(self, text, batch: int) -> list:
+        if text is None or isinstance(text, str):
+            return [text] * batch
+        if len(text) != batch:
+            raise UserError(f"got {len(text)} text contexts for a batch of {batch} images")
+        return list(text)
+
+    # -- modes -----------------------------------------------------------------------------
+    def set_mode(self, mode: str) -> VLMClassifier:
+        """Set trainable parameters; ``lora`` injects peft adapters into the decoder once."""
+        self.check_mode(mode)
+        if self.is_lora and mode != "lora":
+            raise UserError(
+                f"model '{self.name}' already carries LoRA adapters; build a new model for '{mode}'"
+            )
+        if mode != "lora":
+            return super().set_mode(mode)
+        if not self.is_lora:
+            # new adapter modules (dropout) start in train mode; keep the model's current mode
+            self.vlm = wrap_lora(self.vlm, self.arch, self.lora_options).train(self.training)
+        self.mode = mode
+        for name, p in self.named_parameters():
+            p.requires_grad = "lora_" in name
+        for p in self.head.parameters():
+            p.requires_grad = True
+        return self
+
+    def trainable_report(self) -> dict:
+        """Parameter counts; under lora also peft's own count of the adapter parameters."""
+        report = super().trainable_report()
+        report.update(
+            image_tokens=self.num_image_tokens,
+            prompt=self.prompts.source,
+            input_size=list(self.data_config["input_size"]),
+        )
+        if self.is_lora:
+            peft_trainable, peft_total = self.vlm.get_nb_trainable_parameters()
+            report.update(
+                lora_params=sum(
+                    p.numel()
+                    for n, p in self.named_parameters()
+                    if "lora_" in n and p.requires_grad
+                ),
+                peft_trainable_params=peft_trainable,
+                peft_total_params=peft_total,
+                lora_modules=len(adapter_names(self.vlm)),
+                lora=self.lora_options.as_dict(),
+            )
+        return report
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def checkpoint_is_full(self) -> bool:
+        """True when the checkpoint holds every tensor (backbone cannot be rebuilt from source)."""
+        return self.mode == "finetune" or self.weights_source == "random"
+
+    def checkpoint_state(self) -> dict[str, torch.Tensor]:
+        """Tensors to save, following :meth:`BreastModel.checkpoint_state`'s rule.
+
+        Everything after finetune or with a random backbone (it cannot be rebuilt); otherwise
+        the head, plus the adapters as ``lora.<peft key>`` under lora.
+        """
+        from peft import get_peft_model_state_dict
+
+        if self.checkpoint_is_full():
+            state = dict(self.state_dict())
+        else:
+            state = {f"head.{k}": v for k, v in self.head.state_dict().items()}
+            if self.is_lora:
+                adapters = get_peft_model_state_dict(self.vlm)
+                state.update({f"lora.{k}": v for k, v in adapters.items()})
+        return {k: v.detach().contiguous() for k, v in state.items()}
+
+    def load_checkpoint_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Inverse of :meth:`checkpoint_state`; a state with adapters switches to lora first."""
+        from peft import get_peft_model_state_dict, set_peft_model_state_dict
+
+        full = any(not k.startswith(("head.", "lora.")) for k in state)
+        has_lora = any("lora_" in k for k in state)
+        if has_lora and not self.is_lora:
+            self.set_mode("lora")
+        if full:
+            try:
+                self.load_state_dict(state, strict=True)
+            except RuntimeError as err:
+                raise UserError(
+                    f"checkpoint does not fit '{self.name}': {str(err).splitlines()[0]}"
+                ) from None
+            return
+        adapters = {k[5:]: v for k, v in state.items() if k.startswith("lora.")}
+        if self.is_lora:
+            expected = set(get_peft_model_state_dict(self.vlm))
+            if set(adapters) != expected:
+                raise UserError(
+                    f"LoRA checkpoint does not fit '{self.name}' (different r or targets): "
+                    f"{len(set(adapters) ^ expected)} adapter tensors differ"
+                )
+            try:
+                set_peft_model_state_dict(self.vlm, adapters)
+            except RuntimeError as err:  # same names, other shapes (e.g. another rank r)
+                raise UserError(
+                    f"LoRA checkpoint does not fit '{self.name}': {str(err).splitlines()[0]}"
+                ) from None
+        head = {k[5:]: v for k, v in state.items() if k.startswith("head.")}
+        self.head.load_state_dict(head, strict=True)

@@ -1,0 +1,171 @@
+"""Where model weights come from: the HF Hub cache, a torchvision URL cache, or a local path.
+
+Every family resolves its ``weights`` argument here so the rules are the same everywhere:
+``None``/``"random"`` means random init, ``"pretrained"`` the registry default, anything else a
+local file or folder. Downloads honour HF offline mode (``HF_HUB_OFFLINE=1``, read at call time
+so tests can set it), and every network or cache failure becomes one
+:class:`~breastbench.errors.MissingWeightsError` line saying which weights, from where, and how to
+point at a local folder instead. State dicts are read with safetensors when possible and
+otherwise with ``torch.load(weights_only=True)``, which never unpickles arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+from pathlib import Path
+
+import torch
+
+from breastbench.errors import MissingWeightsError, UserError
+
+RANDOM = "random"
+PRETRAINED = "pretrained"
+_TRUE = {"1", "true", "yes", "on"}
+# file names tried in a local folder, best first (safetensors preferred)
+WEIGHT_FILES = (
+    "model.safetensors",
+    "open_clip_model.safetensors",
+    "open_clip_pytorch_model.safetensors",
+    "pytorch_model.bin",
+    "open_clip_pytorch_model.bin",
+    "model.pth",
+)
+
+
+def kind_of(weights: str | os.PathLike | None) -> str:
+    """Classify a ``weights`` argument as ``random``, ``pretrained`` or ``local``."""
+    if weights is None or str(weights) == RANDOM:
+        return RANDOM
+    if str(weights) == PRETRAINED:
+        return PRETRAINED
+    return "local"
+
+
+def is_offline() -> bool:
+    """True when HF offline mode is on (also honoured for torchvision downloads)."""
+    return any(
+        os.environ.get(var, "").strip().lower() in _TRUE
+        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def hf_cache_dir() -> str:
+    """The HF Hub cache folder, resolved from the environment at call time."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    home = os.environ.get("HF_HOME") or os.path.join(Path.home(), ".cache", "huggingface")
+    return os.path.join(home, "hub")
+
+
+def missing(what: str, source: str, reason: str) -> MissingWeightsError:
+    """Build the one-line error for weights that cannot be found or fetched."""
+    return MissingWeightsError(
+        f"weights for '{what}' not available from {source} ({reason}); download them on a "
+        f"machine with internet, or set `weights: /path/to/folder` in the YAML (or pass "
+        f"--weights /path/to/folder) to use a local copy"
+    )
+
+
+def _short(err: BaseException) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {text}"[:160]
+
+
+def hf_file(repo_id: str, filenames: tuple[str, ...], what: str) -> Path:
+    """Path of the first of ``filenames`` found in (or downloaded to) the HF cache of a repo."""
+    from huggingface_hub import hf_hub_download
+
+    offline = is_offline()
+    last: BaseException | None = None
+    for filename in filenames:
+        try:
+            path = hf_hub_download(
+                repo_id, filename, cache_dir=hf_cache_dir(), local_files_only=offline
+            )
+            return Path(path)
+        except Exception as err:  # network, offline cache miss, 404, auth: all mean "missing"
+            last = err
+    reason = "offline mode and not in the cache" if offline else _short(last)
+    raise missing(what, f"HF Hub '{repo_id}'", reason)
+
+
+def hf_snapshot(repo_id: str, patterns: list[str], what: str) -> Path:
+    """Local folder of an HF repo snapshot restricted to ``patterns`` (cache or download)."""
+    from huggingface_hub import snapshot_download
+
+    offline = is_offline()
+    try:
+        folder = snapshot_download(
+            repo_id, allow_patterns=patterns, cache_dir=hf_cache_dir(), local_files_only=offline
+        )
+    except Exception as err:  # network, offline cache miss, 404: all mean "missing"
+        reason = "offline mode and not in the cache" if offline else _short(err)
+        raise missing(what, f"HF Hub '{repo_id}'", reason) from None
+    return Path(folder)
+
+
+def url_file(url: str, what: str) -> Path:
+    """Cached path of a torchvision URL (``$TORCH_HOME/hub/checkpoints``), downloaded if allowed."""
+    target = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    if target.is_file():
+        return target
+    if is_offline():
+        raise missing(what, url, f"offline mode and not in {target.parent}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(url, str(target), progress=False)
+    except (urllib.error.URLError, OSError, RuntimeError) as err:
+        raise missing(what, url, _short(err)) from None
+    return target
+
+
+def local_file(path: str | os.PathLike, what: str, names: tuple[str, ...] = WEIGHT_FILES) -> Path:
+    """Resolve a local weights file, or the preferred weights file inside a folder."""
+    p = Path(path).expanduser()
+    if p.is_file():
+        return p
+    if p.is_dir():
+        for name in names:
+            if (p / name).is_file():
+                return p / name
+        found = sorted(p.glob("*.safetensors")) + sorted(p.glob("*.pth")) + sorted(p.glob("*.bin"))
+        if found:
+            return found[0]
+        raise UserError(
+            f"no weights file for '{what}' in folder {p}; expected one of {', '.join(names)}"
+        )
+    raise UserError(
+        f"weights path for '{what}' does not exist: {p}; use 'pretrained', 'random' or an "
+        f"existing file/folder"
+    )
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a state dict from safetensors or a weights-only torch file (no arbitrary pickles)."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path), device="cpu")
+    try:
+        sd = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise UserError(f"cannot read weights file {path} ({_short(err)})") from None
+    if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict):
+        raise UserError(f"weights file {path} does not hold a state dict")
+    return sd
+
+
+def load_into(module: torch.nn.Module, state: dict, what: str, source: str, strict=True) -> None:
+    """``load_state_dict`` with a one-line UserError when the weights do not fit the model."""
+    try:
+        missing_keys, unexpected = module.load_state_dict(state, strict=strict)
+    except RuntimeError as err:
+        raise UserError(
+            f"weights from {source} do not fit model '{what}' ({_short(err)[:120]}...)"
+        ) from None
+    if not strict and missing_keys and len(missing_keys) == len(module.state_dict()):
+        raise UserError(f"weights from {source} share no parameter names with model '{what}'")

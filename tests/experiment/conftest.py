@@ -1,0 +1,73 @@
+"""Shared fixtures: synthetic data written once per session and a config writer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from breastbench.data import synthesize
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory) -> Path:
+    """Synthetic BreakHis and BACH trees (the demo's small size)."""
+    root = tmp_path_factory.mktemp("synth")
+    synthesize("synthetic-breakhis", root / "breakhis", seed=0)
+    synthesize("synthetic-bach", root / "bach", seed=0)
+    return root
+
+
+@pytest.fixture
+def write_config(tmp_path, synth_root):
+    """Write an experiment YAML with sensible test defaults; return its path."""
+
+    def write(models, *, name="t", mags=(200,), aug=("off",), k=5, external=None, **training):
+        cfg = {
+            "name": name,
+            "output_dir": str(tmp_path / "out"),
+            "seed": 0,
+            "synthetic": True,
+            "datasets": [
+                {
+                    "name": "breakhis",
+                    "source": "synthetic-breakhis",
+                    "root": str(synth_root / "breakhis"),
+                    "task": "binary",
+                    "magnifications": list(mags),
+                },
+                {
+                    "name": "bach",
+                    "source": "synthetic-bach",
+                    "root": str(synth_root / "bach"),
+                    "task": "binary",
+                    "cross_validate": False,
+                },
+            ],
+            "models": models,
+            "augmentation": list(aug),
+            "cv": {"k": k, "seed": 0},
+            "training": {"epochs": 1, "batch_size": 16, "lr": 3e-3, **training},
+            "external": external or [],
+        }
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        return path
+
+    return write
+
+
+def load_runs(out: Path) -> dict[str, dict]:
+    """run_id -> {run, metrics, predictions} of every complete run."""
+    runs = {}
+    for m in sorted((out / "runs").glob("*/metrics.json")):
+        d = m.parent
+        runs[d.name] = {
+            "run": json.loads((d / "run.json").read_text()),
+            "metrics": json.loads(m.read_text()),
+            "predictions": pd.read_csv(d / "predictions.csv"),
+        }
+    return runs

@@ -1,0 +1,48 @@
+"""A run killed with SIGKILL mid-way resumes with no duplicated or missing fold results."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from breastbench.cli import main
+
+from .conftest import load_runs
+
+MODELS = [{"name": "cnn/test-resnet", "label": "cnn", "modes": ["finetune"]}]
+
+
+def test_sigkill_mid_run_then_resume_equals_uninterrupted(write_config, tmp_path):
+    cfg = write_config(MODELS, aug=("on",), k=3, epochs=6)
+    killed_out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "breastbench.cli", "run", str(cfg), "--out", str(killed_out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partial_dir = killed_out / "runs" / ".partial"
+    deadline = time.time() + 240
+    # wait until the second fold is mid-training: one run complete, an epoch checkpoint saved
+    while time.time() < deadline and proc.poll() is None:
+        done = list((killed_out / "runs").glob("*/metrics.json"))
+        if done and list(partial_dir.glob("*.pt")):
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    interrupted = load_runs(killed_out)
+    assert 1 <= len(interrupted) < 3
+    assert list(partial_dir.glob("*.pt")), "no epoch checkpoint to resume from"
+
+    assert main(["run", str(cfg), "--out", str(killed_out)]) == 0
+    assert main(["run", str(cfg), "--out", str(tmp_path / "clean")]) == 0
+    resumed, clean = load_runs(killed_out), load_runs(tmp_path / "clean")
+    assert resumed.keys() == clean.keys() and len(clean) == 3
+    for k in clean:
+        assert resumed[k]["metrics"] == clean[k]["metrics"], k
+        assert resumed[k]["predictions"].equals(clean[k]["predictions"])
+    leftovers = [p.name for p in (killed_out / "runs").iterdir() if p.name.startswith(".tmp")]
+    assert leftovers == [] and not list(partial_dir.glob("*.pt"))
+    ids = [i for r in resumed.values() for i in r["predictions"]["image_id"]]
+    assert len(ids) == len(set(ids)) == 96
