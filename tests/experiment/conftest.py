@@ -60,7 +60,13 @@ def write_config(tmp_path, synth_root):
     return write
 
 
-def load_runs(out: Path) -> dict[str, dict]:
+@pytest.fixture
+def load_runs():
+    """The :func:`read_runs` function, as a fixture."""
+    return read_runs
+
+
+def read_runs(out: Path) -> dict[str, dict]:
     """run_id -> {run, metrics, predictions} of every complete run."""
     runs = {}
     for m in sorted((out / "runs").glob("*/metrics.json")):

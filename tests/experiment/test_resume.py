@@ -10,12 +10,11 @@ import time
 
 from breastbench.cli import main
 
-from .conftest import load_runs
 
 MODELS = [{"name": "cnn/test-resnet", "label": "cnn", "modes": ["finetune"]}]
 
 
-def test_sigkill_mid_run_then_resume_equals_uninterrupted(write_config, tmp_path):
+def test_sigkill_mid_run_then_resume_equals_uninterrupted(load_runs, write_config, tmp_path):
     cfg = write_config(MODELS, aug=("on",), k=3, epochs=6)
     killed_out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "breastbench.cli", "run", str(cfg), "--out", str(killed_out)]

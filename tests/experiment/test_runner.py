@@ -8,7 +8,6 @@ from sklearn import metrics as skm
 
 from breastbench.cli import main
 
-from .conftest import load_runs
 
 ALL_FAMILIES = [
     {"name": "cnn/test-resnet", "label": "cnn", "modes": ["finetune"]},
@@ -37,7 +36,7 @@ def _sk_binary(pred_df):
     }
 
 
-def test_all_modes_all_families_cv_and_external(write_config, tmp_path):
+def test_all_modes_all_families_cv_and_external(load_runs, write_config, tmp_path):
     ext = [{"train": "breakhis", "test": "bach", "models": ["cnn"], "augmentation": ["off"]}]
     cfg = write_config(ALL_FAMILIES, aug=("off", "on"), external=ext)
     assert main(["run", str(cfg)]) == 0
@@ -73,7 +72,7 @@ def test_all_modes_all_families_cv_and_external(write_config, tmp_path):
     assert "0.0625" in comp  # the 5-fold Wilcoxon floor is stated
 
 
-def test_tiny_cnn_learns_and_zero_shot_is_near_chance(write_config, tmp_path):
+def test_tiny_cnn_learns_and_zero_shot_is_near_chance(load_runs, write_config, tmp_path):
     models = [
         {"name": "cnn/test-resnet", "label": "cnn", "modes": ["finetune"]},
         {
@@ -96,7 +95,7 @@ def test_tiny_cnn_learns_and_zero_shot_is_near_chance(write_config, tmp_path):
     assert 0.3 <= bal <= 0.7  # random weights: zero-shot is chance, and reported as such
 
 
-def test_same_seed_gives_identical_metrics(write_config, tmp_path):
+def test_same_seed_gives_identical_metrics(load_runs, write_config, tmp_path):
     models = [{"name": "cnn/test-resnet", "label": "cnn", "modes": ["finetune"]}]
     cfg = write_config(models, aug=("on",), k=2, epochs=2)
     assert main(["run", str(cfg), "--out", str(tmp_path / "a")]) == 0
@@ -123,7 +122,7 @@ def test_same_seed_gives_identical_metrics(write_config, tmp_path):
     ],
     ids=["cnn-lp", "clip-lp", "smolvlm-lora", "qwen-lora"],
 )
-def test_cached_path_equals_uncached(write_config, tmp_path, model):
+def test_cached_path_equals_uncached(load_runs, write_config, tmp_path, model):
     cfg = write_config([model], k=2, epochs=2)
     assert main(["run", str(cfg), "--out", str(tmp_path / "cached")]) == 0
     assert main(["run", str(cfg), "--out", str(tmp_path / "live"), "--no-cache"]) == 0

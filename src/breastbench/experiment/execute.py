@@ -209,7 +209,10 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
     from breastbench.metrics import compute_metrics
 
     y = pred_df["target"].to_numpy()
-    metrics = compute_metrics(y, probs[:, 1] if len(classes) == 2 else probs, classes)
+    metric_warnings: list[str] = []  # e.g. "no sample predicted positive": kept in run.json
+    metrics = compute_metrics(
+        y, probs[:, 1] if len(classes) == 2 else probs, classes, warnings_out=metric_warnings
+    )
     run_info = {
         **spec.to_dict(),
         "run_id": spec.run_id,
@@ -223,6 +226,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
         "n_test": int(len(test_idx)),
         "best_epoch": result.best_epoch,
         "input_path": type(source).__name__,
+        "metric_warnings": metric_warnings,
         "trainable": model.trainable_report(),
         "synthetic": bool(cfg.synthetic or full.attrs.get("synthetic", False)),
         "random_weights": str(model.weights_source) in ("random", "None"),

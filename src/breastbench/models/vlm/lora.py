@@ -9,6 +9,8 @@ the full module name, so vision and connector modules can never match.
 
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import asdict, dataclass
 
 from breastbench.errors import UserError
@@ -63,7 +65,10 @@ def wrap_lora(core, arch, options: LoraOptions):
         target_modules=target_pattern(arch.decoder_name, options.targets),
         bias="none",
     )
-    wrapped = get_peft_model(core, config)
+    with warnings.catch_warnings():
+        # peft calls a transformers API deprecated in v5 (is_gradient_checkpointing): noise
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+        wrapped = get_peft_model(core, config)
     names = adapter_names(wrapped)
     prefix = f"base_model.model.{arch.decoder_name}."
     assert names and all(n.startswith(prefix) for n in names), "LoRA outside the decoder"

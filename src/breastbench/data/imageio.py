@@ -1,0 +1,79 @@
+"""Read any image a source can list (PNG, JPEG, TIFF, PGM, DICOM) as (H, W, 3) uint8 RGB.
+
+One reader for every source and for training means one place where bit depth, channel order
+and grayscale handling are decided. OpenCV decodes the raster formats (fast, handles 16-bit
+PNG/TIFF and PGM); tifffile is the fallback for TIFFs OpenCV refuses; DICOM goes through
+:mod:`breastbench.data.dicomio`. A file that cannot be decoded raises :class:`UserError`
+naming it, so one corrupt image among thousands is easy to find.
+"""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+
+from breastbench.data.dicomio import DICOM_EXTENSIONS, is_dicom, read_dicom
+from breastbench.errors import UserError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".pgm", ".bmp") + DICOM_EXTENSIONS
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Decode ``path`` into an (H, W, 3) uint8 RGB array; grayscale is replicated to 3 channels."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise UserError(f"image file {path} not found; fix the path in the manifest")
+    if is_dicom(path):
+        return read_dicom(path)
+    img, bgr = cv2.imread(path, cv2.IMREAD_UNCHANGED), True
+    if img is None and path.lower().endswith((".tif", ".tiff")):
+        img, bgr = _read_tiff(path), False
+    if img is None or img.size == 0:
+        size = os.path.getsize(path)
+        raise UserError(
+            f"cannot decode image {path} ({size} bytes): the file is empty, truncated or not "
+            "an image; re-copy it or remove it from the dataset"
+        )
+    return _to_rgb_uint8(img, bgr=bgr)
+
+
+def _read_tiff(path: str) -> np.ndarray | None:
+    """Fallback for TIFF variants OpenCV cannot read (e.g. some tiled/compressed slides)."""
+    import tifffile
+
+    try:
+        return tifffile.imread(path)  # already RGB order
+    except Exception:  # tifffile raises assorted types on bad data
+        return None
+
+
+def _to_rgb_uint8(img: np.ndarray, bgr: bool) -> np.ndarray:
+    """Scale deeper bit depths to 8 bits, drop alpha, replicate gray, BGR -> RGB."""
+    if img.dtype != np.uint8:
+        img = img.astype(np.float32)
+        lo, hi = float(img.min()), float(img.max())
+        # 16-bit PNG/PGM often use only 10-12 bits: stretch the used range, not 0..65535
+        img = np.zeros(img.shape, np.uint8) if hi <= lo else (img - lo) * (255.0 / (hi - lo))
+        img = np.round(img).astype(np.uint8)
+    if img.ndim == 2:
+        return np.repeat(img[:, :, None], 3, axis=2)
+    if img.shape[2] == 1:
+        return np.repeat(img, 3, axis=2)
+    img = img[:, :, :3]
+    return np.ascontiguousarray(img[:, :, ::-1]) if bgr else img
+
+
+def read_image_resized(path: str | os.PathLike, size: int | tuple[int, int]) -> np.ndarray:
+    """Read and resize to ``size`` (int = square side, or (H, W)) with area interpolation.
+
+    Used by caches that store small copies of large slides/mammograms; area interpolation
+    averages pixels instead of skipping them, so fine texture is not aliased.
+    """
+    h, w = (size, size) if isinstance(size, int) else size
+    img = read_image(path)
+    if img.shape[:2] == (h, w):
+        return img
+    interp = cv2.INTER_AREA if img.shape[0] >= h and img.shape[1] >= w else cv2.INTER_LINEAR
+    return cv2.resize(img, (w, h), interpolation=interp)

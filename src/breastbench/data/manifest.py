@@ -1,0 +1,200 @@
+"""The manifest: one validated table per dataset, one row per image.
+
+Every source only builds a manifest; training, folds and reports read nothing else. The
+columns are fixed (see ``REQUIRED_COLUMNS`` / ``OPTIONAL_COLUMNS``) and the dataset-level facts
+(ordered class list, task, exclusions, notes) live in ``df.attrs``. On disk a manifest is a CSV
+or Parquet file plus a ``<file>.meta.json`` sidecar holding those attrs, because neither format
+round-trips pandas attrs. A ``fold`` column is stored with a content hash so that a manifest read
+back is checked, never silently re-split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from breastbench.errors import UserError
+
+REQUIRED_COLUMNS = ("path", "label", "target", "patient_id", "dataset")
+OPTIONAL_COLUMNS = (
+    "image_id",
+    "slide_id",
+    "subtype",
+    "magnification",
+    "view",
+    "laterality",
+    "study_id",
+    "folder",
+    "fold",
+)
+# identifiers must stay strings: RSNA patient ids are numbers, VinDr ids are hex.
+STRING_COLUMNS = ("path", "label", "patient_id", "dataset", "image_id", "slide_id", "subtype")
+STRING_COLUMNS += ("view", "laterality", "study_id", "folder")
+INT_COLUMNS = ("target", "magnification", "fold")
+ATTR_KEYS = ("classes", "task", "source", "dataset", "excluded", "notes", "group_report")
+ATTR_KEYS += ("group_col", "synthetic", "folds")
+
+
+def build_manifest(
+    rows: Iterable[dict],
+    classes: list[str],
+    *,
+    dataset: str,
+    task: str,
+    source: str,
+    excluded: dict[str, int] | None = None,
+    notes: list[str] | None = None,
+    origin: str = "",
+) -> pd.DataFrame:
+    """Turn source rows (dicts with ``path``, ``label``, ``patient_id``...) into a manifest.
+
+    Adds ``target`` from the ordered ``classes`` and ``dataset``, orders the columns, sets the
+    attrs and validates (without touching the files: sources check those themselves).
+    """
+    df = pd.DataFrame(list(rows))
+    if df.empty:
+        raise UserError(f"no images found in {origin or dataset}; check the path and the layout")
+    index = {name: i for i, name in enumerate(classes)}
+    df["dataset"] = dataset
+    df["target"] = df["label"].map(index)
+    df = _order_columns(df)
+    df.attrs.update(
+        classes=list(classes),
+        task=task,
+        source=source,
+        dataset=dataset,
+        excluded={k: int(v) for k, v in (excluded or {}).items() if v},
+        notes=list(notes or []),
+    )
+    validate_manifest(df, check_files=False, origin=origin or dataset)
+    return df
+
+
+def _order_columns(df: pd.DataFrame) -> pd.DataFrame:
+    known = [c for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if c in df.columns]
+    extra = [c for c in df.columns if c not in known]
+    return df[known + extra].reset_index(drop=True)
+
+
+def validate_manifest(df: pd.DataFrame, check_files: bool = True, origin: str = "manifest") -> None:
+    """Raise :class:`UserError` for missing columns, duplicates, unknown labels or files."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise UserError(
+            f"{origin}: missing required column(s) {', '.join(missing)}; "
+            f"a manifest needs {', '.join(REQUIRED_COLUMNS)}"
+        )
+    if df.empty:
+        raise UserError(f"{origin}: the manifest has no rows")
+    dup = df["path"][df["path"].duplicated()]
+    if len(dup):
+        raise UserError(
+            f"{origin}: {len(dup)} duplicate path(s), first {dup.iloc[0]}; "
+            "each image must appear once (remove the repeated rows)"
+        )
+    classes = df.attrs.get("classes") or sorted(df["label"].astype(str).unique())
+    df.attrs["classes"] = list(classes)
+    unknown = sorted(set(df["label"].astype(str)) - set(classes))
+    if unknown:
+        raise UserError(
+            f"{origin}: unknown label(s) {', '.join(unknown)}; known classes are "
+            f"{', '.join(classes)} (fix the label column or the classes in the .meta.json)"
+        )
+    expected = df["label"].astype(str).map({c: i for i, c in enumerate(classes)})
+    if df["target"].isna().any() or (expected != df["target"].astype("int64")).any():
+        raise UserError(
+            f"{origin}: column 'target' does not match 'label' under classes {classes}; "
+            "regenerate the manifest instead of editing targets by hand"
+        )
+    if check_files:
+        absent = [p for p in df["path"] if not os.path.exists(p)]
+        if absent:
+            raise UserError(
+                f"{origin}: {len(absent)} image file(s) not found, first {absent[0]}; "
+                "fix the paths or pass check_files=False (--no-check-files)"
+            )
+
+
+def folds_hash(df: pd.DataFrame) -> str:
+    """Content hash of the fold assignment: which image (by id or path) sits in which fold."""
+    key = df["image_id"] if "image_id" in df.columns else df["path"]
+    lines = sorted(f"{k}\t{p}\t{int(f)}" for k, p, f in zip(key, df["patient_id"], df["fold"]))
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".meta.json")
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temp file in the same folder, then rename: never a half-written file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_manifest(df: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write ``df`` as CSV or Parquet (by suffix) plus the ``.meta.json`` attrs sidecar."""
+    path = Path(path)
+    if path.suffix not in (".csv", ".parquet"):
+        raise UserError(f"manifest file {path} must end in .csv or .parquet")
+    validate_manifest(df, check_files=False, origin=str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {k: df.attrs[k] for k in ATTR_KEYS if k in df.attrs}
+    if "fold" in df.columns:
+        meta["folds"] = {**dict(df.attrs.get("folds") or {}), "hash": folds_hash(df)}
+    table = _order_columns(df)
+    if path.suffix == ".csv":
+        _atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+    else:
+        _atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
+    text = json.dumps(meta, indent=2, sort_keys=True, default=str)
+    _atomic_write(_sidecar(path), lambda tmp: Path(tmp).write_text(text))
+    return path
+
+
+def read_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataFrame:
+    """Read a manifest written by :func:`write_manifest` (or by hand) and validate it.
+
+    A ``fold`` column is checked against the hash in the sidecar; folds are never recomputed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"manifest {path} not found; create it with `breastbench data folds`")
+    try:
+        if path.suffix == ".parquet":
+            df = pd.read_parquet(path)
+        else:
+            dtypes = dict.fromkeys(STRING_COLUMNS, str)
+            df = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""])
+    except (ValueError, OSError, pd.errors.ParserError) as err:
+        raise UserError(f"cannot read manifest {path}: {err}") from None
+    meta = {}
+    if _sidecar(path).is_file():
+        try:
+            meta = json.loads(_sidecar(path).read_text())
+        except json.JSONDecodeError as err:
+            raise UserError(f"{_sidecar(path)} is not valid JSON ({err}); rewrite it") from None
+    df.attrs.update(meta)
+    for col in INT_COLUMNS:
+        if col in df.columns and df[col].notna().all():
+            df[col] = df[col].astype("int64")
+    validate_manifest(df, check_files=check_files, origin=str(path))
+    if "fold" in df.columns and "hash" in (meta.get("folds") or {}):
+        if folds_hash(df) != meta["folds"]["hash"]:
+            raise UserError(
+                f"{path}: the fold column does not match the hash in {_sidecar(path).name} "
+                "(edited by hand?); regenerate it with `breastbench data folds`"
+            )
+    return df

@@ -1,0 +1,39 @@
+"""``breastbench report RUN_DIR [-o OUT]``: turn a run folder into the HTML/Markdown report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from breastbench.errors import UserError
+
+
+def register(subparsers) -> None:
+    """Register the ``report`` command."""
+    parser = subparsers.add_parser(
+        "report",
+        help="write report.html, report.md, tables and figures for a run folder",
+        description=(
+            "Build the report of a `breastbench run` output folder from its prediction, "
+            "metrics and history files (models are only loaded for explainability maps)."
+        ),
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="output folder of `breastbench run`")
+    parser.add_argument("-o", "--out", default=None, help="report folder (default: RUN_DIR/report)")
+    parser.add_argument(
+        "--no-explain", action="store_true", help="skip Grad-CAM / saliency maps (faster)"
+    )
+    parser.set_defaults(func=run_report)
+
+
+def run_report(args) -> int:
+    """Handler: build the report, print any broken runs and the report path."""
+    from breastbench.report.html import build_report
+
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise UserError(
+            f"run folder {run_dir} not found; pass the --out folder of `breastbench run`"
+        )
+    path = build_report(run_dir, args.out, explain_maps=not args.no_explain, log=print)
+    print(path)
+    return 0

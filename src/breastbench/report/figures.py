@@ -1,0 +1,408 @@
+"""The report's figures, drawn with matplotlib's Agg backend from the run files only.
+
+- accuracy per magnification per model (the histopathology study's Figure 5);
+- train and held-out loss curves per model (Figure 6) and an overlay of held-out curves
+  (Figure 7), mean over folds with a ±1 std band;
+- ROC curves, confusion matrices and reliability diagrams from the pooled out-of-fold
+  predictions of each configuration (every image scored once, by the model that never saw it).
+CNNs are drawn with solid lines and VLMs dashed, as in the study; every configuration keeps one
+colour across all figures.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
+
+from breastbench.report.summary import ConfigSummary  # noqa: E402
+
+DPI = 110
+
+
+@dataclass
+class FigureInfo:
+    """A written figure: file, section title and caption."""
+
+    key: str
+    path: Path
+    title: str
+    caption: str
+
+
+def config_label(s: ConfigSummary) -> str:
+    """Short legend label: ``cnn/resnet34 · fine-tune``."""
+    return f"{s.model} · {s.mode_label}"
+
+
+class Palette:
+    """One colour per model x mode, stable across figures."""
+
+    def __init__(self, summaries: list[ConfigSummary]):
+        labels = sorted({config_label(s) for s in summaries})
+        cmap = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")
+        self.colors = {lab: cmap(i % cmap.N) for i, lab in enumerate(labels)}
+
+    def style(self, s: ConfigSummary) -> dict:
+        """Line style kwargs: colour by configuration, dashed for non-CNN families."""
+        return {
+            "color": self.colors[config_label(s)],
+            "linestyle": "-" if s.family == "cnn" else "--",
+        }
+
+
+def pooled_predictions(s: ConfigSummary) -> pd.DataFrame:
+    """All out-of-fold predictions of one configuration in one table."""
+    return pd.concat([r.predictions for r in s.runs], ignore_index=True)
+
+
+def probability_matrix(df: pd.DataFrame, classes: list[str]) -> np.ndarray:
+    """(N, C) probabilities; a binary table may only carry the positive-class column."""
+    if len(classes) == 2 and f"prob_{classes[0]}" not in df.columns:
+        pos = df[f"prob_{classes[1]}"].to_numpy(dtype=float)
+        return np.column_stack([1 - pos, pos])
+    return df[[f"prob_{c}" for c in classes]].to_numpy(dtype=float)
+
+
+def predicted_index(df: pd.DataFrame, classes: list[str]) -> np.ndarray:
+    """Predicted class index from ``pred`` (an index or a class name)."""
+    pred = df["pred"]
+    if pd.api.types.is_numeric_dtype(pred):
+        return pred.to_numpy(dtype=int)
+    index = {c: i for i, c in enumerate(classes)}
+    return pred.astype(str).map(index).fillna(-1).to_numpy(dtype=int)
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _legend_right(ax) -> None:
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+
+
+def accuracy_by_magnification(
+    summaries: list[ConfigSummary], palette: Palette, title: str, path: Path
+) -> Path | None:
+    """Figure 5: mean accuracy (± std) per magnification, one line per model x mode."""
+    rows = [s for s in summaries if s.magnification and "accuracy" in s.mean]
+    mags = sorted({s.magnification for s in rows})
+    if len(mags) < 2:
+        return None
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for label in sorted({config_label(s) for s in rows}):
+        line = sorted((s for s in rows if config_label(s) == label), key=lambda s: s.magnification)
+        x = [mags.index(s.magnification) for s in line]
+        y = [s.mean["accuracy"] for s in line]
+        err = [0 if math.isnan(s.std["accuracy"]) else s.std["accuracy"] for s in line]
+        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=label, **palette.style(line[0]))
+    ax.set_xticks(range(len(mags)), [f"{m}×" for m in mags])
+    ax.set_xlabel("Magnification")
+    ax.set_ylabel("Accuracy (mean ± std over folds)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    _legend_right(ax)
+    return _save(fig, path)
+
+
+def _history_stats(s: ConfigSummary, column: str) -> pd.DataFrame | None:
+    frames = [r.history for r in s.runs if r.history is not None and column in r.history]
+    if not frames:
+        return None
+    long = pd.concat([f[["epoch", column]] for f in frames])
+    return long.groupby("epoch")[column].agg(["mean", "std"]).fillna({"std": 0.0})
+
+
+def _band(ax, stats: pd.DataFrame, label: str, **style) -> None:
+    ax.plot(stats.index, stats["mean"], label=label, **style)
+    ax.fill_between(
+        stats.index,
+        stats["mean"] - stats["std"],
+        stats["mean"] + stats["std"],
+        color=style.get("color"),
+        alpha=0.15,
+        linewidth=0,
+    )
+
+
+def loss_curves(
+    summaries: list[ConfigSummary], palette: Palette, title: str, path: Path
+) -> Path | None:
+    """Figure 6: train and held-out loss per model x mode (mean over folds, ±1 std)."""
+    rows = [s for s in summaries if _history_stats(s, "train_loss") is not None]
+    if not rows:
+        return None
+    ncols = min(3, len(rows))
+    nrows = math.ceil(len(rows) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
+    for ax, s in zip(axes.flat, rows):
+        color = palette.style(s)["color"]
+        _band(ax, _history_stats(s, "train_loss"), "train", color=color, linestyle="-")
+        for col, name, ls in (("test_loss", "held-out fold", "--"), ("val_loss", "inner val", ":")):
+            stats = _history_stats(s, col)
+            if stats is not None:
+                _band(ax, stats, name, color=color, linestyle=ls)
+        ax.set_title(config_label(s), fontsize=9)
+        ax.set_xlabel("Epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("Loss")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(rows) :]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=11)
+    return _save(fig, path)
+
+
+def held_out_overlay(
+    summaries: list[ConfigSummary], palette: Palette, title: str, path: Path
+) -> Path | None:
+    """Figure 7: held-out (test-fold) loss of every model x mode on one axis."""
+    rows = [(s, _history_stats(s, "test_loss")) for s in summaries]
+    rows = [(s, st) for s, st in rows if st is not None]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for s, stats in rows:
+        ax.plot(stats.index, stats["mean"], label=config_label(s), **palette.style(s))
+    ax.set_xlabel("Epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("Held-out fold loss (mean over folds)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    _legend_right(ax)
+    return _save(fig, path)
+
+
+def _roc_points(df: pd.DataFrame, classes: list[str]) -> tuple[np.ndarray, np.ndarray, float]:
+    """Binary ROC of the positive class, or the micro-averaged one-vs-rest ROC."""
+    y = df["target"].to_numpy(dtype=int)
+    prob = probability_matrix(df, classes)
+    if len(classes) == 2:
+        truth, score = y == 1, prob[:, 1]
+    else:
+        truth = (y[:, None] == np.arange(len(classes))[None, :]).ravel()
+        score = prob.ravel()
+    if truth.all() or not truth.any():
+        return np.array([]), np.array([]), float("nan")
+    fpr, tpr, _ = roc_curve(truth, score)
+    return fpr, tpr, float(roc_auc_score(truth, score))
+
+
+def roc_curves(
+    summaries: list[ConfigSummary], palette: Palette, title: str, path: Path
+) -> Path | None:
+    """ROC curves of the pooled out-of-fold predictions, one per model x mode."""
+    rows = [s for s in summaries if s.runs]
+    if not rows:
+        return None
+    classes = rows[0].runs[0].classes
+    fig, ax = plt.subplots(figsize=(8.5, 5.5))
+    for s in rows:
+        fpr, tpr, auc = _roc_points(pooled_predictions(s), s.runs[0].classes)
+        if len(fpr):
+            ax.plot(fpr, tpr, label=f"{config_label(s)} (AUC {auc:.3f})", **palette.style(s))
+    ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label="chance")
+    what = f"positive class: {classes[1]}" if len(classes) == 2 else "micro-average one-vs-rest"
+    ax.set_xlabel("False positive rate")
+    ax.set_ylabel("True positive rate")
+    ax.set_title(f"{title}\n(pooled out-of-fold, {what})", fontsize=10)
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
+    _legend_right(ax)
+    return _save(fig, path)
+
+
+def confusion_matrices(summaries: list[ConfigSummary], title: str, path: Path) -> Path | None:
+    """Row-normalised confusion matrices (counts annotated) of pooled out-of-fold predictions."""
+    rows = [s for s in summaries if s.runs]
+    if not rows:
+        return None
+    ncols = min(3, len(rows))
+    nrows = math.ceil(len(rows) / ncols)
+    n_classes = len(rows[0].runs[0].classes)
+    side = 2.6 + 0.45 * n_classes
+    fig, axes = plt.subplots(nrows, ncols, figsize=(side * ncols, side * nrows), squeeze=False)
+    for ax, s in zip(axes.flat, rows):
+        classes = s.runs[0].classes
+        df = pooled_predictions(s)
+        k = len(classes)
+        y, pred = df["target"].to_numpy(dtype=int), predicted_index(df, classes)
+        counts = np.zeros((k, k), dtype=int)
+        for t, p in zip(y, pred):
+            if 0 <= p < k:
+                counts[t, p] += 1
+        rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+        for i in range(k):
+            for j in range(k):
+                color = "white" if rates[i, j] > 0.6 else "black"
+                ax.text(
+                    j,
+                    i,
+                    f"{counts[i, j]}\n{rates[i, j]:.0%}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color=color,
+                )
+        short = [c if len(c) <= 10 else c[:9] + "…" for c in classes]
+        ax.set_xticks(
+            range(k),
+            short,
+            rotation=30 if k > 2 else 0,
+            ha="right" if k > 2 else "center",
+            fontsize=8,
+        )
+        ax.set_yticks(range(k), short, fontsize=8)
+        ax.set_xlabel("Predicted", fontsize=8)
+        ax.set_ylabel("True", fontsize=8)
+        ax.set_title(config_label(s), fontsize=9)
+    for ax in list(axes.flat)[len(rows) :]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=11)
+    return _save(fig, path)
+
+
+def reliability_points(df: pd.DataFrame, classes: list[str], bins: int = 10) -> pd.DataFrame:
+    """Per-bin mean confidence, observed frequency and count (binary: P(positive))."""
+    y = df["target"].to_numpy(dtype=int)
+    prob = probability_matrix(df, classes)
+    if len(classes) == 2:
+        conf, hit = prob[:, 1], (y == 1).astype(float)
+    else:
+        conf, hit = prob.max(axis=1), (prob.argmax(axis=1) == y).astype(float)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
+    table = pd.DataFrame({"bin": which, "conf": conf, "hit": hit})
+    return table.groupby("bin").agg(conf=("conf", "mean"), freq=("hit", "mean"), n=("hit", "size"))
+
+
+def reliability_diagrams(
+    summaries: list[ConfigSummary], palette: Palette, title: str, path: Path
+) -> Path | None:
+    """Reliability diagram: predicted probability vs observed frequency, with ECE per model."""
+    rows = [s for s in summaries if s.runs]
+    if not rows:
+        return None
+    classes = rows[0].runs[0].classes
+    fig, ax = plt.subplots(figsize=(8.5, 5.5))
+    for s in rows:
+        pts = reliability_points(pooled_predictions(s), s.runs[0].classes)
+        ece = float((pts["n"] * (pts["conf"] - pts["freq"]).abs()).sum() / pts["n"].sum())
+        ax.plot(
+            pts["conf"],
+            pts["freq"],
+            marker="o",
+            markersize=4,
+            label=f"{config_label(s)} (ECE {ece:.3f})",
+            **palette.style(s),
+        )
+    ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label="perfect calibration")
+    if len(classes) == 2:
+        ax.set_xlabel(f"Predicted P({classes[1]})")
+        ax.set_ylabel(f"Observed fraction {classes[1]}")
+    else:
+        ax.set_xlabel("Confidence (max class probability)")
+        ax.set_ylabel("Accuracy")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_title(f"{title}\n(pooled out-of-fold, 10 bins)", fontsize=10)
+    ax.grid(alpha=0.3)
+    _legend_right(ax)
+    return _save(fig, path)
+
+
+def _slug(*parts) -> str:
+    text = "_".join(str(p) for p in parts if p not in (None, ""))
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in text).lower()
+
+
+def _groups(summaries: list[ConfigSummary]) -> dict[tuple, list[ConfigSummary]]:
+    """Configurations that share one dataset, magnification, augmentation and test set."""
+    groups: dict[tuple, list[ConfigSummary]] = {}
+    for s in summaries:
+        key = (s.dataset, s.magnification, s.augmentation, s.external)
+        groups.setdefault(key, []).append(s)
+    return groups
+
+
+def render_figures(summaries: list[ConfigSummary], out_dir: Path) -> list[FigureInfo]:
+    """Draw every figure into ``out_dir`` and describe them, in report order."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    palette = Palette(summaries)
+    figures: list[FigureInfo] = []
+
+    def add(key: str, title: str, caption: str, draw) -> None:
+        path = draw(out_dir / f"{key}.png")
+        if path is not None:
+            figures.append(FigureInfo(key, path, title, caption))
+
+    internal = [s for s in summaries if not s.external]
+    for dataset in sorted({s.dataset for s in internal}):
+        for aug in (False, True):
+            rows = [s for s in internal if s.dataset == dataset and s.augmentation == aug]
+            title = f"{dataset}, augmentation {'on' if aug else 'off'}: accuracy per magnification"
+            add(
+                f"accuracy_by_magnification_{_slug(dataset, 'aug-on' if aug else 'aug-off')}",
+                title,
+                "Mean accuracy over folds with ±1 std bars; solid lines CNNs, dashed VLMs.",
+                lambda p, rows=rows, title=title: accuracy_by_magnification(
+                    rows, palette, title, p
+                ),
+            )
+    for (dataset, mag, aug, ext), rows in _groups(summaries).items():
+        where = f"{dataset} {f'{mag}×' if mag else ''}".strip()
+        where += f" → {ext}" if ext else ""
+        where += f", augmentation {'on' if aug else 'off'}"
+        slug = _slug(dataset, mag or "all", f"aug-{'on' if aug else 'off'}", ext and f"ext-{ext}")
+        kinds = [
+            (
+                "loss_curves",
+                "train and held-out loss",
+                "Mean over folds, band ±1 std.",
+                lambda p, r=rows, t=where: loss_curves(r, palette, f"{t}: loss curves", p),
+            ),
+            (
+                "loss_overlay",
+                "held-out loss overlay",
+                "Held-out (test-fold) loss, mean over folds.",
+                lambda p, r=rows, t=where: held_out_overlay(r, palette, f"{t}: held-out loss", p),
+            ),
+            (
+                "roc",
+                "ROC curves",
+                "Pooled out-of-fold predictions of each configuration.",
+                lambda p, r=rows, t=where: roc_curves(r, palette, f"{t}: ROC", p),
+            ),
+            (
+                "confusion",
+                "confusion matrices",
+                "Pooled out-of-fold; counts and row percentages.",
+                lambda p, r=rows, t=where: confusion_matrices(r, f"{t}: confusion matrices", p),
+            ),
+            (
+                "reliability",
+                "reliability diagram",
+                "Calibration of pooled out-of-fold predictions.",
+                lambda p, r=rows, t=where: reliability_diagrams(r, palette, f"{t}: reliability", p),
+            ),
+        ]
+        if ext:
+            kinds = kinds[2:]
+        for kind, what, caption, draw in kinds:
+            add(f"{kind}_{slug}", f"{where}: {what}", caption, draw)
+    return figures

@@ -1,0 +1,176 @@
+"""One self-contained ``report.html`` (plus report.md, tables/ and figures/) for a run folder.
+
+The page must open anywhere, offline and forever: figures are embedded as base64 PNG data
+URIs, the CSS is inline, and nothing is fetched from the network (no fonts, scripts or
+stylesheets from a CDN). :func:`build_report` writes everything into a temporary folder next to
+the destination and swaps it in at the end, so a crash never leaves a half-written report.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from breastbench.errors import UserError
+from breastbench.report.content import ReportContent, gather
+from breastbench.report.figures import FigureInfo
+from breastbench.report.markdown import render_markdown
+from breastbench.report.writers import to_csv, to_html, to_latex
+
+CSS = """
+body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 0;
+       color: #1d232a; background: #fafbfc; line-height: 1.45; }
+main { max-width: 1280px; margin: 0 auto; padding: 1.5rem 2rem 4rem; }
+h1 { font-size: 1.7rem; margin: 0.2rem 0 0.8rem; }
+h2 { font-size: 1.3rem; border-bottom: 2px solid #d0d7de; padding-bottom: 0.3rem;
+     margin-top: 2.2rem; }
+h3 { font-size: 1.05rem; margin: 1.4rem 0 0.4rem; }
+.banner { background: #fff1f0; border: 2px solid #cf222e; color: #82071e; padding: 0.8rem 1rem;
+          margin: 0.6rem 0; font-weight: 600; border-radius: 6px; }
+.problems { background: #fff8c5; border: 1px solid #bf8700; padding: 0.6rem 1rem;
+            border-radius: 6px; }
+nav ul { columns: 2; font-size: 0.92rem; }
+.scroll { overflow-x: auto; margin: 0.5rem 0 1rem; }
+table.results { border-collapse: collapse; font-size: 0.84rem; background: white; }
+table.results caption { caption-side: top; text-align: left; font-size: 0.85rem;
+                        color: #57606a; padding: 0.3rem 0; max-width: 1200px; }
+table.results th, table.results td { border: 1px solid #d0d7de; padding: 0.25rem 0.5rem;
+                                     white-space: nowrap; text-align: left; }
+table.results th { background: #f0f3f6; }
+#comparisons td:nth-child(2) { white-space: normal; min-width: 16rem; }
+table.results td.missing { background: #fff1f0; color: #82071e; }
+ul.notes { font-size: 0.82rem; color: #57606a; }
+figure { margin: 1rem 0 1.8rem; background: white; border: 1px solid #d0d7de;
+         border-radius: 6px; padding: 0.6rem; }
+figure img { max-width: 100%; height: auto; display: block; margin: 0 auto; }
+figcaption { font-size: 0.85rem; color: #57606a; margin-top: 0.4rem; }
+.meta { color: #57606a; font-size: 0.9rem; }
+"""
+
+
+def data_uri(path: Path) -> str:
+    """A PNG file as a ``data:image/png;base64,...`` URI."""
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _figure(fig: FigureInfo) -> str:
+    return (
+        f'<figure id="{html.escape(fig.key)}"><img alt="{html.escape(fig.title)}" '
+        f'src="{data_uri(fig.path)}"><figcaption><strong>{html.escape(fig.title)}.</strong> '
+        f"{html.escape(fig.caption)}</figcaption></figure>"
+    )
+
+
+def _table(table) -> str:
+    return f'<div class="scroll">{to_html(table)}</div>'
+
+
+def _list(items: list[str], cls: str = "") -> str:
+    attr = f' class="{cls}"' if cls else ""
+    return f"<ul{attr}>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
+
+
+def render_html(content: ReportContent) -> str:
+    """The complete page as one string."""
+    sections = [
+        ("results", "Results", [_table(t) for t in content.results]),
+        ("statistics", "Statistics", _statistics(content)),
+        ("figures", "Figures", [_figure(f) for f in content.figures]),
+        ("explainability", "Explainability", _explain(content)),
+        ("protocol", "Protocol", _protocol(content)),
+    ]
+    body = [f"<h1>{html.escape(content.title)}</h1>"]
+    stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    body.append(f'<p class="meta">Run folder: {html.escape(str(content.run_dir))} · {stamp}</p>')
+    body += [f'<div class="banner">{html.escape(b)}</div>' for b in content.banners]
+    if content.problems:
+        items = [f"{p.run_id}: {p.reason}" for p in content.problems]
+        body.append(
+            f'<div class="problems"><strong>{len(items)} run(s) missing or unreadable; their '
+            "gaps are marked in the tables.</strong>" + _list(items) + "</div>"
+        )
+    body.append("<nav><ul>")
+    body += [f'<li><a href="#{key}">{title}</a></li>' for key, title, _ in sections]
+    body.append("</ul></nav>")
+    for key, title, parts in sections:
+        body.append(f'<section id="{key}"><h2>{title}</h2>')
+        body += parts or ["<p>Nothing to show.</p>"]
+        body.append("</section>")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(content.title)}</title><style>{CSS}</style></head>"
+        "<body><main>\n" + "\n".join(body) + "\n</main></body></html>\n"
+    )
+
+
+def _statistics(content: ReportContent) -> list[str]:
+    parts = [f"<p>{html.escape(line)}</p>" for line in content.statistics]
+    if content.comparison is not None:
+        parts.append(_table(content.comparison))
+    else:
+        parts.append("<p>No pair of configurations with at least two folds to compare.</p>")
+    return parts
+
+
+def _explain(content: ReportContent) -> list[str]:
+    parts = [_figure(f) for f in content.explain_figures]
+    if content.explain_notes:
+        parts.append(_list(content.explain_notes, "notes"))
+    return parts
+
+
+def _protocol(content: ReportContent) -> list[str]:
+    parts = ["<h3>Data, folds and leakage audit</h3>", _list(content.protocol)]
+    parts += [_table(t) for t in content.data_tables]
+    parts += ["<h3>Environment</h3>", _table(content.environment)]
+    if content.timings is not None:
+        parts += ["<h3>Wall times</h3>", _table(content.timings)]
+    return parts
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    """Replace ``out`` by ``tmp`` with renames only (never a half-written report)."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".old-{out.name}-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def build_report(
+    run_dir: str | os.PathLike, out_dir=None, *, explain_maps: bool = True, log=None
+) -> Path:
+    """Write the report of ``run_dir`` (default ``RUN_DIR/report``); return report.html.
+
+    ``log``, when given, receives one line per missing or unreadable run.
+    """
+    run_dir = Path(run_dir)
+    out = Path(out_dir) if out_dir is not None else run_dir / "report"
+    if out.exists() and not out.is_dir():
+        raise UserError(f"report destination {out} is a file; pass a folder with -o")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
+    try:
+        content = gather(run_dir, tmp, explain_maps=explain_maps)
+        for problem in content.problems if log is not None else []:
+            log(f"warning: run {problem.run_id}: {problem.reason}")
+        tables_dir = tmp / "tables"
+        tables_dir.mkdir()
+        for table in content.all_tables():
+            (tables_dir / f"{table.key}.csv").write_text(to_csv(table))
+            (tables_dir / f"{table.key}.tex").write_text(to_latex(table))
+        (tmp / "report.md").write_text(render_markdown(content))
+        (tmp / "report.html").write_text(render_html(content))
+        _swap_in(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out / "report.html"

@@ -1,0 +1,58 @@
+"""Explainability maps from saved checkpoints of the tiny test models (no downloads)."""
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from runfolder import make_run_folder  # noqa: E402
+
+from breastbench.report.collect import collect_runs  # noqa: E402
+from breastbench.report.explain import explain  # noqa: E402
+from breastbench.report.summary import summarize  # noqa: E402
+
+models = pytest.importorskip("breastbench.models")
+
+
+def _checkpoint_run(root: Path, run_id: str, model_name: str) -> None:
+    """Give one run real images on disk and a saved checkpoint of a tiny model."""
+    run = root / "runs" / run_id
+    preds = pd.read_csv(run / "predictions.csv")
+    img_dir = root / "images"
+    img_dir.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = []
+    for image_id in preds["image_id"]:
+        path = img_dir / f"{image_id}.png"
+        cv2.imwrite(str(path), rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+        paths.append(str(path))
+    preds.assign(path=paths).to_csv(run / "predictions.csv", index=False)
+    model = models.create(model_name, num_classes=2)
+    models.save_checkpoint(model, run / "checkpoint", classes=["benign", "malignant"])
+
+
+def test_gradcam_for_cnn_and_saliency_for_vit(tmp_path):
+    root = make_run_folder(tmp_path, density=False, external=False)
+    _checkpoint_run(
+        root, "breakhis_x__40x__cnn-test_resnet__finetune__aug-off__fold0", "cnn/test-resnet"
+    )
+    _checkpoint_run(
+        root, "breakhis_x__40x__clip-test-biomedclip__lora__aug-off__fold0", "clip/test-biomedclip"
+    )
+    figures, notes = explain(summarize(collect_runs(root)), tmp_path / "figs", per_class=1)
+    assert not [n for n in notes if "skipped" in n], notes
+    methods = sorted(f.title.split(": ")[-1] for f in figures)
+    assert methods == ["Grad-CAM", "gradient × input"]
+    for fig in figures:
+        assert fig.path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_no_checkpoint_is_a_note(tmp_path):
+    root = make_run_folder(tmp_path, density=False, external=False)
+    figures, notes = explain(summarize(collect_runs(root)), tmp_path / "figs")
+    assert figures == [] and "No run saved a checkpoint" in notes[0]
