@@ -74,7 +74,9 @@ class ModelConfig:
     micro_batch_size: int | None = _f(
         None, "per-step batch; gradient accumulation keeps training.batch_size effective"
     )
-    lr: float | None = _f(None, "learning rate override for this model")
+    lr: float | dict | None = _f(
+        None, "learning-rate override: one number, or per mode, e.g. {linear_probe: 1e-2}"
+    )
     prompt_set: str | None = _f(None, "zero-shot prompt file, e.g. histology_binary, density")
     magnification_prompts: bool = _f(False, "zero-shot prompts mention the magnification")
     text_context: str | None = _f(
@@ -89,6 +91,12 @@ class ModelConfig:
             raise UserError(f"{where}.name: required, e.g. cnn/resnet34")
         if not self.modes:
             raise UserError(f"{where}.modes: give at least one of {', '.join(MODES)}")
+        if isinstance(self.lr, dict):
+            for mode, value in self.lr.items():
+                if mode not in MODES or isinstance(value, bool):
+                    raise UserError(f"{where}.lr: key {mode!r} must be one of {', '.join(MODES)}")
+                if not isinstance(value, (int, float)):
+                    raise UserError(f"{where}.lr.{mode}: got {value!r}; expected a number")
 
     @property
     def display(self) -> str:

@@ -187,6 +187,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
             os.replace(tmp, partial)
 
     micro = mc.micro_batch_size or cfg.training.batch_size
+    lr = mc.lr.get(spec.mode) if isinstance(mc.lr, dict) else mc.lr
     result = fit(
         model,
         source,
@@ -195,7 +196,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
         seed=spec.seed,
         device=ctx.device,
         micro_batch=min(micro, cfg.training.batch_size),
-        lr=mc.lr or cfg.training.lr,
+        lr=lr or cfg.training.lr,
         test_idx=test_idx,
         val_idx=val_idx,
         resume=resume,
@@ -308,7 +309,9 @@ def _write_run(
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     preds.to_csv(tmp / "predictions.csv", index=False)
-    pd.DataFrame(history).to_csv(tmp / "history.csv", index=False)
+    # zero-shot trains nothing: the file still has its header, so every reader can parse it
+    hist = pd.DataFrame(history, columns=None if history else ["epoch", "train_loss"])
+    hist.to_csv(tmp / "history.csv", index=False)
     (tmp / "run.json").write_text(json.dumps(info, indent=2, default=str))
     if model is not None:
         from breastbench.models import save_checkpoint

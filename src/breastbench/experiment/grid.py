@@ -89,7 +89,7 @@ def expand(cfg: ExperimentConfig) -> list[RunSpec]:
                                 RunSpec(
                                     ext.train,
                                     mag,
-                                    model.name,
+                                    model.display,
                                     mi,
                                     mode,
                                     aug,

@@ -175,10 +175,14 @@ def run_experiment(
             progress.update(task, description=f"{spec.run_id[:70]}")
             execute(spec, ctx)
             progress.advance(task)
+    partial = out_dir / "runs" / ".partial"
+    if partial.is_dir() and not any(partial.iterdir()):
+        partial.rmdir()
     from breastbench.experiment.summary import write_summary
+    from breastbench.report.terminal import summary_table
 
-    table = write_summary(out_dir, cfg)
-    console.print(table)
+    write_summary(out_dir)
+    console.print(summary_table(out_dir))
     console.print(f"{len(todo)} runs in {time.perf_counter() - t0:.1f}s; results in {out_dir}")
     return out_dir
 

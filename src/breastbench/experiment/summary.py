@@ -1,4 +1,4 @@
-"""End-of-run summary: per-run metrics, mean +- std per configuration, paired comparisons.
+"""End-of-run summary files: per-run metrics, mean +- std per configuration, comparisons.
 
 Everything is recomputed from the run folders' ``predictions.csv`` files, never from state
 held in memory, so the summary of a resumed experiment equals that of an uninterrupted one.
@@ -12,15 +12,8 @@ import os
 from pathlib import Path
 
 import pandas as pd
-from rich.table import Table
-
-from breastbench.experiment.config import ExperimentConfig
 
 ID_COLS = ["dataset", "magnification", "model", "model_label", "mode", "augmentation", "external"]
-HEADLINE = {
-    2: ["accuracy", "precision", "recall", "f1", "auc"],
-    0: ["accuracy", "f1_macro", "kappa_quadratic", "auc_ovr_macro"],
-}
 
 
 def load_run_table(out_dir: Path) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
@@ -81,37 +74,23 @@ def pairwise(table: pd.DataFrame, preds: dict[str, pd.DataFrame], metric: str) -
     return comparison_table(out, by=["dataset", "magnification", "augmentation", "test"])
 
 
-def write_summary(out_dir: Path, cfg: ExperimentConfig | None = None) -> Table:
-    """Write ``summary/*.csv`` and return a rich table of mean +- std per configuration."""
+def write_summary(out_dir: Path) -> None:
+    """Write ``summary/metrics_by_run.csv``, ``aggregate.csv`` and ``comparisons.csv``."""
     from breastbench.metrics import aggregate_folds
 
     table, preds = load_run_table(out_dir)
+    if table.empty:
+        return
     summary = out_dir / "summary"
     summary.mkdir(exist_ok=True)
-    rich_table = Table(title="mean ± std over folds")
-    if table.empty:
-        return rich_table
     _atomic_csv(table, summary / "metrics_by_run.csv")
     by = ["config_key", *ID_COLS]
-    agg = aggregate_folds(
-        table.drop(columns=["run_id", "n_classes"]).fillna({"external": ""}), by=by
-    )
-    _atomic_csv(agg, summary / "aggregate.csv")
+    per_run = table.drop(columns=["run_id", "n_classes"]).fillna({"external": ""})
+    _atomic_csv(aggregate_folds(per_run, by=by), summary / "aggregate.csv")
     binary = int(table["n_classes"].max()) == 2
-    metrics = HEADLINE[2 if binary else 0]
     comp = pairwise(table, preds, "auc" if binary else "auc_ovr_macro")
     if not comp.empty:
         _atomic_csv(comp, summary / "comparisons.csv")
-    for col in ["configuration", "n", *metrics]:
-        rich_table.add_column(col, justify="left" if col == "configuration" else "right")
-    for key, sub in agg.groupby("config_key", sort=True):
-        vals = sub.set_index("metric")
-        cells = [
-            f"{vals.loc[m, 'mean']:.3f} ± {vals.loc[m, 'std']:.3f}" if m in vals.index else "-"
-            for m in metrics
-        ]
-        rich_table.add_row(key, str(int(vals["n"].max())), *cells)
-    return rich_table
 
 
 def _atomic_csv(df: pd.DataFrame, path: Path) -> None:

@@ -238,7 +238,8 @@ def collect_runs(run_dir: str | Path) -> RunCollection:
     if not runs_dir.is_dir():
         raise UserError(f"{root} has no runs/ folder; pass the output folder of `breastbench run`")
     runs, problems = [], []
-    for path in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
+    # runs/.partial holds resume checkpoints of unfinished runs, not runs
+    for path in sorted(p for p in runs_dir.iterdir() if p.is_dir() and p.name != ".partial"):
         if path.name.startswith(".tmp-"):
             run_id = re.sub(r"^\.tmp-(.*)-\d+$", r"\1", path.name)
             problems.append(Problem(run_id, "incomplete: temporary folder left by a stopped run"))
