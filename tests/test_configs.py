@@ -1,0 +1,45 @@
+"""Every shipped experiment file loads, validates, and names only registered models/modes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from breastbench.experiment.config import load_config
+from breastbench.experiment.grid import expand
+from breastbench.experiment.runner import check_models
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+def test_the_studies_and_the_demo_are_shipped():
+    names = {p.name for p in CONFIGS}
+    assert {
+        "breakhis_cnn_vs_vlm.yaml",
+        "density_convnext_vs_biomedclip.yaml",
+        "demo.yaml",
+    } <= names
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_shipped_config_validates(path, monkeypatch, tmp_path):
+    for var in ("BREAKHIS_ROOT", "BACH_ROOT", "VINDR_ROOT", "BREASTBENCH_DATA"):
+        monkeypatch.setenv(var, str(tmp_path / var.lower()))
+    cfg = load_config(path)
+    check_models(cfg)
+    runs = expand(cfg)
+    assert runs and len({r.run_id for r in runs}) == len(runs)
+
+
+def test_breakhis_study_grid_matches_the_paper():
+    cfg = load_config(CONFIGS[0].parent / "breakhis_cnn_vs_vlm.yaml")
+    cv = [r for r in expand(cfg) if r.external is None]
+    # (3 CNNs x finetune + 2 VLMs x {linear probe, LoRA}) x 4 magnifications x 2 aug x 5 folds
+    assert len(cv) == 7 * 4 * 2 * 5
+    assert cfg.training.epochs == 20 and cfg.training.batch_size == 64
+    assert cfg.training.lr == pytest.approx(1e-4) and cfg.cv.k == 5
+    smol = next(m for m in cfg.models if m.name == "vlm/smolvlm")
+    assert smol.micro_batch_size == 8  # 8 x 8 accumulation = 64 (Section 3.5)
+    assert smol.options["lora_r"] == 16 and smol.options["lora_alpha"] == 32
+    assert {r.external for r in expand(cfg)} == {None, "bach"}
