@@ -10,7 +10,6 @@ import time
 
 from breastbench.cli import main
 
-
 MODELS = [{"name": "cnn/test-resnet", "label": "cnn", "modes": ["finetune"]}]
 
 
@@ -45,3 +44,40 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(load_runs, write_confi
     assert leftovers == [] and not list(partial_dir.glob("*.pt"))
     ids = [i for r in resumed.values() for i in r["predictions"]["image_id"]]
     assert len(ids) == len(set(ids)) == 96
+
+
+def test_two_runs_starting_together_share_one_cache(write_config, tmp_path, load_runs):
+    import yaml
+
+    cfg_path = write_config(
+        [{"name": "cnn/test-resnet", "label": "cnn", "modes": ["linear_probe"]}], k=2, epochs=2
+    )
+    data = yaml.safe_load(cfg_path.read_text())
+    data["cache_dir"] = str(tmp_path / "shared_cache")
+    cfg_path.write_text(yaml.safe_dump(data))
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "breastbench.cli",
+                "run",
+                str(cfg_path),
+                "--out",
+                str(tmp_path / n),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for n in ("a", "b")
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()[-2000:]
+    a, b = load_runs(tmp_path / "a"), load_runs(tmp_path / "b")
+    assert a.keys() == b.keys() and len(a) == 2
+    for k in a:
+        assert a[k]["metrics"] == b[k]["metrics"]
+    cache = tmp_path / "shared_cache"
+    assert len(list((cache / "features").glob("*.npy"))) == 1  # built once, no temp left over
+    assert len(list((cache / "images").glob("*.npy"))) == 1

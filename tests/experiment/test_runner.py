@@ -8,7 +8,6 @@ from sklearn import metrics as skm
 
 from breastbench.cli import main
 
-
 ALL_FAMILIES = [
     {"name": "cnn/test-resnet", "label": "cnn", "modes": ["finetune"]},
     {
@@ -68,6 +67,10 @@ def test_all_modes_all_families_cv_and_external(load_runs, write_config, tmp_pat
     assert len(ext_runs) == 1 and len(ext_runs[0]["predictions"]) == 40
     # the summary was written and covers every configuration
     assert (out / "summary" / "aggregate.csv").exists()
+    assert (out / "summary" / "pooled.csv").exists()
+    # the report builds from a real runner output folder
+    assert main(["report", str(out), "--no-explain"]) == 0
+    assert (out / "report" / "report.html").stat().st_size > 10_000
     comp = (out / "summary" / "comparisons.csv").read_text()
     assert "0.0625" in comp  # the 5-fold Wilcoxon floor is stated
 

@@ -74,6 +74,47 @@ def pairwise(table: pd.DataFrame, preds: dict[str, pd.DataFrame], metric: str) -
     return comparison_table(out, by=["dataset", "magnification", "augmentation", "test"])
 
 
+def pooled(table: pd.DataFrame, preds: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Pooled out-of-fold metrics per configuration, per image and per patient.
+
+    Patient level averages each patient's image probabilities first, the unit a clinician
+    decides on; it is skipped where a patient carries several labels (subtype tasks).
+    """
+    from breastbench.errors import UserError
+    from breastbench.metrics import patient_level, pooled_oof_metrics
+
+    rows = []
+    for key, sub in table.groupby("config_key", sort=True):
+        frames = [preds[r] for r in sub["run_id"]]
+        both = pd.concat(frames, ignore_index=True)
+        both.attrs = dict(frames[0].attrs)
+        ids = {c: sub.iloc[0][c] for c in ID_COLS}
+        notes: list[str] = []
+        rows.append(
+            {
+                "config_key": key,
+                **ids,
+                "level": "image",
+                "n": len(both),
+                **pooled_oof_metrics(both, warnings_out=notes),
+            }
+        )
+        try:
+            per_patient = patient_level(both, warnings_out=notes)
+        except UserError:
+            continue
+        rows.append(
+            {
+                "config_key": key,
+                **ids,
+                "level": "patient",
+                "n": both["patient_id"].nunique(),
+                **per_patient,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def write_summary(out_dir: Path) -> None:
     """Write ``summary/metrics_by_run.csv``, ``aggregate.csv`` and ``comparisons.csv``."""
     from breastbench.metrics import aggregate_folds
@@ -87,6 +128,7 @@ def write_summary(out_dir: Path) -> None:
     by = ["config_key", *ID_COLS]
     per_run = table.drop(columns=["run_id", "n_classes"]).fillna({"external": ""})
     _atomic_csv(aggregate_folds(per_run, by=by), summary / "aggregate.csv")
+    _atomic_csv(pooled(table, preds), summary / "pooled.csv")
     binary = int(table["n_classes"].max()) == 2
     comp = pairwise(table, preds, "auc" if binary else "auc_ovr_macro")
     if not comp.empty:

@@ -118,10 +118,15 @@ def accuracy_by_magnification(
 
 
 def _history_stats(s: ConfigSummary, column: str) -> pd.DataFrame | None:
-    frames = [r.history for r in s.runs if r.history is not None and column in r.history]
+    # a zero-shot run keeps a header-only history: nothing to draw
+    frames = [
+        r.history
+        for r in s.runs
+        if r.history is not None and column in r.history and len(r.history)
+    ]
     if not frames:
         return None
-    long = pd.concat([f[["epoch", column]] for f in frames])
+    long = pd.concat([f[["epoch", column]] for f in frames]).astype(float)
     return long.groupby("epoch")[column].agg(["mean", "std"]).fillna({"std": 0.0})
 
 
@@ -129,7 +134,7 @@ def _band(ax, stats: pd.DataFrame, label: str, **style) -> None:
     ax.plot(stats.index, stats["mean"], label=label, **style)
     ax.fill_between(
         stats.index,
-        stats["mean"] - stats["std"],
+        (stats["mean"] - stats["std"]).clip(lower=0.0),  # a loss is never negative
         stats["mean"] + stats["std"],
         color=style.get("color"),
         alpha=0.15,
