@@ -10,7 +10,6 @@ the full module name, so vision and connector modules can never match.
 from __future__ import annotations
 
 import warnings
-
 from dataclasses import asdict, dataclass
 
 from breastbench.errors import UserError
