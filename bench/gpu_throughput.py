@@ -60,6 +60,16 @@ def _rate(step, n_per_step: int, device, warmup=3, reps=10) -> float:
     return n_per_step / common.median(times)
 
 
+def _flops(step) -> float:
+    """FLOPs of one call of ``step`` (NaN where torch's counter cannot count an op)."""
+    try:
+        with FlopCounterMode(display=False) as fc:
+            step()
+        return float(fc.get_total_flops())
+    except Exception:  # e.g. sdpa with grouped-query shapes in some torch versions
+        return float("nan")
+
+
 def _autocast(device):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
@@ -184,12 +194,7 @@ def bench_vlm(name: str, batch: int, micro: int, device, peak_flops: float, quic
 
         return step
 
-    with FlopCounterMode(display=False) as fc:
-        lora_step(True)()
-    cached_flops = fc.get_total_flops() / batch
-    with FlopCounterMode(display=False) as fc:
-        lora_step(False)()
-    image_flops = fc.get_total_flops() / batch
+    cached_flops, image_flops = _flops(lora_step(True)) / batch, _flops(lora_step(False)) / batch
     _peak_reset(device)
     res["lora_train_cached_img_s"] = _rate(lora_step(True), batch, device, reps=5)
     mem["lora_cached"] = _peak(device)
@@ -198,7 +203,8 @@ def bench_vlm(name: str, batch: int, micro: int, device, peak_flops: float, quic
     mem["lora_images"] = _peak(device)
     res["lora_cache_speedup"] = res["lora_train_cached_img_s"] / res["lora_train_images_img_s"]
     res["lora_train_gflop_per_img"] = {"cached": cached_flops / 1e9, "images": image_flops / 1e9}
-    res["lora_mfu_images"] = res["lora_train_images_img_s"] * image_flops / peak_flops
+    if image_flops == image_flops:  # not NaN
+        res["lora_mfu_images"] = res["lora_train_images_img_s"] * image_flops / peak_flops
     res["micro_batch"] = micro
     res["peak_mem_gib"] = mem
     del model, opt, v

@@ -31,7 +31,10 @@ def image():
 
 def expected_eval(image, cfg=DATA_CONFIG):
     _, h, w = cfg["input_size"]
-    resized = cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
+    # shrinking uses area averaging (antialiased), enlarging the configured interpolation
+    shrink = image.shape[0] >= h and image.shape[1] >= w
+    interp = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
+    resized = cv2.resize(image, (w, h), interpolation=interp).astype(np.float32) / 255
     normed = (resized - np.array(cfg["mean"])) / np.array(cfg["std"])
     return torch.from_numpy(normed.transpose(2, 0, 1).astype(np.float32))
 

@@ -189,7 +189,8 @@ def build_transforms(
     steps = _augmentations(augmentation, height, width, interp) if train else []
     compose = A.Compose(
         [
-            A.Resize(height, width, interpolation=interp),  # a copy when already that size
+            # the pipeline's one resize (a no-op on cached, already resized images)
+            A.Lambda(image=_Resize(height, width, str(data_config.get("interpolation")))),
             *steps,
             A.Normalize(mean=data_config["mean"], std=data_config["std"], max_pixel_value=255.0),
         ],
@@ -199,6 +200,16 @@ def build_transforms(
     return ImageTransform(compose, stain)
 
 
+class _Resize:
+    """Picklable albumentations image function wrapping :func:`resize_to`."""
+
+    def __init__(self, height: int, width: int, interpolation: str) -> None:
+        self.size = (height, width, interpolation)
+
+    def __call__(self, image: np.ndarray, **_) -> np.ndarray:
+        return resize_to(image, *self.size)
+
+
 def resize_only(data_config: dict) -> ImageTransform:
     """The evaluation transform: resize to the input size and normalise, nothing random."""
     return build_transforms(data_config, train=False)
@@ -206,7 +217,18 @@ def resize_only(data_config: dict) -> ImageTransform:
 
 def resize_image(image: np.ndarray, data_config: dict) -> np.ndarray:
     """Resize a uint8 image to the model input size (what the decoded-image cache stores)."""
-    height, width, interp = _size_and_interp(data_config)
+    height, width, _ = _size_and_interp(data_config)
+    return resize_to(image, height, width, str(data_config.get("interpolation", "bilinear")))
+
+
+def resize_to(image: np.ndarray, height: int, width: int, interpolation: str) -> np.ndarray:
+    """The one resize of the pipeline (cache, transforms, predict, explain).
+
+    Area averaging when shrinking (no aliasing of nuclei and texture, like an antialiased
+    resize); the model's interpolation when enlarging.
+    """
     if image.shape[:2] == (height, width):
         return image
+    shrink = image.shape[0] >= height and image.shape[1] >= width
+    interp = cv2.INTER_AREA if shrink else _INTERPOLATION.get(interpolation, cv2.INTER_LINEAR)
     return cv2.resize(image, (width, height), interpolation=interp)

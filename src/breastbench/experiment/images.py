@@ -17,12 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from breastbench.experiment.locks import file_lock
 
-CACHE_VERSION = "images-v1"
-_PIL_INTERP = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST}
+CACHE_VERSION = "images-v2"
 
 
 def _read(path: str) -> np.ndarray:
@@ -40,11 +38,9 @@ def decode_resized(
         from breastbench.experiment.stain import macenko_normalize
 
         arr = macenko_normalize(arr)
-    h, w = size
-    if arr.shape[:2] != (h, w):
-        img = Image.fromarray(arr).resize((w, h), _PIL_INTERP.get(interpolation, Image.BICUBIC))
-        arr = np.asarray(img)
-    return np.ascontiguousarray(arr[..., :3])
+    from breastbench.experiment.augment import resize_to
+
+    return np.ascontiguousarray(resize_to(arr[..., :3], size[0], size[1], interpolation))
 
 
 def cache_key(paths: list[str], size: tuple[int, int], interpolation: str, stain_norm: bool) -> str:

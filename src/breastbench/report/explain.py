@@ -21,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from breastbench.experiment.augment import resize_to
 from breastbench.report.collect import Run  # noqa: E402
 from breastbench.report.figures import DPI, FigureInfo, config_label  # noqa: E402
 from breastbench.report.summary import ConfigSummary  # noqa: E402
@@ -45,7 +46,8 @@ def preprocess(image: np.ndarray, data_config: dict) -> tuple[torch.Tensor, np.n
     import torch
 
     _, h, w = data_config["input_size"]
-    rgb = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    rgb = resize_to(image, h, w, data_config.get("interpolation", "bilinear"))
+    rgb = rgb.astype(np.float32) / 255.0
     mean = np.asarray(data_config["mean"], dtype=np.float32)
     std = np.asarray(data_config["std"], dtype=np.float32)
     tensor = torch.from_numpy(((rgb - mean) / std).transpose(2, 0, 1)).unsqueeze(0)
