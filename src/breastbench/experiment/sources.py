@@ -59,6 +59,9 @@ class ImageSource(InputSource):
             num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda",
             worker_init_fn=_worker_init if self.num_workers else None,
+            # its own generator: creating an iterator must not draw from the global RNG, or
+            # dropout (LoRA) would see different numbers than on the cached path
+            generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch),
         )
         for x, y, _ in loader:
             x = x.to(self.device, non_blocking=True)
