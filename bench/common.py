@@ -20,6 +20,18 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run without install
 
+# One torch thread by default: on a shared 2-core machine with other jobs running, OpenMP
+# parallel regions of 2 threads were measured 10-400x slower on small ops (barrier waits while
+# one thread is descheduled), which swamps every ratio. BENCH_THREADS=N overrides.
+THREADS = int(os.environ.get("BENCH_THREADS", "1"))
+
+
+def set_threads() -> None:
+    """Apply ``THREADS`` to torch (CPU only; harmless on GPU runs)."""
+    import torch
+
+    torch.set_num_threads(THREADS)
+
 
 def cpu_model() -> str:
     """The CPU model string from /proc/cpuinfo (or platform.processor())."""

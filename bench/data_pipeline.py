@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
+    common.set_threads()
     from breastbench.experiment.augment import build_transforms
     from breastbench.experiment.images import ImageStore
     from breastbench.experiment.predict import predict_images
@@ -98,7 +99,7 @@ def main() -> None:
         for i in range(n):
             t(store.get(i))
         per_core[f"aug_{aug}_img_s_per_core"] = n / (time.perf_counter() - t0)
-    torch.set_num_threads(common.machine()["cores"] or 1)
+    common.set_threads()
 
     m_only, m_later = common.median(model_only), common.median(later)
     common.write_result(

@@ -33,7 +33,7 @@ def main() -> None:
             v = m.encode_vision(torch.randn(args.micro, 3, side, side, device=dev))
         opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-4)
 
-        def step():
+        def step(m=m, v=v, opt=opt):
             opt.zero_grad(set_to_none=True)
             with torch.autocast("cuda", dtype=torch.bfloat16):
                 loss = m.forward_from_vision(v).float().sum()
@@ -56,7 +56,7 @@ def main() -> None:
                 torch.cuda.synchronize()
             print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=18))
             print(prof.key_averages().table(sort_by="cpu_time_total", row_limit=12))
-        del m, opt, v
+        del m, opt, v, step
         torch.cuda.empty_cache()
     common.write_result("gpu_lora_profile", res)
 

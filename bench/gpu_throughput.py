@@ -131,7 +131,6 @@ def bench_cnn(name: str, size: int, batch: int, device, peak_flops: float) -> di
         "mfu": train_ips * flops_img / peak_flops,
         "peak_mem_gib": {"finetune": train_mem, "eval": _peak(device)},
     }
-    del model, opt
     return out
 
 
@@ -207,7 +206,6 @@ def bench_vlm(name: str, batch: int, micro: int, device, peak_flops: float, quic
         res["lora_mfu_images"] = res["lora_train_images_img_s"] * image_flops / peak_flops
     res["micro_batch"] = micro
     res["peak_mem_gib"] = mem
-    del model, opt, v
     return res
 
 
@@ -262,6 +260,8 @@ def main() -> None:
     """Run every measurement, print and write the JSON."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny models, to test the script")
+    ap.add_argument("--only", nargs="*", help="model names to run (default: all)")
+    ap.add_argument("--smolvlm-micro", type=int, default=8, help="LoRA micro-batch of SmolVLM")
     args = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cuda":
@@ -275,7 +275,10 @@ def main() -> None:
     cnns = [("cnn/test-resnet", 64, 8)] if quick else []
     cnns += [] if quick else [(n, 336, 64) for n in ("cnn/resnet34", "cnn/alexnet", "cnn/vgg19")]
     vlms = [("vlm/test-smolvlm", 8, 4)] if quick else [("vlm/qwen2-vl-2b", 32, 32)]
-    vlms += [] if quick else [("vlm/smolvlm", 32, 8)]  # micro 8 as in the study config
+    vlms += [] if quick else [("vlm/smolvlm", 32, args.smolvlm_micro)]  # study config: 8
+    if args.only:
+        cnns = [c for c in cnns if c[0] in args.only]
+        vlms = [v for v in vlms if v[0] in args.only]
     cnn_res, vlm_res, errors = {}, {}, {}
     for name, size, batch in cnns:
         try:
@@ -298,9 +301,10 @@ def main() -> None:
         "errors": errors,
         "seconds": time.perf_counter() - t0,
     }
-    if not quick:
+    if not quick and not args.only:
         result["study_estimate"] = estimate(cnn_res, vlm_res)
-    common.write_result("gpu_throughput" if not quick else "gpu_throughput_quick", result)
+    name = "gpu_throughput" + ("_quick" if quick else "") + ("_subset" if args.only else "")
+    common.write_result(name, result)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import pandas as pd
 import yaml
 
 MODELS = {
-    "cnn": {"name": "cnn/resnet34", "input_size": 128},
+    "cnn": {"name": "cnn/resnet34", "input_size": 112},
     "clip": {"name": "clip/test-biomedclip"},
 }
 
@@ -131,6 +131,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--data", default=str(Path(tempfile.gettempdir()) / "breastbench-bench-data"))
     args = ap.parse_args()
+    common.set_threads()
     root = Path(args.data) / f"breakhis-full-{args.per_patient}"
     common.synth_breakhis(root, args.per_patient)
     work = Path(tempfile.mkdtemp(prefix="bb-lp-"))

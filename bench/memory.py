@@ -29,6 +29,7 @@ CONFIGS = [
 
 CHILD = r"""
 import json, resource, sys, torch
+torch.set_num_threads(1)
 sys.path.insert(0, "src")
 name, mode, batch, kw = json.loads(sys.argv[1])
 from breastbench.models import create

@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=32)
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
+    common.set_threads()
     from breastbench.experiment.config import TrainingConfig
     from breastbench.experiment.train import TensorSource, fit
     from breastbench.models import create
@@ -57,8 +58,9 @@ def main() -> None:
     fit(model, src, np.arange(8), cfg, seed=0, device=dev, micro_batch=8, lr=1e-4)  # warm-up
     for r in range(args.reps):
         peak.append(matmul_flops())
-        res = fit(model, src, np.arange(args.images), cfg, seed=r, device=dev, micro_batch=16,
-                  lr=1e-4)
+        res = fit(
+            model, src, np.arange(args.images), cfg, seed=r, device=dev, micro_batch=16, lr=1e-4
+        )
         ips.append(args.images / res.history[0]["seconds"])
     peak.append(matmul_flops())
     i, p = common.median(ips), common.median(peak)

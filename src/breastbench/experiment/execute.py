@@ -124,7 +124,15 @@ def make_source(
     if ctx.use_cache and no_aug and spec.mode == "lora" and hasattr(model, "encode_vision"):
         return vision_source(model, store, targets, eval_tf, ctx.device, ctx.cache_dir, text)
     return ImageSource(
-        store, targets, train_tf, eval_tf, ctx.device, ctx.cfg.training.num_workers, spec.seed, text
+        store,
+        targets,
+        train_tf,
+        eval_tf,
+        ctx.device,
+        ctx.cfg.training.num_workers,
+        spec.seed,
+        text,
+        channels_last=ctx.device.type == "cuda" and model.info.family == "cnn",
     )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from breastbench.metrics.classification import BINARY_METRICS, MULTICLASS_METRICS
 from breastbench.metrics.delong import midranks
 
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
@@ -67,15 +68,9 @@ def _from_confusion(cm: np.ndarray, name: str, classes: Sequence[str]) -> float:
     return float(names[name][0])
 
 
-BINARY_FAST = {"accuracy", "precision", "recall", "specificity", "f1", "auc", "balanced_accuracy"}
-MULTICLASS_FAST = {
-    "accuracy",
-    "f1_macro",
-    "f1_weighted",
-    "kappa_quadratic",
-    "auc_ovr_macro",
-    "balanced_accuracy",
-}
+# every metric compute_metrics reports has a fast twin here
+BINARY_FAST = set(BINARY_METRICS)
+MULTICLASS_FAST = set(MULTICLASS_METRICS)
 
 
 def fast_metric(name: str, classes: Sequence[str], threshold: float = 0.5) -> MetricFn | None:
