@@ -14,7 +14,7 @@ MODELS = [{"name": "cnn/test-resnet", "label": "cnn", "modes": ["finetune"]}]
 
 
 def test_sigkill_mid_run_then_resume_equals_uninterrupted(load_runs, write_config, tmp_path):
-    cfg = write_config(MODELS, aug=("on",), k=3, epochs=6)
+    cfg = write_config(MODELS, aug=("on",), k=3, epochs=6, checkpoint_seconds=0)
     killed_out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "breastbench.cli", "run", str(cfg), "--out", str(killed_out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

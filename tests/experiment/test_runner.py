@@ -139,3 +139,14 @@ def test_cached_path_equals_uncached(load_runs, write_config, tmp_path, model):
         pc = cached[k]["predictions"]["prob_malignant"].to_numpy()
         pl = live[k]["predictions"]["prob_malignant"].to_numpy()
         np.testing.assert_allclose(pc, pl, atol=1e-4)
+
+
+def test_dataloader_workers_give_reproducible_runs(write_config, tmp_path, load_runs):
+    models = [{"name": "cnn/test-resnet", "label": "cnn", "modes": ["finetune"]}]
+    cfg = write_config(models, aug=("on",), k=2, epochs=2, num_workers=2)
+    assert main(["run", str(cfg), "--out", str(tmp_path / "a")]) == 0
+    assert main(["run", str(cfg), "--out", str(tmp_path / "b")]) == 0
+    a, b = load_runs(tmp_path / "a"), load_runs(tmp_path / "b")
+    assert a.keys() == b.keys() and len(a) == 2
+    for k in a:
+        assert a[k]["predictions"].equals(b[k]["predictions"])

@@ -133,11 +133,16 @@ class TrainingConfig:
     select_best: bool = _f(False, "keep the epoch with the lowest inner-validation loss")
     early_stopping: int | None = _f(None, "stop after this many epochs without val improvement")
     eval_every_epoch: bool = _f(True, "held-out loss per epoch for learning curves (not selection)")
-    num_workers: int = _f(0, "DataLoader workers for image decoding (0 = main process)")
+    num_workers: int | None = _f(
+        None, "DataLoader workers for augmentation; null = 0 on CPU, up to 8 on GPU"
+    )
     save_checkpoints: Literal["all", "first_fold", "none"] = _f(
         "first_fold", "which fold models to keep (explainability, predict)"
     )
     checkpoint_every: int = _f(1, "epochs between resume checkpoints (0 = never)")
+    checkpoint_seconds: float = _f(
+        20.0, "skip a resume checkpoint if the last one (or the start) is more recent"
+    )
 
     def validate(self, where: str) -> None:
         """Positive sizes; best-epoch selection needs an inner validation split."""

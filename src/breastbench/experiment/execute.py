@@ -128,11 +128,19 @@ def make_source(
         train_tf,
         eval_tf,
         ctx.device,
-        ctx.cfg.training.num_workers,
+        _workers(ctx),
         spec.seed,
         text,
         channels_last=ctx.device.type == "cuda" and model.info.family == "cnn",
     )
+
+
+def _workers(ctx: RunContext) -> int:
+    """Configured DataLoader workers, or 0 on CPU (no fork cost) and up to 8 on a GPU."""
+    n = ctx.cfg.training.num_workers
+    if n is not None:
+        return n
+    return 0 if ctx.device.type == "cpu" else min(8, max((os.cpu_count() or 1) - 1, 0))
 
 
 def inner_validation(df: pd.DataFrame, train_idx: np.ndarray, fraction: float, seed: int):
@@ -185,13 +193,19 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
     if partial.exists():
         resume = torch.load(partial, map_location=ctx.device, weights_only=True)
 
-    def on_epoch(epoch: int, row: dict, state: dict) -> None:
-        every = cfg.training.checkpoint_every
-        if every and (epoch + 1) % every == 0 and epoch + 1 < cfg.training.epochs:
+    last_save = [time.perf_counter()]
+
+    def on_epoch(epoch: int, row: dict, state) -> None:
+        # Resume checkpoints pay off for long runs only: a run that reaches this epoch in
+        # less than checkpoint_seconds simply restarts if interrupted.
+        every, min_s = cfg.training.checkpoint_every, cfg.training.checkpoint_seconds
+        due = every and (epoch + 1) % every == 0 and epoch + 1 < cfg.training.epochs
+        if due and time.perf_counter() - last_save[0] >= min_s:
             partial.parent.mkdir(parents=True, exist_ok=True)
             tmp = partial.with_suffix(f".tmp{os.getpid()}")
-            torch.save(state, tmp)
+            torch.save(state(), tmp)
             os.replace(tmp, partial)
+            last_save[0] = time.perf_counter()
 
     micro = mc.micro_batch_size or cfg.training.batch_size
     lr = mc.lr.get(spec.mode) if isinstance(mc.lr, dict) else mc.lr

@@ -47,35 +47,64 @@ class ImageSource(InputSource):
         self.seed = seed
         self.text = text  # optional VLM text context, one string for every image
         self.channels_last = channels_last  # CNNs on GPU: NHWC convolutions are faster
+        self._loaders: dict[bool, tuple] = {}
+
+    def _loader(self, train: bool):
+        """One DataLoader per transform, kept for the whole run (persistent workers)."""
+        if train not in self._loaders:
+            tf = self.train_transform if train else self.eval_transform
+            ds = ImageDataset(self.store, np.arange(len(self.store)), self.targets, tf)
+            sampler = _Batches()
+            workers = self.num_workers
+            loader = torch.utils.data.DataLoader(
+                ds,
+                batch_sampler=sampler,
+                num_workers=workers,
+                pin_memory=self.device.type == "cuda",
+                persistent_workers=workers > 0,  # no worker start-up cost per epoch
+                worker_init_fn=_worker_init if workers else None,
+                # its own generator: creating an iterator must not draw from the global RNG,
+                # or dropout (LoRA) would see different numbers than on the cached path
+                generator=torch.Generator().manual_seed(self.seed),
+            )
+            self._loaders[train] = (loader, sampler)
+        return self._loaders[train]
 
     def batches(self, indices, micro, train, epoch):
         """Batches of normalised image tensors, augmented when ``train``."""
-        tf = self.train_transform if train else self.eval_transform
-        if train and hasattr(tf, "set_seed"):
-            tf.set_seed(self.seed * 1_000_003 + epoch)  # same draws after a resume
-        ds = ImageDataset(self.store, indices, self.targets[indices], tf)
-        loader = torch.utils.data.DataLoader(
-            ds,
-            batch_size=micro,
-            shuffle=False,
-            num_workers=self.num_workers,
-            pin_memory=self.device.type == "cuda",
-            worker_init_fn=_worker_init if self.num_workers else None,
-            # its own generator: creating an iterator must not draw from the global RNG, or
-            # dropout (LoRA) would see different numbers than on the cached path
-            generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch),
-        )
+        if train and self.num_workers == 0 and hasattr(self.train_transform, "set_seed"):
+            # draws derive from (seed, epoch): a resumed run augments exactly as an
+            # uninterrupted one (with workers, each worker keeps its own seeded stream)
+            self.train_transform.set_seed(self.seed * 1_000_003 + epoch)
+        loader, sampler = self._loader(train)
+        sampler.batches = [indices[s : s + micro].tolist() for s in range(0, len(indices), micro)]
         for x, y, _ in loader:
             x = x.to(self.device, non_blocking=True)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            yield x, y.to(self.device)
+            yield x, y.to(self.device, non_blocking=True)
 
     def forward(self, model, inputs):
         """The whole model on images."""
         if self.text is not None:
             return model.head(model.features(inputs, text=[self.text] * len(inputs)))
         return model(inputs)
+
+
+class _Batches(torch.utils.data.Sampler):
+    """A batch sampler whose batches are set before each pass.
+
+    One DataLoader (and its persistent workers) then serves every epoch of a run.
+    """
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
 
 
 def _worker_init(worker_id: int) -> None:

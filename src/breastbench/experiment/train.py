@@ -171,11 +171,11 @@ def fit(
     test_idx: np.ndarray | None = None,
     val_idx: np.ndarray | None = None,
     resume: dict | None = None,
-    on_epoch: Callable[[int, dict, dict], None] | None = None,
+    on_epoch: Callable[[int, dict, Callable[[], dict]], None] | None = None,
 ) -> FitResult:
     """Train the trainable parameters of ``model`` on ``train_idx``.
 
-    ``on_epoch(epoch, row, state)`` is called after each epoch with a resumable ``state``
+    ``on_epoch(epoch, row, state)`` is called after each epoch; ``state()`` returns a resumable
     (model/optimiser/scheduler state, history) that the caller may persist.
     """
     start = time.perf_counter()
@@ -252,17 +252,24 @@ def fit(
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         if on_epoch is not None:
-            state = {
-                "model": trainable_state(model),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler else None,
-                "history": history,
-                "epoch": epoch,
-                "best": best,
-                "best_epoch": best_epoch,
-                "best_state": best_state,
-                "bad_epochs": bad_epochs,
-            }
+
+            def state(
+                epoch=epoch, bad=bad_epochs, best=best, best_epoch=best_epoch, kept=best_state
+            ):
+                # built only when the caller decides to save: copying weights every epoch
+                # would cost more than a cached-feature epoch itself
+                return {
+                    "model": trainable_state(model),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler else None,
+                    "history": history,
+                    "epoch": epoch,
+                    "best": best,
+                    "best_epoch": best_epoch,
+                    "best_state": kept,
+                    "bad_epochs": bad,
+                }
+
             on_epoch(epoch, row, state)
         if stop:
             break
