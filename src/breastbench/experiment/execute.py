@@ -128,19 +128,25 @@ def make_source(
         train_tf,
         eval_tf,
         ctx.device,
-        _workers(ctx),
+        _workers(ctx, len(df)),
         spec.seed,
         text,
         channels_last=ctx.device.type == "cuda" and model.info.family == "cnn",
     )
 
 
-def _workers(ctx: RunContext) -> int:
-    """Configured DataLoader workers, or 0 on CPU (no fork cost) and up to 8 on a GPU."""
+def _workers(ctx: RunContext, n_images: int) -> int:
+    """Configured DataLoader workers, else a choice by device and size.
+
+    0 on CPU or for small runs (starting workers costs more than it saves), up to 8 when a GPU
+    waits for augmented images.
+    """
     n = ctx.cfg.training.num_workers
     if n is not None:
         return n
-    return 0 if ctx.device.type == "cpu" else min(8, max((os.cpu_count() or 1) - 1, 0))
+    if ctx.device.type == "cpu" or n_images < 512:
+        return 0
+    return min(8, max((os.cpu_count() or 1) - 1, 0))
 
 
 def inner_validation(df: pd.DataFrame, train_idx: np.ndarray, fraction: float, seed: int):
