@@ -266,7 +266,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
             "stain_norm": cfg.stain_norm,
             "experiment": cfg.name,
         },
-        "versions": package_versions(),
+        "versions": dict(package_versions()),
         "git_sha": git_sha(),
         "device": device_info(ctx.device),
         "timings": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import random
@@ -29,8 +30,9 @@ PACKAGES = (
 )
 
 
+@functools.lru_cache(maxsize=1)
 def package_versions() -> dict[str, str]:
-    """Installed versions of the packages that can change a result."""
+    """Installed versions of the packages that can change a result (read once per process)."""
     out = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
@@ -40,8 +42,12 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+@functools.lru_cache(maxsize=4)
 def git_sha(start: Path | None = None) -> str:
-    """SHA of the breastbench checkout (with '-dirty' if modified), or 'unknown'."""
+    """SHA of the breastbench checkout (with '-dirty' if modified), or 'unknown'.
+
+    Asked once per process: the two git calls cost more than a cached-feature run.
+    """
     where = start or Path(__file__).resolve().parent
     try:
         sha = subprocess.run(
