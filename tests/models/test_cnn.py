@@ -161,6 +161,7 @@ def test_network_failure_becomes_missing_weights(monkeypatch):
         raise ConnectionError("Max retries exceeded with url")
 
     monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_network)
     with pytest.raises(MissingWeightsError, match="ConnectionError: Max retries exceeded"):
         create("cnn/resnet34", 2, weights="pretrained")
