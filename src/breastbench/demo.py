@@ -60,6 +60,8 @@ def run_demo(args: argparse.Namespace) -> int:
     from breastbench.report.html import build_report
 
     console = Console()
+    if not console.is_terminal and console.width < 100:
+        console = Console(width=100)  # a captured log gets the whole results table
     t0 = time.perf_counter()
     out = Path(args.out).resolve()
     data = out / "data"

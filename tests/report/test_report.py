@@ -155,7 +155,7 @@ def test_terminal_summary(report):
     console = Console(width=200, record=True)
     console.print(summary_table(root))
     text = console.export_text()
-    assert "0.8000 ± 0.141" in text and "missing: fold 1" in text and "QWK" in text
+    assert "0.800±0.141" in text and "missing: fold 1" in text and "QWK" in text
 
 
 def test_run_json_flags_drive_banner(tmp_path):

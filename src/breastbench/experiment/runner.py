@@ -138,6 +138,8 @@ def run_experiment(
 ) -> Path:
     """Validate, run every pending unit of the grid, write the summary; return the folder."""
     console = console or Console(stderr=True)
+    if not console.is_terminal and console.width < 100:
+        console = Console(stderr=True, width=100)  # logs get the whole results table
     out_dir = Path(out or cfg.output_dir).resolve()
     dev = resolve_device(device)
     check_models(cfg)
