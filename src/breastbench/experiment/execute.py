@@ -162,6 +162,32 @@ def inner_validation(df: pd.DataFrame, train_idx: np.ndarray, fraction: float, s
     return train_idx[tr], train_idx[va]
 
 
+def split(spec: RunSpec, ctx: RunContext):
+    """The run's table and its train / inner-validation / test indices.
+
+    Cross-validation: the test fold against the other folds of one magnification. External:
+    all of the training dataset against the whole external set, relabelled through the
+    declared mapping.
+    """
+    full = ctx.manifests[spec.dataset]
+    train_df = subset(full, spec.magnification)
+    if spec.external:
+        cfg = ctx.cfg
+        test_df = ctx.manifests[spec.external].reset_index(drop=True)
+        ext = next(e for e in cfg.external if e.train == spec.dataset and e.test == spec.external)
+        classes = list(full.attrs["classes"])
+        test_targets = external_targets(test_df, classes, ext.label_map, spec.external)
+        df = pd.concat([train_df, test_df.assign(target=test_targets)], ignore_index=True)
+        train_idx = np.arange(len(train_df))
+        test_idx = np.arange(len(train_df), len(df))
+    else:
+        df = train_df
+        train_idx = np.flatnonzero(df["fold"].to_numpy() != spec.fold)
+        test_idx = np.flatnonzero(df["fold"].to_numpy() == spec.fold)
+    train_idx, val_idx = inner_validation(df, train_idx, ctx.cfg.training.val_fraction, spec.seed)
+    return df, train_idx, val_idx, test_idx
+
+
 def execute(spec: RunSpec, ctx: RunContext) -> Path:
     """Run one unit and write its folder atomically; return the final folder."""
     cfg = ctx.cfg
@@ -174,19 +200,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
     seed_everything(spec.seed)
     full = ctx.manifests[spec.dataset]
     classes = list(full.attrs["classes"])
-    train_df = subset(full, spec.magnification)
-    if spec.external:
-        test_df = ctx.manifests[spec.external].reset_index(drop=True)
-        ext = next(e for e in cfg.external if e.train == spec.dataset and e.test == spec.external)
-        test_targets = external_targets(test_df, classes, ext.label_map, spec.external)
-        df = pd.concat([train_df, test_df.assign(target=test_targets)], ignore_index=True)
-        train_idx = np.arange(len(train_df))
-        test_idx = np.arange(len(train_df), len(df))
-    else:
-        df = train_df
-        train_idx = np.flatnonzero(df["fold"].to_numpy() != spec.fold)
-        test_idx = np.flatnonzero(df["fold"].to_numpy() == spec.fold)
-    train_idx, val_idx = inner_validation(df, train_idx, cfg.training.val_fraction, spec.seed)
+    df, train_idx, val_idx, test_idx = split(spec, ctx)
     targets = df["target"].to_numpy()
 
     model = build_model(spec, mc, classes, ctx.device)
