@@ -19,7 +19,7 @@ from breastbench.report.summary import summarize  # noqa: E402
 models = pytest.importorskip("breastbench.models")
 
 
-def _checkpoint_run(root: Path, run_id: str, model_name: str) -> None:
+def _checkpoint_run(root: Path, run_id: str, model_name: str, mode: str | None = None) -> None:
     """Give one run real images on disk and a saved checkpoint of a tiny model."""
     run = root / "runs" / run_id
     preds = pd.read_csv(run / "predictions.csv")
@@ -33,6 +33,8 @@ def _checkpoint_run(root: Path, run_id: str, model_name: str) -> None:
         paths.append(str(path))
     preds.assign(path=paths).to_csv(run / "predictions.csv", index=False)
     model = models.create(model_name, num_classes=2)
+    if mode is not None:
+        model.set_mode(mode)
     models.save_checkpoint(model, run / "checkpoint", classes=["benign", "malignant"])
 
 
@@ -56,3 +58,13 @@ def test_no_checkpoint_is_a_note(tmp_path):
     root = make_run_folder(tmp_path, density=False, external=False)
     figures, notes = explain(summarize(collect_runs(root)), tmp_path / "figs")
     assert figures == [] and "No run saved a checkpoint" in notes[0]
+
+
+def test_gradcam_on_a_frozen_backbone(tmp_path):
+    # linear probing freezes every CNN parameter: Grad-CAM must still get gradients
+    root = make_run_folder(tmp_path, density=False, external=False)
+    run_id = "breakhis_x__40x__cnn-test_resnet__finetune__aug-off__fold0"
+    _checkpoint_run(root, run_id, "cnn/test-resnet", mode="linear_probe")
+    figures, notes = explain(summarize(collect_runs(root)), tmp_path / "figs", per_class=1)
+    assert not [n for n in notes if "skipped" in n], notes
+    assert [f.title.split(": ")[-1] for f in figures] == ["Grad-CAM"]

@@ -84,6 +84,9 @@ def grad_cam(model: torch.nn.Module, x: torch.Tensor, cls: int) -> np.ndarray:
 
     binary = getattr(model, "num_outputs", None) == 1
     target = BinaryClassifierOutputTarget(cls) if binary else ClassifierOutputTarget(cls)
+    # A frozen backbone (linear probe) has no parameter that needs gradients, so the target
+    # layer's activations would carry none: let the input require them instead.
+    x = x.clone().requires_grad_(True)
     with GradCAM(model=model, target_layers=[model.cam_target_layer()]) as cam:
         return cam(input_tensor=x, targets=[target])[0]
 
@@ -168,9 +171,18 @@ def explain(
             "were skipped; keep checkpoints in the experiment to get them."
         )
         return figures, notes
-    if len(candidates) > max_models:
-        notes.append(f"Maps drawn for the first {max_models} of {len(candidates)} configurations.")
-    for s, run in candidates[:max_models]:
+    # round-robin over models, so every model (a CNN's Grad-CAM, a ViT's gradient map) is
+    # shown before any model gets a second configuration
+    by_model: dict[str, list] = {}
+    for item in candidates:
+        by_model.setdefault(item[0].model, []).append(item)
+    queues = list(by_model.values())
+    ordered = [q[i] for i in range(max(map(len, queues))) for q in queues if i < len(q)]
+    if len(ordered) > max_models:
+        notes.append(
+            f"Maps drawn for {max_models} of {len(ordered)} configurations, models in turn."
+        )
+    for s, run in ordered[:max_models]:
         path = out_dir / f"explain_{run.run_id.replace('/', '-')}.png"
         try:
             path, method = explain_run(run, path, per_class)
