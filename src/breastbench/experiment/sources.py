@@ -8,6 +8,7 @@ preprocessing, images), stored on disk, written atomically under a lock.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -163,7 +164,8 @@ def cached_tensor(
     target = Path(cache_dir) / kind / f"{key}.npy" if cache_dir else None
     if target is not None and target.exists():
         return torch.from_numpy(np.load(target))
-    lock = file_lock(target.with_suffix(".lock")) if target is not None else _nullcontext()
+    no_lock = contextlib.nullcontext()
+    lock = file_lock(target.with_suffix(".lock")) if target is not None else no_lock
     with lock:
         if target is not None and target.exists():  # another run built it meanwhile
             return torch.from_numpy(np.load(target))
@@ -188,14 +190,6 @@ def cached_tensor(
             os.replace(tmp, target)
             target.with_suffix(".json").write_text(key_text)
     return data
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def feature_source(model, store, targets, eval_transform, device, cache_dir, text=None):
