@@ -19,7 +19,8 @@ def register(subparsers) -> None:
         "--only",
         nargs="+",
         metavar="PATTERN",
-        help="run only run ids containing PATTERN or matching a glob, e.g. '*resnet34*fold0'",
+        help="run only runs whose id contains PATTERN or matches a glob, case-insensitive, "
+        "e.g. '*resnet34*fold0'",
     )
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument(
@@ -34,6 +35,16 @@ def register(subparsers) -> None:
         dest="resume",
         action="store_false",
         help="restart interrupted runs from scratch (completed runs stay)",
+    )
+    p.add_argument(
+        "--no-report",
+        action="store_true",
+        help="skip the HTML report at the end (build it later with `breastbench report OUT`)",
+    )
+    p.add_argument(
+        "--no-explain",
+        action="store_true",
+        help="report without Grad-CAM / saliency maps (faster)",
     )
     p.add_argument(
         "--no-cache",
@@ -52,6 +63,18 @@ def register(subparsers) -> None:
     q.add_argument("-o", "--output", default="predictions.csv", help="output CSV")
     q.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     q.add_argument("--batch-size", type=int, default=32)
+    q.add_argument(
+        "--manifest",
+        help="CSV with a 'path' column and the columns a text-context model's template uses "
+        "(default: the run folder's manifests)",
+    )
+    q.add_argument(
+        "--context",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="value for a text-context field, e.g. --context magnification=40 (repeatable)",
+    )
     q.set_defaults(func=_predict)
 
 
@@ -67,15 +90,35 @@ def _run(args: argparse.Namespace) -> int:
         device=args.device,
         resume=args.resume,
         use_cache=not args.no_cache,
+        report=not args.no_report,
+        explain_maps=not args.no_explain,
     )
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from breastbench.errors import UserError
     from breastbench.experiment.predict import predict_images, write_predictions
     from breastbench.experiment.provenance import resolve_device
 
-    df = predict_images(args.checkpoint, args.images, resolve_device(args.device), args.batch_size)
+    context = {}
+    for item in args.context:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UserError(f"--context {item}: expected KEY=VALUE, e.g. magnification=40")
+        if name in context:
+            raise UserError(f"--context {name}: given twice; give each field once")
+        context[name] = value
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size {args.batch_size}: must be at least 1")
+    df = predict_images(
+        args.checkpoint,
+        args.images,
+        resolve_device(args.device),
+        args.batch_size,
+        manifest=args.manifest,
+        context=context,
+    )
     write_predictions(df, args.output)
     print(f"{len(df)} predictions written to {args.output}")
     return 0

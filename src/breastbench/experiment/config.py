@@ -18,6 +18,7 @@ import yaml
 
 from breastbench.errors import UserError
 from breastbench.experiment.schema import from_dict
+from breastbench.results.spec import CompareSpec, selector
 
 MODES = ("zero_shot", "linear_probe", "finetune", "lora")
 AUGMENTATIONS = ("off", "on", "color", "geometric")
@@ -79,8 +80,15 @@ class ModelConfig:
     )
     prompt_set: str | None = _f(None, "zero-shot prompt file, e.g. histology_binary, density")
     magnification_prompts: bool = _f(False, "zero-shot prompts mention the magnification")
-    text_context: str | None = _f(
-        None, "VLM text beside the image, e.g. 'Magnification: {magnification}x'"
+    text_context: str | list[str | None] | None = _f(
+        None,
+        "VLM text beside the image, filled from manifest columns, e.g. 'Magnification: "
+        "{magnification}x'; a list (null = image-only) makes text context a grid axis",
+    )
+    resize: Literal["squash", "crop", "pad"] | None = _f(
+        None,
+        "resize rule: squash to the input size (the studies' default), crop (shorter side + "
+        "centre crop, as timm/open_clip evaluation transforms) or pad (letterbox)",
     )
     init_head_from_text: bool = _f(False, "linear probe starts from the zero-shot text head")
     options: dict = _f(factory=dict, help="extra create() kwargs, e.g. lora_r, torch_dtype")
@@ -102,6 +110,13 @@ class ModelConfig:
     def display(self) -> str:
         """Name used in tables."""
         return self.label or self.name
+
+    @property
+    def text_contexts(self) -> list[str | None]:
+        """The text-context axis: ``[None]`` (image-only) unless templates are given."""
+        if isinstance(self.text_context, list):
+            return list(dict.fromkeys(self.text_context)) or [None]
+        return [self.text_context]
 
 
 @dataclass
@@ -194,8 +209,9 @@ class ExperimentConfig:
     training: TrainingConfig = _f(factory=TrainingConfig, help="optimisation")
     external: list[ExternalConfig] = _f(factory=list, help="external validations")
     cache_dir: str | None = _f(None, "image/feature caches (default: <output_dir>/cache)")
-    compare: list[list[str]] | None = _f(
-        None, "pairs of configuration labels to compare (default: all pairs per subset)"
+    compare: CompareSpec = _f(
+        factory=CompareSpec,
+        help="which configurations the analysis compares, with which tests (see README)",
     )
     synthetic: bool = _f(False, "data are synthetic (the report says so)")
 
@@ -215,6 +231,19 @@ class ExperimentConfig:
             raise UserError(
                 f"models: {sorted(dup)[0]!r} appears twice; give each entry a distinct 'label'"
             )
+        for i, pair in enumerate(self.compare.pairs or []):
+            for j, raw in enumerate(pair):
+                sel = selector(raw, f"compare.pairs[{i}][{j}]")
+                if "model" in sel and sel["model"] not in labels:
+                    raise UserError(
+                        f"compare.pairs[{i}][{j}]: no model labelled {sel['model']!r}; "
+                        f"labels: {', '.join(labels)}"
+                    )
+                if "dataset" in sel and sel["dataset"] not in names:
+                    raise UserError(
+                        f"compare.pairs[{i}][{j}]: no dataset {sel['dataset']!r}; "
+                        f"defined: {', '.join(names)}"
+                    )
         for i, ext in enumerate(self.external):
             for end in ("train", "test"):
                 if getattr(ext, end) not in names:
@@ -269,6 +298,8 @@ def load_config(path: str | Path, overrides: dict | None = None) -> ExperimentCo
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping with keys datasets, models, ...")
     raw.update(overrides or {})
+    if isinstance(raw.get("compare"), list):  # shorthand: a bare list of pairs
+        raw["compare"] = {"pairs": raw["compare"]}
     try:
         cfg = from_dict(ExperimentConfig, raw, "")
     except UserError as err:

@@ -1,9 +1,9 @@
 """Execute one :class:`RunSpec`: data split -> model -> mode -> fit -> predictions -> files.
 
-Everything the run writes goes to ``runs/.tmp-<run_id>-<pid>/`` and is renamed to
-``runs/<run_id>/`` at the end, so a run folder either is complete or does not exist. Long runs
-save a resume state in ``runs/.partial/<run_id>.pt`` after each epoch; a restarted run picks it
-up and, because every random draw is derived from (seed, epoch), ends with the same numbers.
+Everything the run writes goes through :class:`~breastbench.results.RunFolder`, atomically, so
+a run folder either is complete or does not exist. Long runs save a resume state (the folder's
+``partial_path``) after each epoch; a restarted run picks it up and, because every random draw
+is derived from (seed, epoch), ends with the same numbers.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from breastbench.errors import UserError
 from breastbench.experiment.config import ExperimentConfig, ModelConfig
 from breastbench.experiment.grid import RunSpec
 from breastbench.experiment.images import ImageStore
-from breastbench.experiment.outputs import predictions_table, write_run
+from breastbench.experiment.outputs import predictions_table
 from breastbench.experiment.provenance import (
     device_info,
     git_sha,
@@ -30,6 +30,8 @@ from breastbench.experiment.provenance import (
 )
 from breastbench.experiment.sources import ImageSource, feature_source, vision_source
 from breastbench.experiment.train import fit, predict_logits, probabilities
+from breastbench.models.preprocess import Preprocessing
+from breastbench.results import RunFolder
 
 
 @dataclass
@@ -44,14 +46,24 @@ class RunContext:
     use_cache: bool = True
     stores: dict = field(default_factory=dict)  # (paths key, size) -> ImageStore, in memory
 
-    def store(self, paths: list[str], size, interpolation: str) -> ImageStore:
-        """One ImageStore per image list and size, shared by the folds of a configuration."""
-        key = (hash(tuple(paths)), tuple(size), interpolation, self.cfg.stain_norm)
+    def store(self, paths: list[str], prep: Preprocessing) -> ImageStore:
+        """One ImageStore per image list and preprocessing, shared by a configuration's folds."""
+        key = (hash(tuple(paths)), prep.size, prep.interpolation, prep.stain_norm, prep.resize)
         if key not in self.stores:
             self.stores[key] = ImageStore(
-                paths, size, self.cache_dir, interpolation, self.cfg.stain_norm
+                paths,
+                prep.size,
+                self.cache_dir,
+                prep.interpolation,
+                prep.stain_norm,
+                resize=prep.resize,
             )
         return self.stores[key]
+
+    @property
+    def folder(self) -> RunFolder:
+        """The output folder's owner."""
+        return RunFolder(self.out_dir)
 
 
 def subset(df: pd.DataFrame, magnification: int | None) -> pd.DataFrame:
@@ -92,36 +104,51 @@ def build_model(spec: RunSpec, mc: ModelConfig, classes: list[str], device: torc
     return model.to(device)
 
 
-def _transforms(model, augmentation: str):
+def _transforms(prep: Preprocessing, augmentation: str):
     from breastbench.experiment.augment import build_transforms
 
-    dc = model.data_config
+    dc = prep.data_config
     return (
         build_transforms(dc, train=True, augmentation=augmentation),
         build_transforms(dc, train=False, augmentation="off"),
     )
 
 
-def _text(mc: ModelConfig, magnification) -> str | None:
-    if not mc.text_context:
-        return None
-    return mc.text_context.format(magnification=magnification or "unknown")
+def preprocessing(ctx: RunContext, spec: RunSpec, mc: ModelConfig, model) -> Preprocessing:
+    """The run's preprocessing record: the model's own plus the experiment's choices."""
+    return Preprocessing.of_model(
+        model, resize=mc.resize, stain_norm=ctx.cfg.stain_norm, text_context=spec.text
+    )
+
+
+def text_rows(df: pd.DataFrame, spec: RunSpec) -> pd.DataFrame:
+    """The manifest rows a text template is filled from; the run's magnification fills gaps."""
+    if "magnification" not in df.columns and spec.magnification is not None:
+        return df.assign(magnification=spec.magnification)
+    return df
 
 
 def make_source(
-    ctx: RunContext, spec: RunSpec, mc: ModelConfig, model, df: pd.DataFrame, targets: np.ndarray
+    ctx: RunContext,
+    spec: RunSpec,
+    mc: ModelConfig,
+    model,
+    df: pd.DataFrame,
+    targets: np.ndarray,
+    prep: Preprocessing,
 ):
     """Pick the cheapest input path the protocol allows for this run."""
-    size = tuple(model.data_config["input_size"][1:])
-    interp = model.data_config.get("interpolation", "bicubic")
-    store = ctx.store(df["path"].tolist(), size, interp)
-    train_tf, eval_tf = _transforms(model, spec.augmentation)
-    text = _text(mc, spec.magnification)
+    store = ctx.store(df["path"].tolist(), prep)
+    train_tf, eval_tf = _transforms(prep, spec.augmentation)
+    texts = prep.texts(text_rows(df, spec), where=f"dataset '{spec.dataset}'")
     no_aug = spec.augmentation == "off"
+    # where the vision side trains (vision LoRA, fine-tuning), its outputs cannot be cached
+    vision_frozen = not getattr(model, "vision_trainable", False)
     if ctx.use_cache and no_aug and spec.mode in ("zero_shot", "linear_probe"):
-        return feature_source(model, store, targets, eval_tf, ctx.device, ctx.cache_dir, text)
-    if ctx.use_cache and no_aug and spec.mode == "lora" and hasattr(model, "encode_vision"):
-        return vision_source(model, store, targets, eval_tf, ctx.device, ctx.cache_dir, text)
+        return feature_source(model, store, targets, eval_tf, ctx.device, ctx.cache_dir, texts)
+    lora_vlm = spec.mode == "lora" and hasattr(model, "encode_vision")
+    if ctx.use_cache and no_aug and lora_vlm and vision_frozen:
+        return vision_source(model, store, targets, eval_tf, ctx.device, ctx.cache_dir, texts)
     return ImageSource(
         store,
         targets,
@@ -130,7 +157,7 @@ def make_source(
         ctx.device,
         _workers(ctx, len(df)),
         spec.seed,
-        text,
+        texts,
         channels_last=ctx.device.type == "cuda" and model.info.family == "cnn",
     )
 
@@ -192,10 +219,10 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
     """Run one unit and write its folder atomically; return the final folder."""
     cfg = ctx.cfg
     mc = cfg.models[spec.model_index]
-    runs_dir = ctx.out_dir / "runs"
-    final = runs_dir / spec.run_id
-    if (final / "metrics.json").exists():
-        return final
+    folder = ctx.folder
+    key = spec.key
+    if folder.is_complete(key):
+        return folder.path(key)
     t_start = time.perf_counter()
     seed_everything(spec.seed)
     full = ctx.manifests[spec.dataset]
@@ -205,10 +232,11 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
 
     model = build_model(spec, mc, classes, ctx.device)
     t_model = time.perf_counter()
-    source = make_source(ctx, spec, mc, model, df, targets)
+    prep = preprocessing(ctx, spec, mc, model)
+    source = make_source(ctx, spec, mc, model, df, targets, prep)
     t_data = time.perf_counter()
 
-    partial = runs_dir / ".partial" / f"{spec.run_id}.pt"
+    partial = folder.partial_path(key)
     resume = None
     if partial.exists():
         resume = torch.load(partial, map_location=ctx.device, weights_only=True)
@@ -247,7 +275,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
     probs = probabilities(logits)
     t_end = time.perf_counter()
 
-    pred_df = predictions_table(df.iloc[test_idx], probs, classes, spec)
+    pred_df = predictions_table(df.iloc[test_idx], probs, classes, spec.fold)
     from breastbench.metrics import compute_metrics
 
     y = pred_df["target"].to_numpy()
@@ -257,10 +285,11 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
     )
     run_info = {
         **spec.to_dict(),
-        "run_id": spec.run_id,
-        "config_key": spec.config_key,
         "model_label": mc.display,
         "model_name": mc.name,
+        "model_family": model.info.family,
+        "text_context": spec.text,
+        "preprocessing": prep.to_dict(),
         "task": full.attrs.get("task"),
         "classes": classes,
         "n_train": int(len(train_idx)),
@@ -294,9 +323,14 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
     save_ckpt = cfg.training.save_checkpoints == "all" or (
         cfg.training.save_checkpoints == "first_fold" and spec.fold in (0, None)
     )
-    write_run(
-        runs_dir, spec, run_info, pred_df, result.history, metrics, model if save_ckpt else None
-    )
+    write_ckpt = None
+    if save_ckpt:
+        from breastbench.models import save_checkpoint
+
+        def write_ckpt(path: Path) -> None:
+            save_checkpoint(model, path, classes=classes, preprocessing=prep)
+
+    final = folder.write_run(key, run_info, pred_df, result.history, metrics, write_ckpt)
     if partial.exists():
         partial.unlink()
     return final

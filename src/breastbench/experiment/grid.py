@@ -1,17 +1,17 @@
 """Expand an experiment into independent, serialisable runs.
 
-A :class:`RunSpec` is one (dataset x magnification x model x mode x augmentation x fold) unit,
-or one external-validation unit (train on all of A, test on B). It holds plain data only, so
-any executor (this process, a subprocess, a cluster worker) can run it from ``to_dict()``.
+A :class:`RunSpec` is one cell of the grid: its :class:`~breastbench.results.RunKey` (what
+identifies the run and names its folder) plus what the executor needs to run it (which model
+entry, the training seed, the text-context template). It holds plain data only, so any
+executor (this process, a subprocess, a cluster worker) can run it from ``to_dict()``.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from dataclasses import asdict, dataclass
 
 from breastbench.experiment.config import ExperimentConfig
+from breastbench.results import RunKey, text_tag
 
 
 @dataclass(frozen=True)
@@ -25,30 +25,29 @@ class RunSpec:
     mode: str
     augmentation: str
     fold: int | None  # None for external runs
-    seed: int
+    seed: int  # training seed
     external: str | None = None  # test dataset of an external-validation run
+    text: str | None = None  # text-context template (None = image-only)
+
+    @property
+    def key(self) -> RunKey:
+        """The run key: the seed is a replicate axis of external runs only."""
+        return RunKey(
+            dataset=self.dataset,
+            magnification=self.magnification,
+            model=self.model,
+            mode=self.mode,
+            augmentation=self.augmentation,
+            text=text_tag(self.text),
+            external=self.external,
+            fold=self.fold,
+            seed=self.seed if self.external else None,
+        )
 
     @property
     def run_id(self) -> str:
-        """Stable folder name: fields joined by '__', '/' replaced by '-'."""
-        mag = f"{self.magnification}x" if self.magnification else "all"
-        parts = [
-            self.dataset,
-            mag,
-            re.sub(r"[^A-Za-z0-9._-]+", "-", self.model),
-            self.mode,
-            f"aug-{self.augmentation}",
-        ]
-        if self.external:
-            parts += [f"ext-{self.external}", f"seed{self.seed}"]
-        else:
-            parts.append(f"fold{self.fold}")
-        return "__".join(parts)
-
-    @property
-    def config_key(self) -> str:
-        """The configuration this run belongs to (run id without the fold)."""
-        return self.run_id.rsplit("__fold", 1)[0]
+        """Folder name (from the run key)."""
+        return self.key.run_id
 
     def to_dict(self) -> dict:
         """Plain data for another executor."""
@@ -61,7 +60,7 @@ class RunSpec:
 
 
 def expand(cfg: ExperimentConfig) -> list[RunSpec]:
-    """All runs of the experiment, folds innermost so a configuration finishes together."""
+    """All runs of the experiment, replicates innermost so a configuration finishes together."""
     runs: list[RunSpec] = []
     for ds in cfg.datasets:
         if not ds.cross_validate:
@@ -70,10 +69,21 @@ def expand(cfg: ExperimentConfig) -> list[RunSpec]:
             for mi, model in enumerate(cfg.models):
                 for mode in model.modes:
                     for aug in _augs_for(cfg.augmentation, mode):
-                        for fold in range(cfg.cv.k):
-                            runs.append(
-                                RunSpec(ds.name, mag, model.display, mi, mode, aug, fold, cfg.seed)
-                            )
+                        for text in model.text_contexts:
+                            for fold in range(cfg.cv.k):
+                                runs.append(
+                                    RunSpec(
+                                        ds.name,
+                                        mag,
+                                        model.display,
+                                        mi,
+                                        mode,
+                                        aug,
+                                        fold,
+                                        cfg.seed,
+                                        text=text,
+                                    )
+                                )
     for ext in cfg.external:
         src = cfg.dataset(ext.train)
         for mag in src.magnifications or [None]:
@@ -84,20 +94,22 @@ def expand(cfg: ExperimentConfig) -> list[RunSpec]:
                     if ext.modes and mode not in ext.modes:
                         continue
                     for aug in _augs_for(ext.augmentation or cfg.augmentation, mode):
-                        for seed in ext.seeds or [cfg.seed]:
-                            runs.append(
-                                RunSpec(
-                                    ext.train,
-                                    mag,
-                                    model.display,
-                                    mi,
-                                    mode,
-                                    aug,
-                                    None,
-                                    seed,
-                                    external=ext.test,
+                        for text in model.text_contexts:
+                            for seed in ext.seeds or [cfg.seed]:
+                                runs.append(
+                                    RunSpec(
+                                        ext.train,
+                                        mag,
+                                        model.display,
+                                        mi,
+                                        mode,
+                                        aug,
+                                        None,
+                                        seed,
+                                        external=ext.test,
+                                        text=text,
+                                    )
                                 )
-                            )
     return runs
 
 
@@ -107,13 +119,7 @@ def _augs_for(augs: list[str], mode: str) -> list[str]:
 
 
 def select(runs: list[RunSpec], patterns: list[str] | None) -> list[RunSpec]:
-    """Keep runs whose id matches any glob (``*resnet*``) or contains any plain substring."""
+    """Keep runs whose id matches any pattern (case-insensitive glob or substring)."""
     if not patterns:
         return runs
-    out = []
-    for r in runs:
-        for p in patterns:
-            if p in r.run_id or (any(c in p for c in "*?[") and fnmatch.fnmatch(r.run_id, p)):
-                out.append(r)
-                break
-    return out
+    return [r for r in runs if any(r.key.matches(p) for p in patterns)]

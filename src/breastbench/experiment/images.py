@@ -23,29 +23,29 @@ from breastbench.experiment.locks import file_lock
 CACHE_VERSION = "images-v2"
 
 
-def _read(path: str) -> np.ndarray:
-    from breastbench.data import read_image  # the data layer owns every decoder
-
-    return read_image(path)
-
-
 def decode_resized(
-    path: str, size: tuple[int, int], interpolation: str = "bicubic", stain_norm: bool = False
+    path: str,
+    size: tuple[int, int],
+    interpolation: str = "bicubic",
+    stain_norm: bool = False,
+    resize: str = "squash",
 ) -> np.ndarray:
-    """Decode one image to uint8 RGB and resize to ``size`` = (H, W)."""
-    arr = _read(path)
-    if stain_norm:
-        from breastbench.experiment.stain import macenko_normalize
+    """Decode one image to uint8 RGB and resize to ``size`` = (H, W) by the resize rule."""
+    from breastbench.models.preprocess import decode
 
-        arr = macenko_normalize(arr)
-    from breastbench.experiment.augment import resize_to
-
-    return np.ascontiguousarray(resize_to(arr[..., :3], size[0], size[1], interpolation))
+    return decode(path, size, interpolation, stain_norm, resize)
 
 
-def cache_key(paths: list[str], size: tuple[int, int], interpolation: str, stain_norm: bool) -> str:
+def cache_key(
+    paths: list[str],
+    size: tuple[int, int],
+    interpolation: str,
+    stain_norm: bool,
+    resize: str = "squash",
+) -> str:
     """Content key: paths with size and mtime, target size and preprocessing."""
-    h = hashlib.sha256(f"{CACHE_VERSION}|{size}|{interpolation}|{stain_norm}".encode())
+    rule = "" if resize == "squash" else f"|{resize}"  # squash keys stay as before
+    h = hashlib.sha256(f"{CACHE_VERSION}|{size}|{interpolation}|{stain_norm}{rule}".encode())
     for p in paths:
         st = os.stat(p)
         h.update(f"\n{p}|{st.st_size}|{st.st_mtime_ns}".encode())
@@ -63,11 +63,13 @@ class ImageStore:
         interpolation: str = "bicubic",
         stain_norm: bool = False,
         threads: int = 0,
+        resize: str = "squash",
     ):
         self.paths = list(paths)
         self.size = tuple(size)
         self.interpolation = interpolation
         self.stain_norm = stain_norm
+        self.resize = resize
         self.threads = threads or min(8, os.cpu_count() or 1)
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self._array: np.ndarray | None = None
@@ -80,7 +82,9 @@ class ImageStore:
         out = np.empty((len(self.paths), *self.size, 3), dtype=np.uint8)
 
         def work(i: int) -> None:
-            out[i] = decode_resized(self.paths[i], self.size, self.interpolation, self.stain_norm)
+            out[i] = decode_resized(
+                self.paths[i], self.size, self.interpolation, self.stain_norm, self.resize
+            )
 
         # PIL and the decoders release the GIL, so threads overlap decoding on every core.
         with ThreadPoolExecutor(self.threads) as pool:
@@ -95,7 +99,7 @@ class ImageStore:
             self._array = self._decode_all()
             self.built_now = True
             return self._array
-        key = cache_key(self.paths, self.size, self.interpolation, self.stain_norm)
+        key = cache_key(self.paths, self.size, self.interpolation, self.stain_norm, self.resize)
         target = self.cache_dir / "images" / f"{key}.npy"
         target.parent.mkdir(parents=True, exist_ok=True)
         with file_lock(target.with_suffix(".lock")):

@@ -1,7 +1,8 @@
 """Apply a saved model (``runs/<id>/checkpoint``) to new images.
 
-The checkpoint's own ``data_config`` drives preprocessing, so a model is always fed exactly
-what it was trained on; output is one row per image with every class probability.
+The checkpoint's preprocessing record (:class:`breastbench.models.preprocess.Preprocessing`)
+drives decoding, resizing, stain normalisation and the VLM text, so a model is always fed
+exactly what it was trained on; output is one row per image with every class probability.
 """
 
 from __future__ import annotations
@@ -36,13 +37,50 @@ def collect_images(inputs: list[str]) -> list[str]:
     return paths
 
 
+def context_rows(
+    paths: list[str], manifest: str | None, context: dict[str, str], ckpt: Path
+) -> list[dict]:
+    """Per-image values for a text-context template: ``--context``, a manifest, or the run's.
+
+    Without ``--manifest``, a checkpoint inside a run folder looks its images up in that
+    folder's ``manifests/*.csv`` (the manifests the run was trained on).
+    """
+    rows = [{"path": p, **context} for p in paths]
+    tables = []
+    if manifest:
+        if not Path(manifest).is_file():
+            raise UserError(f"--manifest {manifest}: no such file")
+        tables.append(pd.read_csv(manifest, dtype={"path": str}))
+    else:
+        run_dir = ckpt.parent.parent.parent  # OUT/runs/<run_id>/checkpoint
+        for csv in sorted((run_dir / "manifests").glob("*.csv")):
+            tables.append(pd.read_csv(csv, dtype={"path": str}))
+    if tables:
+        table = pd.concat(tables, ignore_index=True)
+        if "path" not in table.columns:
+            raise UserError(f"--manifest {manifest}: needs a 'path' column")
+        table["path"] = table["path"].map(lambda p: str(Path(p).resolve()))
+        lookup = table.drop_duplicates("path").set_index("path").to_dict("index")
+        rows = [{**lookup.get(p, {}), **r} for p, r in zip(paths, rows)]
+    return rows
+
+
 @torch.no_grad()
 def predict_images(
-    checkpoint: str, inputs: list[str], device: torch.device, batch_size: int = 32
+    checkpoint: str,
+    inputs: list[str],
+    device: torch.device,
+    batch_size: int = 32,
+    *,
+    manifest: str | None = None,
+    context: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Predictions of the checkpointed model for every image under ``inputs``."""
+    """Predictions of the checkpointed model for every image under ``inputs``.
+
+    Preprocessing (resize rule, stain normalisation, text context) is the checkpoint's own
+    record, so the numbers equal the run's on the same images.
+    """
     from breastbench.experiment.augment import build_transforms
-    from breastbench.experiment.images import decode_resized
     from breastbench.experiment.train import probabilities
     from breastbench.models import load_checkpoint
 
@@ -54,19 +92,24 @@ def predict_images(
             f"{checkpoint}: not a breastbench checkpoint (no meta.json); pass "
             "runs/<run_id>/checkpoint from a run with save_checkpoints"
         )
-    model = load_checkpoint(ckpt).to(device).eval()
-    classes = list(getattr(model, "classes", None) or [str(i) for i in range(model.num_classes)])
-    dc = model.data_config
-    tf = build_transforms(dc, train=False, augmentation="off")
-    size = tuple(dc["input_size"][1:])
     paths = collect_images(inputs)
+    model = load_checkpoint(ckpt).to(device).eval()
+    prep = model.preprocessing
+    classes = list(getattr(model, "classes", None) or [str(i) for i in range(model.num_classes)])
+    tf = build_transforms(prep.data_config, train=False, augmentation="off")
+    texts = None
+    if prep.text_context is not None:
+        rows = context_rows(paths, manifest, context or {}, ckpt.resolve())
+        texts = prep.texts(rows, where="the images' manifest and --context")
     probs = []
     for s in range(0, len(paths), batch_size):
         chunk = paths[s : s + batch_size]
-        x = torch.stack(
-            [tf(decode_resized(p, size, dc.get("interpolation", "bicubic"))) for p in chunk]
-        ).to(device)
-        probs.append(probabilities(model(x)))
+        x = torch.stack([tf(prep.load_image(p)) for p in chunk]).to(device)
+        if texts is None:
+            logits = model(x)
+        else:
+            logits = model.head(model.features(x, text=texts[s : s + batch_size]))
+        probs.append(probabilities(logits))
     prob = np.concatenate(probs)
     from breastbench.metrics.classification import predict_labels
 

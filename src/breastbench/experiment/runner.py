@@ -8,9 +8,6 @@ continue if the data changed underneath.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -25,6 +22,7 @@ from breastbench.experiment.execute import RunContext, execute
 from breastbench.experiment.grid import expand, select
 from breastbench.experiment.provenance import resolve_device
 from breastbench.experiment.schema import to_dict
+from breastbench.results import RunFolder
 
 
 def check_models(cfg: ExperimentConfig) -> None:
@@ -71,7 +69,7 @@ def prepare_manifests(
         df = load_manifest(ds.source, ds.root, **opts)
         if ds.label_map:
             df = _relabel(df, ds.label_map, f"datasets[{i}].label_map")
-        path = out_dir / "manifests" / f"{ds.name}.csv"
+        path = RunFolder(out_dir).manifest_path(ds.name)
         if not ds.cross_validate:
             manifests[ds.name] = df  # external test set only: no folds
             continue
@@ -135,8 +133,14 @@ def run_experiment(
     resume: bool = True,
     use_cache: bool = True,
     console: Console | None = None,
+    report: bool = False,
+    explain_maps: bool = True,
 ) -> Path:
-    """Validate, run every pending unit of the grid, write the summary; return the folder."""
+    """Validate, run every pending unit of the grid, analyse it; return the folder.
+
+    With ``report`` the HTML report is written too (``breastbench run`` does so unless
+    ``--no-report``).
+    """
     console = console or Console(stderr=True)
     if not console.is_terminal and console.width < 100:
         console = Console(stderr=True, width=100)  # logs get the whole results table
@@ -145,21 +149,23 @@ def run_experiment(
     check_models(cfg)
     runs = select(expand(cfg), only)
     if not runs:
-        raise UserError(f"--only {only}: matches no run; run ids look like {expand(cfg)[0].run_id}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+        raise UserError(
+            f"--only {' '.join(only)}: matches no run (case-insensitive glob or substring); "
+            f"run ids look like {expand(cfg)[0].run_id}"
+        )
+    folder = RunFolder(out_dir)
+    folder.init()
     manifests = prepare_manifests(cfg, out_dir, console)
-    _write_config(cfg, out_dir)
+    _write_config(cfg, folder)
     ctx = RunContext(
         cfg, out_dir, dev, manifests, Path(cfg.cache_dir or out_dir / "cache"), use_cache=use_cache
     )
-    _remove_stale_temporaries(out_dir / "runs")
-    done = [r for r in runs if (out_dir / "runs" / r.run_id / "metrics.json").exists()]
+    folder.sweep_temporaries()
+    done = [r for r in runs if folder.is_complete(r.key)]
     todo = [r for r in runs if r not in done]
     if not resume:
         for r in todo:  # --no-resume: drop partial epoch checkpoints, start those runs clean
-            p = out_dir / "runs" / ".partial" / f"{r.run_id}.pt"
-            if p.exists():
-                p.unlink()
+            folder.partial_path(r.key).unlink(missing_ok=True)
     console.print(
         f"[bold]{cfg.name}[/]: {len(runs)} runs, {len(done)} already complete, "
         f"{len(todo)} to run on {dev}; output {out_dir}"
@@ -177,42 +183,27 @@ def run_experiment(
             progress.update(task, description=f"{spec.run_id[:70]}")
             execute(spec, ctx)
             progress.advance(task)
-    partial = out_dir / "runs" / ".partial"
-    if partial.is_dir() and not any(partial.iterdir()):
-        partial.rmdir()
-    from breastbench.experiment.summary import write_summary
+    folder.sweep_temporaries()
     from breastbench.report.terminal import summary_table
+    from breastbench.results.analysis import write_summary
 
-    write_summary(out_dir)
+    write_summary(out_dir, cfg.compare)
     console.print(summary_table(out_dir))
     console.print(f"{len(todo)} runs in {time.perf_counter() - t0:.1f}s; results in {out_dir}")
+    if report:
+        from breastbench.report.html import build_report
+
+        path = build_report(out_dir, explain_maps=explain_maps, analyse=False)
+        console.print(f"Report: {path}")
+    else:
+        console.print(
+            f"No report written (--no-report); build it with: breastbench report {out_dir}"
+        )
     return out_dir
 
 
-def _remove_stale_temporaries(runs_dir: Path) -> None:
-    """Delete ``.tmp-<run>-<pid>`` folders left by a killed process (never a live one's)."""
-    if not runs_dir.exists():
-        return
-    for tmp in runs_dir.glob(".tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(tmp, ignore_errors=True)
+def _write_config(cfg: ExperimentConfig, folder: RunFolder) -> None:
+    from breastbench import jsonio
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _write_config(cfg: ExperimentConfig, out_dir: Path) -> None:
-    text = yaml.safe_dump(to_dict(cfg), sort_keys=False)
-    path = out_dir / "experiment.yaml"
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    (out_dir / "grid.json").write_text(json.dumps([r.to_dict() for r in expand(cfg)], indent=1))
+    jsonio.atomic_write_text(folder.config_path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    folder.write_grid([r.key for r in expand(cfg)])

@@ -36,7 +36,7 @@ class ImageSource(InputSource):
         device: torch.device,
         num_workers: int = 0,
         seed: int = 0,
-        text=None,
+        texts: list[str] | None = None,
         channels_last: bool = False,
     ):
         self.store = store
@@ -46,7 +46,7 @@ class ImageSource(InputSource):
         self.device = device
         self.num_workers = num_workers
         self.seed = seed
-        self.text = text  # optional VLM text context, one string for every image
+        self.texts = texts  # optional VLM text context, one string per image of the store
         self.channels_last = channels_last  # CNNs on GPU: NHWC convolutions are faster
         self._loaders: dict[bool, tuple] = {}
 
@@ -79,16 +79,19 @@ class ImageSource(InputSource):
             self.train_transform.set_seed(self.seed * 1_000_003 + epoch)
         loader, sampler = self._loader(train)
         sampler.batches = [indices[s : s + micro].tolist() for s in range(0, len(indices), micro)]
-        for x, y, _ in loader:
+        for x, y, idx in loader:
             x = x.to(self.device, non_blocking=True)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
+            if self.texts is not None:
+                x = (x, [self.texts[int(i)] for i in idx])
             yield x, y.to(self.device, non_blocking=True)
 
     def forward(self, model, inputs):
-        """The whole model on images."""
-        if self.text is not None:
-            return model.head(model.features(inputs, text=[self.text] * len(inputs)))
+        """The whole model on images (and their texts)."""
+        if self.texts is not None:
+            images, texts = inputs
+            return model.head(model.features(images, text=texts))
         return model(inputs)
 
 
@@ -152,14 +155,19 @@ def cached_tensor(
     cache_dir,
     encode,
     batch: int = 64,
-    text=None,
+    texts: list[str] | None = None,
 ) -> torch.Tensor:
     """Run ``encode(model, images)`` once over every image of ``store``; reuse it afterwards.
 
     ``kind`` is ``features`` (frozen backbone) or ``vision`` (frozen VLM vision encoder).
     """
-    img_key = cache_key(store.paths, store.size, store.interpolation, store.stain_norm)
-    key_text = _model_key(model, {"kind": kind, "images": img_key, "text": text})
+    img_key = cache_key(
+        store.paths, store.size, store.interpolation, store.stain_norm, store.resize
+    )
+    text_key = None
+    if texts is not None:
+        text_key = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:24]
+    key_text = _model_key(model, {"kind": kind, "images": img_key, "text": text_key})
     key = hashlib.sha256(key_text.encode()).hexdigest()[:24]
     target = Path(cache_dir) / kind / f"{key}.npy" if cache_dir else None
     if target is not None and target.exists():
@@ -175,12 +183,12 @@ def cached_tensor(
             eval_transform,
             eval_transform,
             device,
-            text=None,
+            texts=texts,
         )
         set_train_mode(model, False)
         chunks = []
         for x, _ in src.batches(np.arange(len(store)), batch, train=False, epoch=0):
-            out = encode(model, x) if text is None else encode(model, x, text)
+            out = encode(model, x) if texts is None else encode(model, *x)
             chunks.append(out.float().cpu())
         data = torch.cat(chunks)
         if target is not None:
@@ -192,19 +200,19 @@ def cached_tensor(
     return data
 
 
-def feature_source(model, store, targets, eval_transform, device, cache_dir, text=None):
+def feature_source(model, store, targets, eval_transform, device, cache_dir, texts=None):
     """Frozen-backbone features for every image, then the head alone trains on them."""
 
     def encode(m, x, t=None):
-        return m.features(x) if t is None else m.features(x, text=[t] * len(x))
+        return m.features(x) if t is None else m.features(x, text=t)
 
     data = cached_tensor(
-        "features", model, store, eval_transform, device, cache_dir, encode, text=text
+        "features", model, store, eval_transform, device, cache_dir, encode, texts=texts
     )
     return TensorSource(data, targets, device, lambda m, f: m.head(f.to(m.head.weight.dtype)))
 
 
-def vision_source(model, store, targets, eval_transform, device, cache_dir, text=None):
+def vision_source(model, store, targets, eval_transform, device, cache_dir, texts=None):
     """Frozen vision-encoder + connector outputs once; the LoRA decoder trains on them."""
 
     def encode(m, x, t=None):
@@ -212,9 +220,7 @@ def vision_source(model, store, targets, eval_transform, device, cache_dir, text
 
     data = cached_tensor("vision", model, store, eval_transform, device, cache_dir, encode)
 
-    def fwd(m, v):
-        if text is None:
-            return m.forward_from_vision(v)
-        return m.forward_from_vision(v, text=[text] * len(v))
+    def fwd(m, v, t=None):
+        return m.forward_from_vision(v) if t is None else m.forward_from_vision(v, text=t)
 
-    return TensorSource(data, targets, device, fwd)
+    return TensorSource(data, targets, device, fwd, texts=texts)

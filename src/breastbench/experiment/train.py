@@ -46,9 +46,11 @@ class TensorSource(InputSource):
         data: torch.Tensor,
         targets: np.ndarray,
         device: torch.device,
-        forward: Callable[[nn.Module, torch.Tensor], torch.Tensor],
+        forward: Callable[..., torch.Tensor],
+        texts: list[str] | None = None,
     ):
         self.data = data
+        self.texts = texts  # per-sample text context, passed to ``forward`` with the batch
         self.targets = torch.tensor(np.asarray(targets), dtype=torch.long)
         self.device = device
         self._forward = forward
@@ -57,10 +59,15 @@ class TensorSource(InputSource):
         """Slices of the cached tensor, moved to the device."""
         for s in range(0, len(indices), micro):
             idx = torch.as_tensor(indices[s : s + micro])
-            yield self.data[idx].to(self.device), self.targets[idx].to(self.device)
+            x = self.data[idx].to(self.device)
+            if self.texts is not None:
+                x = (x, [self.texts[int(i)] for i in idx])
+            yield x, self.targets[idx].to(self.device)
 
     def forward(self, model, inputs):
         """Run the part of the model after the cached stage."""
+        if self.texts is not None:
+            return self._forward(model, *inputs)
         return self._forward(model, inputs)
 
 

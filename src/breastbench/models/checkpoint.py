@@ -9,23 +9,34 @@ unpickles anything.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from breastbench import jsonio
 from breastbench.errors import UserError
 from breastbench.models.base import BreastModel
+from breastbench.models.preprocess import Preprocessing
 
 FORMAT = 1
 STATE_FILE = "model.safetensors"
 META_FILE = "meta.json"
 
 
-def save_checkpoint(model: BreastModel, out_dir, classes=None, extra: dict | None = None) -> Path:
-    """Write ``out_dir/model.safetensors`` and ``out_dir/meta.json``; return ``out_dir``."""
+def save_checkpoint(
+    model: BreastModel,
+    out_dir,
+    classes=None,
+    extra: dict | None = None,
+    preprocessing: Preprocessing | None = None,
+) -> Path:
+    """Write ``out_dir/model.safetensors`` and ``out_dir/meta.json``; return ``out_dir``.
+
+    ``preprocessing`` (default: the model's own, squash resize, no stain normalisation, no
+    text) is what ``predict`` and the explainability maps apply to new images.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state = model.checkpoint_state()
@@ -44,10 +55,11 @@ def save_checkpoint(model: BreastModel, out_dir, classes=None, extra: dict | Non
         "state": "full" if full else "partial",
         "kwargs": _jsonable(model.build_kwargs),
         "data_config": _jsonable(model.data_config),
+        "preprocessing": (preprocessing or Preprocessing.of_model(model)).to_dict(),
         "extra": _jsonable(extra or {}),
     }
     save_file(tensors, str(out / STATE_FILE), metadata={"format": str(FORMAT)})
-    (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    jsonio.write_json(out / META_FILE, meta)
     return out
 
 
@@ -58,7 +70,16 @@ def read_meta(ckpt_dir) -> dict:
         raise UserError(
             f"{ckpt_dir} is not a breastbench checkpoint (needs {STATE_FILE} and {META_FILE})"
         )
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        meta = jsonio.read_json(path)
+    except (UnicodeDecodeError, ValueError) as err:
+        raise UserError(
+            f"{path}: unreadable ({type(err).__name__}); the checkpoint is damaged, copy it "
+            "again from the run folder or retrain that run"
+        ) from None
+    if not isinstance(meta, dict) or "name" not in meta:
+        raise UserError(f"{path}: not a breastbench checkpoint meta.json (no 'name')")
+    return meta
 
 
 def load_checkpoint(ckpt_dir, weights=None, device: str | torch.device = "cpu") -> BreastModel:
@@ -76,8 +97,18 @@ def load_checkpoint(ckpt_dir, weights=None, device: str | torch.device = "cpu") 
     model = create(meta["name"], meta["num_classes"], weights=source, **meta["kwargs"])
     if meta["mode"]:
         model.set_mode(meta["mode"])
-    model.load_checkpoint_state(load_file(str(Path(ckpt_dir) / STATE_FILE), device="cpu"))
+    state_path = Path(ckpt_dir) / STATE_FILE
+    try:
+        tensors = load_file(str(state_path), device="cpu")
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
+        raise UserError(
+            f"{state_path}: not a readable safetensors file ({type(err).__name__}); copy it "
+            "again from the run folder or retrain that run"
+        ) from None
+    model.load_checkpoint_state(tensors)
     model.classes = meta["classes"]
+    prep = meta.get("preprocessing")
+    model.preprocessing = Preprocessing.from_dict(prep) if prep else Preprocessing.of_model(model)
     model.weights_arg = meta["weights"]
     if full or weights is None:
         model.weights_source = meta["weights_source"]

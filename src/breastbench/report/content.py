@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from breastbench.report.collect import Problem, RunCollection, collect_runs
-from breastbench.report.compare import comparison_report_table, run_comparisons, wilcoxon_statement
+from breastbench.report.compare import comparison_report_table, wilcoxon_statement
 from breastbench.report.explain import explain
 from breastbench.report.figures import FigureInfo, render_figures
 from breastbench.report.protocol import (
@@ -70,16 +70,37 @@ def banners(collection: RunCollection) -> list[str]:
     return out
 
 
+def resize_statement(collection: RunCollection) -> str:
+    """The preprocessing rules the runs used (resize, stain normalisation), in one sentence."""
+    rules: dict[str, set[str]] = {}
+    stain = set()
+    for run in collection.runs:
+        prep = run.info.get("preprocessing") or {}
+        rules.setdefault(str(prep.get("resize", "squash")), set()).add(run.key.model)
+        stain.add(bool(prep.get("stain_norm", False)))
+    parts = [f"{rule} ({', '.join(sorted(models))})" for rule, models in sorted(rules.items())]
+    return (
+        "Preprocessing: images resized by rule "
+        + ("; ".join(parts) or "squash")
+        + " (squash = resized to the input size ignoring aspect ratio, as in the studies; "
+        "crop = shorter side then centre crop, as timm/open_clip evaluation transforms)"
+        + ("; Macenko stain normalisation on." if True in stain else "; no stain normalisation.")
+    )
+
+
 def gather(run_dir: Path, work_dir: Path, *, explain_maps: bool = True) -> ReportContent:
     """Read ``run_dir`` and produce every section; figures are written under ``work_dir``."""
     collection = collect_runs(run_dir)
     summaries = summarize(collection)
-    comparisons, compare_notes = run_comparisons(summaries)
-    if not comparisons.empty:
-        folds = sorted(set(comparisons["n_folds"]))
+    comparisons = collection.summary.get("comparisons")
+    compare_notes = list(collection.analysis.get("notes") or [])
+    if comparisons is not None and not comparisons.empty:
+        wil = comparisons[comparisons["test"] == "wilcoxon"]
+        folds = sorted({int(n) for n in wil["n"]})
     else:
         folds = sorted({s.n_folds for s in summaries if s.n_folds > 1 and not s.missing})
     statistics = [wilcoxon_statement(k) for k in folds] + compare_notes
+    statistics.append(resize_statement(collection))
     figures = render_figures(summaries, work_dir / "figures")
     if explain_maps:
         explain_figures, explain_notes = explain(summaries, work_dir / "figures")
@@ -100,7 +121,7 @@ def gather(run_dir: Path, work_dir: Path, *, explain_maps: bool = True) -> Repor
         banners=banners(collection),
         problems=collection.problems,
         results=all_tables(summaries),
-        comparison=comparison_report_table(comparisons),
+        comparison=comparison_report_table(comparisons, collection.analysis),
         statistics=statistics,
         figures=figures,
         explain_figures=explain_figures,

@@ -12,7 +12,6 @@ note, never an error: the tables and figures do not depend on this section.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import matplotlib
@@ -20,14 +19,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from breastbench.experiment.augment import resize_to
 from breastbench.report.collect import Run  # noqa: E402
 from breastbench.report.figures import DPI, FigureInfo, config_label  # noqa: E402
 from breastbench.report.summary import ConfigSummary  # noqa: E402
-
-if TYPE_CHECKING:
-    import torch
 
 
 def pick_images(run: Run, per_class: int) -> list[dict]:
@@ -41,12 +38,15 @@ def pick_images(run: Run, per_class: int) -> list[dict]:
     return picked
 
 
-def preprocess(image: np.ndarray, data_config: dict) -> tuple[torch.Tensor, np.ndarray]:
-    """Resize to the model input and normalise; also return the resized RGB in [0, 1]."""
+def preprocess(resized: np.ndarray, data_config: dict) -> tuple[torch.Tensor, np.ndarray]:
+    """Normalise an image already decoded and resized by the model's preprocessing record.
+
+    Also returns the RGB in [0, 1] the overlay is drawn on.
+    """
     import torch
 
     _, h, w = data_config["input_size"]
-    rgb = resize_to(image, h, w, data_config.get("interpolation", "bilinear"))
+    rgb = resize_to(resized, h, w, data_config.get("interpolation", "bilinear"))
     rgb = rgb.astype(np.float32) / 255.0
     mean = np.asarray(data_config["mean"], dtype=np.float32)
     std = np.asarray(data_config["std"], dtype=np.float32)
@@ -125,22 +125,40 @@ def _has_cam_layer(model) -> bool:
     return True
 
 
+class _WithText(torch.nn.Module):
+    """A text-context VLM as an image-only module: the fixed texts go beside each image."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.texts: list[str] = []
+
+    def forward(self, x):
+        return self.model.head(self.model.features(x, text=self.texts * len(x)))
+
+
 def explain_run(run: Run, out_path: Path, per_class: int = 2) -> tuple[Path, str]:
     """Draw the maps of one checkpointed run; return the PNG path and the method used."""
-    from breastbench.data.imageio import read_image
     from breastbench.models import load_checkpoint
 
     model = load_checkpoint(run.checkpoint)
     model.eval()
+    prep = model.preprocessing
+    text_model = _WithText(model) if prep.text_context is not None else None
     use_cam = _has_cam_layer(model)
     method = "Grad-CAM" if use_cam else "gradient × input"
     classes = run.classes
     items = pick_images(run, per_class)
     fig, axes = plt.subplots(2, len(items), figsize=(2.1 * len(items), 4.6), squeeze=False)
     for col, row in enumerate(items):
-        x, rgb = preprocess(read_image(row["path"]), model.data_config)
-        cls, prob = predicted_class(model, x)
-        heat = grad_cam(model, x, cls) if use_cam else gradient_x_input(model, x, cls)
+        x, rgb = preprocess(prep.load_image(row["path"]), prep.data_config)
+        if text_model is not None:  # the VLM sees the same text beside the image as in training
+            text_model.texts = prep.texts([{**run.info, **row}], where=f"run {run.run_id}")
+            cls, prob = predicted_class(text_model, x)
+            heat = gradient_x_input(text_model, x, cls)
+        else:
+            cls, prob = predicted_class(model, x)
+            heat = grad_cam(model, x, cls) if use_cam else gradient_x_input(model, x, cls)
         axes[0, col].imshow(rgb)
         axes[0, col].set_title(f"true: {classes[int(row['target'])]}", fontsize=8)
         axes[1, col].imshow(overlay(rgb, heat))

@@ -41,7 +41,7 @@ class FigureInfo:
 
 def config_label(s: ConfigSummary) -> str:
     """Short legend label: ``cnn/resnet34 · fine-tune``."""
-    return f"{s.model} · {s.mode_label}"
+    return f"{s.model_label} · {s.mode_label}"
 
 
 class Palette:
@@ -61,8 +61,17 @@ class Palette:
 
 
 def pooled_predictions(s: ConfigSummary) -> pd.DataFrame:
-    """All out-of-fold predictions of one configuration in one table."""
-    return pd.concat([r.predictions for r in s.runs], ignore_index=True)
+    """All out-of-fold predictions of one configuration in one table.
+
+    Replicates over training seeds (external validation) score the same images, so their
+    probabilities are averaged per image instead of stacked.
+    """
+    both = pd.concat([r.predictions for r in s.runs], ignore_index=True)
+    if not s.external or len(s.runs) < 2:
+        return both
+    probs = [c for c in both.columns if c.startswith("prob_")]
+    first = both.drop_duplicates("image_id").set_index("image_id").drop(columns=probs)
+    return first.join(both.groupby("image_id")[probs].mean()).reset_index()
 
 
 def probability_matrix(df: pd.DataFrame, classes: list[str]) -> np.ndarray:
@@ -358,11 +367,11 @@ def render_figures(summaries: list[ConfigSummary], out_dir: Path) -> list[Figure
 
     internal = [s for s in summaries if not s.external]
     for dataset in sorted({s.dataset for s in internal}):
-        for aug in (False, True):
+        for aug in sorted({s.augmentation for s in internal if s.dataset == dataset}):
             rows = [s for s in internal if s.dataset == dataset and s.augmentation == aug]
-            title = f"{dataset}, augmentation {'on' if aug else 'off'}: accuracy per magnification"
+            title = f"{dataset}, augmentation {aug}: accuracy per magnification"
             add(
-                f"accuracy_by_magnification_{_slug(dataset, 'aug-on' if aug else 'aug-off')}",
+                f"accuracy_by_magnification_{_slug(dataset, f'aug-{aug}')}",
                 title,
                 "Mean accuracy over folds with ±1 std bars; solid lines CNNs, dashed VLMs.",
                 lambda p, rows=rows, title=title: accuracy_by_magnification(
@@ -372,8 +381,8 @@ def render_figures(summaries: list[ConfigSummary], out_dir: Path) -> list[Figure
     for (dataset, mag, aug, ext), rows in _groups(summaries).items():
         where = f"{dataset} {f'{mag}×' if mag else ''}".strip()
         where += f" → {ext}" if ext else ""
-        where += f", augmentation {'on' if aug else 'off'}"
-        slug = _slug(dataset, mag or "all", f"aug-{'on' if aug else 'off'}", ext and f"ext-{ext}")
+        where += f", augmentation {aug}"
+        slug = _slug(dataset, mag or "all", f"aug-{aug}", ext and f"ext-{ext}")
         kinds = [
             (
                 "loss_curves",

@@ -89,7 +89,7 @@ def render_html(content: ReportContent) -> str:
     body.append(f'<p class="meta">Run folder: {html.escape(str(content.run_dir))} · {stamp}</p>')
     body += [f'<div class="banner">{html.escape(b)}</div>' for b in content.banners]
     if content.problems:
-        items = [f"{p.run_id}: {p.reason}" for p in content.problems]
+        items = [f"{p.name}: {p.reason}" for p in content.problems]
         body.append(
             f'<div class="problems"><strong>{len(items)} run(s) missing or unreadable; their '
             "gaps are marked in the tables.</strong>" + _list(items) + "</div>"
@@ -146,13 +146,24 @@ def _swap_in(tmp: Path, out: Path) -> None:
 
 
 def build_report(
-    run_dir: str | os.PathLike, out_dir=None, *, explain_maps: bool = True, log=None
+    run_dir: str | os.PathLike,
+    out_dir=None,
+    *,
+    explain_maps: bool = True,
+    log=None,
+    analyse: bool = True,
 ) -> Path:
     """Write the report of ``run_dir`` (default ``RUN_DIR/report``); return report.html.
 
-    ``log``, when given, receives one line per missing or unreadable run.
+    With ``analyse`` (the default) the analysis runs first and refreshes ``summary/`` (with the
+    folder's own ``compare:`` section); the report then renders those files. ``log``, when
+    given, receives one line per missing or unreadable run.
     """
     run_dir = Path(run_dir)
+    if analyse:
+        from breastbench.results.analysis import write_summary
+
+        write_summary(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir / "report"
     if out.exists() and not out.is_dir():
         raise UserError(f"report destination {out} is a file; pass a folder with -o")
@@ -161,7 +172,7 @@ def build_report(
     try:
         content = gather(run_dir, tmp, explain_maps=explain_maps)
         for problem in content.problems if log is not None else []:
-            log(f"warning: run {problem.run_id}: {problem.reason}")
+            log(f"warning: run {problem.name}: {problem.reason}")
         tables_dir = tmp / "tables"
         tables_dir.mkdir()
         for table in content.all_tables():

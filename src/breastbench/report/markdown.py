@@ -24,7 +24,7 @@ def render_markdown(content: ReportContent) -> str:
         lines.append(
             f"**{len(content.problems)} run(s) missing or unreadable** (marked in tables):"
         )
-        lines += [f"- `{p.run_id}`: {p.reason}" for p in content.problems] + [""]
+        lines += [f"- `{p.name}`: {p.reason}" for p in content.problems] + [""]
     lines += ["## Results", ""]
     for table in content.results:
         lines += _table(table)

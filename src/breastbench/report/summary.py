@@ -1,18 +1,18 @@
-"""Per-configuration summaries: fold metrics aggregated as mean ± std (ddof=1), gaps kept.
+"""Per-configuration summaries for the tables and figures, read from ``summary/aggregate.csv``.
 
-A configuration is one (dataset, magnification, model, mode, augmentation, external target);
-its folds are the runs sharing a run id up to ``__fold<k>``. The standard deviation is the
-sample one (ddof=1), as in the studies' "mean ± std over five folds". A configuration whose
-runs are all broken still gets a summary (from its run ids) so the tables can say "missing".
+A configuration is a run key without its replicate axis (fold or seed, see
+:class:`breastbench.results.RunKey`); its mean ± std (ddof=1) and n were computed once by the
+analysis (:mod:`breastbench.results.analysis`). This module only attaches the configuration's
+readable runs (for curves and figures) and its missing ones (for the gaps every table shows).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from breastbench.report.collect import Problem, Run, RunCollection, parse_run_id
+from breastbench.report.collect import Problem, Run, RunCollection
+from breastbench.results import RunIdError, RunKey
 
 # metrics where a smaller value is better; every other metric is "higher is better".
 LOWER_IS_BETTER = ("brier", "ece", "log_loss", "nll", "loss")
@@ -25,6 +25,7 @@ MODE_LABELS = {
     "finetune": "fine-tune",
     "lora": "LoRA",
 }
+AUG_ORDER = {"off": 0, "on": 1, "color": 2, "geometric": 3}
 
 
 def lower_is_better(metric: str) -> bool:
@@ -34,35 +35,67 @@ def lower_is_better(metric: str) -> bool:
 
 @dataclass
 class ConfigSummary:
-    """Fold-aggregated metrics of one configuration plus the runs that are missing."""
+    """The analysis' numbers for one configuration, plus its runs and the missing ones."""
 
-    config: str
-    dataset: str
-    magnification: int | None
-    model: str
-    mode: str
-    augmentation: bool
-    external: str | None
-    task: str
+    key: RunKey
+    task: str = ""
+    family: str = ""
     runs: list[Run] = field(default_factory=list)
     missing: list[Problem] = field(default_factory=list)
     mean: dict[str, float] = field(default_factory=dict)
     std: dict[str, float] = field(default_factory=dict)
+    n: dict[str, int] = field(default_factory=dict)
+    n_expected: int = 0
+
+    @property
+    def config(self) -> str:
+        """Configuration id."""
+        return self.key.config_id
+
+    @property
+    def dataset(self) -> str:
+        """Training dataset."""
+        return self.key.dataset
+
+    @property
+    def magnification(self) -> int | None:
+        """Magnification, or None for all images."""
+        return self.key.magnification
+
+    @property
+    def model(self) -> str:
+        """Model label."""
+        return self.key.model
+
+    @property
+    def mode(self) -> str:
+        """Learning mode."""
+        return self.key.mode
+
+    @property
+    def augmentation(self) -> str:
+        """Augmentation preset (off, on, color, geometric)."""
+        return self.key.augmentation
+
+    @property
+    def text(self) -> str | None:
+        """Text-context tag, None for image-only."""
+        return self.key.text
+
+    @property
+    def external(self) -> str | None:
+        """External test set, or None for cross-validation."""
+        return self.key.external
 
     @property
     def n_folds(self) -> int:
-        """Number of usable folds."""
+        """Number of usable replicates (folds or seeds)."""
         return len(self.runs)
 
     @property
-    def n_expected(self) -> int:
-        """Usable plus missing or broken folds."""
-        return len(self.runs) + len(self.missing)
-
-    @property
-    def family(self) -> str:
-        """Model family from the namespaced model name (``cnn/resnet34`` -> ``cnn``)."""
-        return self.model.split("/")[0] if "/" in self.model else self.model.split("-")[0]
+    def replicate_axis(self) -> str:
+        """``folds`` or ``seeds``."""
+        return "seeds" if self.external else "folds"
 
     @property
     def mag_label(self) -> str:
@@ -76,94 +109,83 @@ class ConfigSummary:
 
     @property
     def aug_label(self) -> str:
-        """``on`` or ``off``."""
-        return "on" if self.augmentation else "off"
+        """The augmentation preset as written in the config."""
+        return self.augmentation
+
+    @property
+    def model_label(self) -> str:
+        """Model label with the text context, when there is one."""
+        return self.model + (f" [text {self.text}]" if self.text else "")
 
     @property
     def folds_label(self) -> str:
         """``5`` or ``4 of 5, missing: fold 3``: the gap spelled out in every table."""
         if not self.missing:
             return str(self.n_folds)
-        folds = ", ".join(f"fold {parse_run_id(p.run_id).get('fold', '?')}" for p in self.missing)
-        return f"{self.n_folds} of {self.n_expected}, missing: {folds}"
+        reps = []
+        for p in self.missing:
+            rep = p.key.replicate if p.key is not None else None
+            reps.append(f"{rep[0]} {rep[1]}" if rep else p.name)
+        return f"{self.n_folds} of {self.n_folds + len(self.missing)}, missing: {', '.join(reps)}"
 
     def sort_key(self) -> tuple:
-        """Paper order: dataset, CNNs first, model, mode, magnification."""
+        """Paper order: dataset, CNNs first, model, mode, magnification, augmentation."""
         return (
             self.dataset,
             self.external or "",
             FAMILY_ORDER.get(self.family, 9),
             self.model,
+            self.text or "",
             list(MODE_LABELS).index(self.mode) if self.mode in MODE_LABELS else 9,
             self.magnification or 0,
+            AUG_ORDER.get(self.augmentation, 9),
             self.augmentation,
         )
 
 
-def _aug(value) -> bool:
-    if isinstance(value, str):
-        return value.lower() in ("on", "true", "yes", "1")
-    return bool(value)
-
-
-def _mag(value) -> int | None:
-    if value in (None, "all", ""):
-        return None
+def _num(value) -> float:
     try:
-        return int(value)
+        out = float(value)
     except (TypeError, ValueError):
-        return None
-
-
-def _from_run(config: str, run: Run) -> ConfigSummary:
-    info = run.info
-    return ConfigSummary(
-        config=config,
-        dataset=str(info.get("dataset", config.split("__")[0])),
-        magnification=_mag(info.get("magnification")),
-        model=str(info.get("model", "?")),
-        mode=str(info.get("mode", "?")),
-        augmentation=_aug(info.get("augmentation")),
-        external=info.get("external") or None,
-        task=str(info.get("task", "")),
-    )
-
-
-def _from_problem(config: str, problem: Problem) -> ConfigSummary:
-    info = parse_run_id(problem.run_id)
-    return ConfigSummary(
-        config=config,
-        dataset=info["dataset"],
-        magnification=info.get("magnification"),
-        model=info.get("model", "?"),
-        mode=info.get("mode", "?"),
-        augmentation=bool(info.get("augmentation")),
-        external=info.get("external"),
-        task="",
-    )
-
-
-def fold_stats(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1; NaN with a single fold)."""
-    arr = np.asarray(values, dtype=float)
-    mean = float(np.mean(arr))
-    std = float(np.std(arr, ddof=1)) if len(arr) > 1 else float("nan")
-    return mean, std
+        return math.nan
+    return out
 
 
 def summarize(collection: RunCollection) -> list[ConfigSummary]:
     """One summary per configuration, in paper order; broken configurations included."""
     groups = collection.by_config()
     broken = collection.problems_by_config()
-    out = []
-    for config in sorted(set(groups) | set(broken)):
-        runs = groups.get(config, [])
-        summary = _from_run(config, runs[0]) if runs else _from_problem(config, broken[config][0])
-        summary.runs = runs
-        summary.missing = broken.get(config, [])
-        names = sorted({k for r in runs for k in r.metrics})
-        for name in names:
-            values = [r.metrics[name] for r in runs if name in r.metrics]
-            summary.mean[name], summary.std[name] = fold_stats(values)
-        out.append(summary)
-    return sorted(out, key=ConfigSummary.sort_key)
+    table = collection.summary.get("aggregate")
+    out: dict[str, ConfigSummary] = {}
+    if table is not None:
+        for rec in table.to_dict("records"):
+            cid = rec["config_id"]
+            if cid not in out:
+                try:
+                    key = RunKey.parse(cid)
+                except RunIdError:
+                    continue
+                out[cid] = ConfigSummary(
+                    key,
+                    task=str(rec.get("task") or "") if rec.get("task") == rec.get("task") else "",
+                    family=str(rec.get("family") or "")
+                    if rec.get("family") == rec.get("family")
+                    else "",
+                    n_expected=int(_num(rec.get("n_expected")) or 0),
+                )
+            metric = rec.get("metric")
+            if isinstance(metric, str) and metric:
+                s = out[cid]
+                s.mean[metric] = _num(rec.get("mean"))
+                s.std[metric] = _num(rec.get("std"))
+                s.n[metric] = int(_num(rec.get("n")) or 0)
+    for cid in set(groups) | set(broken):
+        if cid not in out:
+            source = groups.get(cid) or broken[cid]
+            out[cid] = ConfigSummary(source[0].key.config)
+    for cid, s in out.items():
+        s.runs = groups.get(cid, [])
+        s.missing = broken.get(cid, [])
+        if s.runs and not s.family:
+            s.family = str(s.runs[0].info.get("model_family") or "")
+    return sorted(out.values(), key=ConfigSummary.sort_key)

@@ -15,7 +15,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from breastbench.report.summary import ConfigSummary, lower_is_better
+from breastbench.report.summary import AUG_ORDER, ConfigSummary, lower_is_better
 
 METRIC_LABELS = {
     "accuracy": "Accuracy",
@@ -127,7 +127,7 @@ def _gap_notes(summaries: list[ConfigSummary]) -> list[str]:
     notes = []
     for s in summaries:
         for p in s.missing:
-            notes.append(f"{p.run_id}: {p.reason}")
+            notes.append(f"{p.name}: {p.reason}")
     return notes
 
 
@@ -136,7 +136,11 @@ def results_tables(summaries: list[ConfigSummary]) -> list[Table]:
     tables = []
     internal = [s for s in summaries if not s.external]
     for dataset in sorted({s.dataset for s in internal}):
-        for aug in (False, True):
+        presets = sorted(
+            {s.augmentation for s in internal if s.dataset == dataset},
+            key=lambda a: (AUG_ORDER.get(a, 9), a),
+        )
+        for aug in presets:
             rows_s = [s for s in internal if s.dataset == dataset and s.augmentation == aug]
             if not rows_s:
                 continue
@@ -145,15 +149,23 @@ def results_tables(summaries: list[ConfigSummary]) -> list[Table]:
             header += [metric_label(m) for m in metrics] + ["Folds"]
             cells = _metric_cells(rows_s, metrics)
             rows = [
-                [Cell(s.model), Cell(s.mode_label), Cell(s.mag_label), *c, Cell(s.folds_label)]
+                [
+                    Cell(s.model_label),
+                    Cell(s.mode_label),
+                    Cell(s.mag_label),
+                    *c,
+                    Cell(s.folds_label),
+                ]
                 for s, c in zip(rows_s, cells)
             ]
-            aug_text = "with" if aug else "without"
+            aug_text = {"off": "without data augmentation", "on": "with data augmentation"}.get(
+                aug, f"with the '{aug}' augmentation preset"
+            )
             tables.append(
                 Table(
-                    key=f"results_{_slug(dataset)}_aug-{'on' if aug else 'off'}",
+                    key=f"results_{_slug(dataset)}_aug-{_slug(aug)}",
                     caption=(
-                        f"{dataset}: cross-validation results {aug_text} data augmentation. "
+                        f"{dataset}: cross-validation results {aug_text}. "
                         "Mean ± standard deviation over folds (ddof=1); bold marks the best "
                         "value per metric."
                     ),
@@ -172,11 +184,11 @@ def external_table(summaries: list[ConfigSummary]) -> Table | None:
         return None
     metrics = _metrics_of(rows_s)
     header = ["Model", "Mode", "Trained on", "Tested on", "Augmentation"]
-    header += [metric_label(m) for m in metrics] + ["Folds"]
+    header += [metric_label(m) for m in metrics] + ["Seeds (n)"]
     cells = _metric_cells(rows_s, metrics)
     rows = [
         [
-            Cell(s.model),
+            Cell(s.model_label),
             Cell(s.mode_label),
             Cell(s.dataset if not s.magnification else f"{s.dataset} {s.mag_label}"),
             Cell(str(s.external)),
@@ -190,8 +202,8 @@ def external_table(summaries: list[ConfigSummary]) -> Table | None:
         key="external_validation",
         caption=(
             "External validation: models trained on the source dataset and evaluated on the "
-            "target dataset without any fine-tuning. Mean ± standard deviation over the "
-            "fold models; bold marks the best value per metric."
+            "target dataset without any fine-tuning. Mean ± standard deviation (ddof=1) over "
+            "the training seeds (n in the last column); bold marks the best value per metric."
         ),
         header=header,
         rows=rows,
@@ -220,7 +232,7 @@ def density_table(summaries: list[ConfigSummary]) -> Table | None:
     for names in DENSITY_METRICS.values():
         columns.append([_pick(s, names) for s in rows_s])
     rows = [
-        [Cell(s.dataset), Cell(s.model), Cell(s.mode_label)]
+        [Cell(s.dataset), Cell(s.model_label), Cell(s.mode_label)]
         + ([Cell(s.aug_label)] if both_aug else [])
         for s in rows_s
     ]

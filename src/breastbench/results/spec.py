@@ -1,0 +1,111 @@
+"""The ``compare:`` section of an experiment file: which configurations the analysis pairs.
+
+A *selector* picks configurations by their run-key fields: a mapping such as
+``{model: ResNet34, mode: finetune}`` or the shorthand ``"ResNet34"`` / ``"ResNet34:finetune"``.
+A *pair* ``[A, B]`` compares every configuration matching A with the configuration matching B
+that agrees with it on every field neither selector names: ``[{augmentation: "off"},
+{augmentation: color}]`` compares colour augmentation with none for every model, mode,
+dataset and magnification; ``["ResNet34:finetune", "SmolVLM:lora"]`` compares those two models
+in every dataset x magnification x augmentation subset.
+
+Without ``pairs`` the analysis compares every two configurations of one subset (same dataset,
+magnification, augmentation, text context and test set), which is the default a reader of a
+results table expects. Nothing is ever selected on test-fold scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from breastbench.errors import UserError
+from breastbench.results.key import MODES, text_tag
+
+SELECTOR_FIELDS = (
+    "dataset",
+    "magnification",
+    "model",
+    "mode",
+    "augmentation",
+    "text",
+    "external",
+)
+# What "one subset" means for the default pairs: configurations that share all of these.
+SUBSET_FIELDS = ("dataset", "magnification", "augmentation", "text", "external")
+
+
+@dataclass
+class CompareSpec:
+    """Which pairs, which metrics, which resampling unit and correction the analysis uses."""
+
+    pairs: list[list[str | dict]] | None = field(
+        default=None,
+        metadata={
+            "help": "pairs of selectors, e.g. [[ResNet34:finetune, SmolVLM:lora], "
+            "[{augmentation: 'off'}, {augmentation: color}]]; default: all pairs per subset"
+        },
+    )
+    metrics: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "metrics to compare; default: auc + accuracy (binary), "
+            "auc_ovr_macro + kappa_quadratic (multi-class)"
+        },
+    )
+    unit: Literal["patient", "image"] = field(
+        default="patient",
+        metadata={
+            "help": "resampling unit of the pooled test: patient (paired bootstrap over "
+            "patients) or image (DeLong for AUC, McNemar for accuracy)"
+        },
+    )
+    correction: Literal["holm", "bonferroni", "none"] = field(
+        default="holm", metadata={"help": "multiple-comparison correction"}
+    )
+    family: Literal["subset", "metric", "table"] = field(
+        default="subset",
+        metadata={
+            "help": "correction family: each subset x metric x test, each metric x test "
+            "over the table, or each test over the table"
+        },
+    )
+    n_boot: int = field(default=1000, metadata={"help": "bootstrap resamples"})
+    seed: int = field(default=0, metadata={"help": "bootstrap seed"})
+
+    def validate(self, where: str) -> None:
+        """Selectors name known fields; sizes are positive."""
+        if self.n_boot < 100:
+            raise UserError(f"{where}.n_boot: got {self.n_boot}; use at least 100 resamples")
+        for i, pair in enumerate(self.pairs or []):
+            if len(pair) != 2:
+                raise UserError(f"{where}.pairs[{i}]: give exactly two selectors, got {len(pair)}")
+            for j, sel in enumerate(pair):
+                selector(sel, f"{where}.pairs[{i}][{j}]")
+
+
+def selector(sel: str | dict, where: str) -> dict:
+    """Normalise a selector to ``{field: value}`` (see the module docstring)."""
+    if isinstance(sel, str):
+        label, _, mode = sel.partition(":")
+        out: dict = {"model": label}
+        if mode:
+            out["mode"] = mode
+    elif isinstance(sel, dict):
+        out = dict(sel)
+    else:
+        raise UserError(f"{where}: got {sel!r}; give 'Label', 'Label:mode' or a mapping")
+    if not out:
+        raise UserError(f"{where}: an empty selector matches everything; name a field")
+    for k in out:
+        if k not in SELECTOR_FIELDS:
+            raise UserError(f"{where}: unknown field {k!r}; allowed: {', '.join(SELECTOR_FIELDS)}")
+    if "mode" in out and out["mode"] not in MODES:
+        raise UserError(f"{where}.mode: got {out['mode']!r}; allowed: {', '.join(MODES)}")
+    if isinstance(out.get("augmentation"), bool):  # YAML reads off/on as booleans
+        out["augmentation"] = "on" if out["augmentation"] else "off"
+    text = out.get("text")
+    if isinstance(text, str) and not (
+        len(text) == 8 and all(c in "0123456789abcdef" for c in text)
+    ):
+        out["text"] = text_tag(text)
+    return out
