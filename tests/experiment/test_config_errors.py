@@ -13,7 +13,7 @@ CNN = {"name": "cnn/test-resnet", "modes": ["finetune"]}
 
 
 def _run_and_expect(capsys, cfg_path: Path, *needles: str) -> None:
-    assert main(["run", str(cfg_path)]) == 2
+    assert main(["run", "--no-report", str(cfg_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
     for n in needles:

@@ -32,7 +32,7 @@ def test_density_experiment_multiclass(tmp_path, load_runs):
     }
     path = tmp_path / "density.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    assert main(["run", str(path)]) == 0
+    assert main(["run", "--no-report", str(path)]) == 0
     runs = load_runs(tmp_path / "out")
     assert len(runs) == 3 * 3
     for r in runs.values():

@@ -33,8 +33,8 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(load_runs, write_confi
     assert 1 <= len(interrupted) < 3
     assert list(partial_dir.glob("*.pt")), "no epoch checkpoint to resume from"
 
-    assert main(["run", str(cfg), "--out", str(killed_out)]) == 0
-    assert main(["run", str(cfg), "--out", str(tmp_path / "clean")]) == 0
+    assert main(["run", "--no-report", str(cfg), "--out", str(killed_out)]) == 0
+    assert main(["run", "--no-report", str(cfg), "--out", str(tmp_path / "clean")]) == 0
     resumed, clean = load_runs(killed_out), load_runs(tmp_path / "clean")
     assert resumed.keys() == clean.keys() and len(clean) == 3
     for k in clean:

@@ -38,7 +38,7 @@ def _sk_binary(pred_df):
 def test_all_modes_all_families_cv_and_external(load_runs, write_config, tmp_path):
     ext = [{"train": "breakhis", "test": "bach", "models": ["cnn"], "augmentation": ["off"]}]
     cfg = write_config(ALL_FAMILIES, aug=("off", "on"), external=ext)
-    assert main(["run", str(cfg)]) == 0
+    assert main(["run", "--no-report", str(cfg)]) == 0
     out = tmp_path / "out"
     runs = load_runs(out)
     cv_runs = {k: v for k, v in runs.items() if v["run"]["external"] is None}
@@ -46,7 +46,7 @@ def test_all_modes_all_families_cv_and_external(load_runs, write_config, tmp_pat
     assert len(cv_runs) == 9 * 5
     by_config: dict[str, list] = {}
     for r in cv_runs.values():
-        by_config.setdefault(r["run"]["config_key"], []).append(r["predictions"])
+        by_config.setdefault(r["run"]["config_id"], []).append(r["predictions"])
     manifest_ids, n_images = None, 0
     for key, preds in by_config.items():
         assert len(preds) == 5, key
@@ -86,7 +86,7 @@ def test_tiny_cnn_learns_and_zero_shot_is_near_chance(load_runs, write_config, t
         },
     ]
     cfg = write_config(models, epochs=8)
-    assert main(["run", str(cfg)]) == 0
+    assert main(["run", "--no-report", str(cfg)]) == 0
     runs = load_runs(tmp_path / "out")
     acc = {
         m: np.mean([r["metrics"]["accuracy"] for r in runs.values() if r["run"]["model"] == m])
@@ -101,8 +101,8 @@ def test_tiny_cnn_learns_and_zero_shot_is_near_chance(load_runs, write_config, t
 def test_same_seed_gives_identical_metrics(load_runs, write_config, tmp_path):
     models = [{"name": "cnn/test-resnet", "label": "cnn", "modes": ["finetune"]}]
     cfg = write_config(models, aug=("on",), k=2, epochs=2)
-    assert main(["run", str(cfg), "--out", str(tmp_path / "a")]) == 0
-    assert main(["run", str(cfg), "--out", str(tmp_path / "b")]) == 0
+    assert main(["run", "--no-report", str(cfg), "--out", str(tmp_path / "a")]) == 0
+    assert main(["run", "--no-report", str(cfg), "--out", str(tmp_path / "b")]) == 0
     a, b = load_runs(tmp_path / "a"), load_runs(tmp_path / "b")
     assert a.keys() == b.keys() and len(a) == 2
     for k in a:
@@ -127,8 +127,8 @@ def test_same_seed_gives_identical_metrics(load_runs, write_config, tmp_path):
 )
 def test_cached_path_equals_uncached(load_runs, write_config, tmp_path, model):
     cfg = write_config([model], k=2, epochs=2)
-    assert main(["run", str(cfg), "--out", str(tmp_path / "cached")]) == 0
-    assert main(["run", str(cfg), "--out", str(tmp_path / "live"), "--no-cache"]) == 0
+    assert main(["run", "--no-report", str(cfg), "--out", str(tmp_path / "cached")]) == 0
+    assert main(["run", "--no-report", str(cfg), "--out", str(tmp_path / "live"), "--no-cache"]) == 0
     cached, live = load_runs(tmp_path / "cached"), load_runs(tmp_path / "live")
     assert cached.keys() == live.keys()
     for k in cached:
@@ -144,8 +144,8 @@ def test_cached_path_equals_uncached(load_runs, write_config, tmp_path, model):
 def test_dataloader_workers_give_reproducible_runs(write_config, tmp_path, load_runs):
     models = [{"name": "cnn/test-resnet", "label": "cnn", "modes": ["finetune"]}]
     cfg = write_config(models, aug=("on",), k=2, epochs=2, num_workers=2)
-    assert main(["run", str(cfg), "--out", str(tmp_path / "a")]) == 0
-    assert main(["run", str(cfg), "--out", str(tmp_path / "b")]) == 0
+    assert main(["run", "--no-report", str(cfg), "--out", str(tmp_path / "a")]) == 0
+    assert main(["run", "--no-report", str(cfg), "--out", str(tmp_path / "b")]) == 0
     a, b = load_runs(tmp_path / "a"), load_runs(tmp_path / "b")
     assert a.keys() == b.keys() and len(a) == 2
     for k in a:

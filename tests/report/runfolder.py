@@ -8,14 +8,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from breastbench.results.folder import LAYOUT, MARKER
+from breastbench.results.key import RunKey
+
 BINARY = ["benign", "malignant"]
 DENSITY = ["A", "B", "C", "D"]
 
 
+def run_key(dataset, mag, model, mode, aug, fold=None, ext=None):
+    return RunKey(
+        dataset, mag, model, mode, aug, external=ext,
+        fold=None if ext else fold, seed=0 if ext else None,
+    )
+
+
 def run_id(dataset, mag, model, mode, aug, fold=None, ext=None):
-    parts = [dataset, f"{mag}x" if mag else "all", model.replace("/", "-"), mode, f"aug-{aug}"]
-    parts += [f"ext-{ext}", "seed0"] if ext else [f"fold{fold}"]
-    return "__".join(parts)
+    return run_key(dataset, mag, model, mode, aug, fold, ext).run_id
 
 
 def predictions(classes, fold, n, skill, seed):
@@ -43,9 +51,12 @@ def predictions(classes, fold, n, skill, seed):
 
 
 def write_run(root, rid, info, metrics, preds, epochs=3, loss_scale=1.0):
+    (Path(root) / MARKER).parent.mkdir(parents=True, exist_ok=True)
+    (Path(root) / MARKER).write_text(json.dumps({"layout": LAYOUT}))
     path = Path(root) / "runs" / rid
     path.mkdir(parents=True)
-    (path / "run.json").write_text(json.dumps({"run_id": rid, **info}))
+    key = RunKey.parse(rid)
+    (path / "run.json").write_text(json.dumps({"run_id": rid, "key": key.to_dict(), **info}))
     preds.to_csv(path / "predictions.csv", index=False)
     hist = pd.DataFrame(
         {
@@ -71,6 +82,7 @@ def base_info(dataset, mag, model, mode, aug, fold, classes, task, **extra):
         "fold": fold,
         "external": extra.pop("external", None),
         "task": task,
+        "model_family": model.split("/")[0],
         "classes": classes,
         "seed": 0,
         "config": {},

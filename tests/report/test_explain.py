@@ -41,10 +41,10 @@ def _checkpoint_run(root: Path, run_id: str, model_name: str, mode: str | None =
 def test_gradcam_for_cnn_and_saliency_for_vit(tmp_path):
     root = make_run_folder(tmp_path, density=False, external=False)
     _checkpoint_run(
-        root, "breakhis_x__40x__cnn-test_resnet__finetune__aug-off__fold0", "cnn/test-resnet"
+        root, "breakhis_x__40x__cnn%2Ftest_resnet__finetune__aug-off__fold0", "cnn/test-resnet"
     )
     _checkpoint_run(
-        root, "breakhis_x__40x__clip-test-biomedclip__lora__aug-off__fold0", "clip/test-biomedclip"
+        root, "breakhis_x__40x__clip%2Ftest-biomedclip__lora__aug-off__fold0", "clip/test-biomedclip"
     )
     figures, notes = explain(summarize(collect_runs(root)), tmp_path / "figs", per_class=1)
     assert not [n for n in notes if "skipped" in n], notes
@@ -63,7 +63,7 @@ def test_no_checkpoint_is_a_note(tmp_path):
 def test_gradcam_on_a_frozen_backbone(tmp_path):
     # linear probing freezes every CNN parameter: Grad-CAM must still get gradients
     root = make_run_folder(tmp_path, density=False, external=False)
-    run_id = "breakhis_x__40x__cnn-test_resnet__finetune__aug-off__fold0"
+    run_id = "breakhis_x__40x__cnn%2Ftest_resnet__finetune__aug-off__fold0"
     _checkpoint_run(root, run_id, "cnn/test-resnet", mode="linear_probe")
     figures, notes = explain(summarize(collect_runs(root)), tmp_path / "figs", per_class=1)
     assert not [n for n in notes if "skipped" in n], notes

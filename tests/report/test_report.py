@@ -19,12 +19,18 @@ from breastbench.report.collect import collect_runs  # noqa: E402
 from breastbench.report.content import banners  # noqa: E402
 from breastbench.report.html import build_report  # noqa: E402
 from breastbench.report.summary import summarize  # noqa: E402
+from breastbench.results.analysis import write_summary  # noqa: E402
 from breastbench.report.tables import results_tables  # noqa: E402
 from breastbench.report.terminal import summary_table  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
-BROKEN_FOLD = "breakhis_x__40x__cnn-test_resnet__finetune__aug-off__fold1"
-CORRUPT = "breakhis_x__100x__clip-test-biomedclip__lora__aug-on__fold2"
+def analysed(root):
+    write_summary(root)
+    return summarize(collect_runs(root))
+
+
+BROKEN_FOLD = "breakhis_x__40x__cnn%2Ftest_resnet__finetune__aug-off__fold1"
+CORRUPT = "breakhis_x__100x__clip%2Ftest-biomedclip__lora__aug-on__fold2"
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +45,11 @@ def report(tmp_path_factory):
 
 def test_missing_and_corrupt_runs_are_named_and_marked(report):
     root, html = report
-    problems = {p.run_id: p.reason for p in collect_runs(root).problems}
+    problems = {p.name: p.reason for p in collect_runs(root).problems}
     assert set(problems) == {BROKEN_FOLD, CORRUPT}
     assert "missing" in problems[BROKEN_FOLD]
     assert "run.json unreadable" in problems[CORRUPT]
-    off, on = results_tables(summarize(collect_runs(root)))[:2]
+    off, on = results_tables(analysed(root))[:2]
     gap = next(r for r in off.rows if r[0].text == "cnn/test_resnet" and r[2].text == "40×")
     assert gap[-1].text == "2 of 3, missing: fold 1"
     assert gap[3].text == "0.8000 ± 0.141"  # folds 0 and 2 still aggregate
@@ -59,10 +65,10 @@ def test_missing_and_corrupt_runs_are_named_and_marked(report):
 def test_all_runs_of_a_config_broken_shows_missing_cells(tmp_path):
     root = make_run_folder(tmp_path, density=False, external=False)
     for fold in range(3):
-        run = root / "runs" / f"breakhis_x__40x__clip-test-biomedclip__lora__aug-off__fold{fold}"
+        run = root / "runs" / f"breakhis_x__40x__clip%2Ftest-biomedclip__lora__aug-off__fold{fold}"
         (run / "metrics.json").unlink()
-    off = results_tables(summarize(collect_runs(root)))[0]
-    row = next(r for r in off.rows if r[0].text == "clip-test-biomedclip")
+    off = results_tables(analysed(root))[0]
+    row = next(r for r in off.rows if r[0].text == "clip/test-biomedclip" and r[2].text == "40×")
     assert [c.text for c in row[3:6]] == ["missing", "missing", "missing"]
     assert row[-1].text.startswith("0 of 3")
 

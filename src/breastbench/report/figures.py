@@ -371,7 +371,7 @@ def render_figures(summaries: list[ConfigSummary], out_dir: Path) -> list[Figure
             rows = [s for s in internal if s.dataset == dataset and s.augmentation == aug]
             title = f"{dataset}, augmentation {aug}: accuracy per magnification"
             add(
-                f"accuracy_by_magnification_{_slug(dataset, f'aug-{aug}')}",
+                f"accuracy_by_magnification_{_slug(dataset, 'augmentation', aug)}",
                 title,
                 "Mean accuracy over folds with ±1 std bars; solid lines CNNs, dashed VLMs.",
                 lambda p, rows=rows, title=title: accuracy_by_magnification(
@@ -382,7 +382,7 @@ def render_figures(summaries: list[ConfigSummary], out_dir: Path) -> list[Figure
         where = f"{dataset} {f'{mag}×' if mag else ''}".strip()
         where += f" → {ext}" if ext else ""
         where += f", augmentation {aug}"
-        slug = _slug(dataset, mag or "all", f"aug-{aug}", ext and f"ext-{ext}")
+        slug = _slug(dataset, mag or "all", "augmentation", aug, ext and "to", ext)
         kinds = [
             (
                 "loss_curves",
