@@ -128,7 +128,9 @@ def test_same_seed_gives_identical_metrics(load_runs, write_config, tmp_path):
 def test_cached_path_equals_uncached(load_runs, write_config, tmp_path, model):
     cfg = write_config([model], k=2, epochs=2)
     assert main(["run", "--no-report", str(cfg), "--out", str(tmp_path / "cached")]) == 0
-    assert main(["run", "--no-report", str(cfg), "--out", str(tmp_path / "live"), "--no-cache"]) == 0
+    assert (
+        main(["run", "--no-report", str(cfg), "--out", str(tmp_path / "live"), "--no-cache"]) == 0
+    )
     cached, live = load_runs(tmp_path / "cached"), load_runs(tmp_path / "live")
     assert cached.keys() == live.keys()
     for k in cached:

@@ -17,8 +17,14 @@ DENSITY = ["A", "B", "C", "D"]
 
 def run_key(dataset, mag, model, mode, aug, fold=None, ext=None):
     return RunKey(
-        dataset, mag, model, mode, aug, external=ext,
-        fold=None if ext else fold, seed=0 if ext else None,
+        dataset,
+        mag,
+        model,
+        mode,
+        aug,
+        external=ext,
+        fold=None if ext else fold,
+        seed=0 if ext else None,
     )
 
 

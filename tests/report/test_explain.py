@@ -44,7 +44,9 @@ def test_gradcam_for_cnn_and_saliency_for_vit(tmp_path):
         root, "breakhis_x__40x__cnn%2Ftest_resnet__finetune__aug-off__fold0", "cnn/test-resnet"
     )
     _checkpoint_run(
-        root, "breakhis_x__40x__clip%2Ftest-biomedclip__lora__aug-off__fold0", "clip/test-biomedclip"
+        root,
+        "breakhis_x__40x__clip%2Ftest-biomedclip__lora__aug-off__fold0",
+        "clip/test-biomedclip",
     )
     figures, notes = explain(summarize(collect_runs(root)), tmp_path / "figs", per_class=1)
     assert not [n for n in notes if "skipped" in n], notes

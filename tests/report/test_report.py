@@ -24,6 +24,8 @@ from breastbench.report.tables import results_tables  # noqa: E402
 from breastbench.report.terminal import summary_table  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
+
+
 def analysed(root):
     write_summary(root)
     return summarize(collect_runs(root))

@@ -108,8 +108,14 @@ def test_old_layout_ids_still_parse():
 
 @pytest.mark.parametrize(
     "bad",
-    ["x", "a__40x__m__lora__noaug", "a__40q__m__lora__aug-off", "a__40x__m__fly__aug-off",
-     "a__40x__m__lora__aug-off__fold1__ext-b", "a__40x__m__lora__aug-off__zzz"],
+    [
+        "x",
+        "a__40x__m__lora__noaug",
+        "a__40q__m__lora__aug-off",
+        "a__40x__m__fly__aug-off",
+        "a__40x__m__lora__aug-off__fold1__ext-b",
+        "a__40x__m__lora__aug-off__zzz",
+    ],
 )
 def test_non_ids_are_refused(bad):
     with pytest.raises(RunIdError):
