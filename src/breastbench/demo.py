@@ -75,7 +75,7 @@ def run_demo(args: argparse.Namespace) -> int:
     cfg = load_config(args.config or demo_config_path())
     run_dir = run_experiment(cfg, out=str(out / "run"), device=args.device, console=console)
     console.rule("[bold]report")
-    report = build_report(run_dir)
+    report = build_report(run_dir, analyse=False)  # run_experiment wrote summary/
     console.print(
         f"Demo finished in {time.perf_counter() - t0:.0f} s. Synthetic data and tiny "
         "random models: the numbers only show the pipeline works."

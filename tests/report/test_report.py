@@ -19,9 +19,9 @@ from breastbench.report.collect import collect_runs  # noqa: E402
 from breastbench.report.content import banners  # noqa: E402
 from breastbench.report.html import build_report  # noqa: E402
 from breastbench.report.summary import summarize  # noqa: E402
-from breastbench.results.analysis import write_summary  # noqa: E402
 from breastbench.report.tables import results_tables  # noqa: E402
 from breastbench.report.terminal import summary_table  # noqa: E402
+from breastbench.results.analysis import write_summary  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 

@@ -10,11 +10,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from runfolder import BINARY, make_run_folder, predictions  # noqa: E402
+from runfolder import make_run_folder  # noqa: E402
 
 from breastbench.report.collect import collect_runs  # noqa: E402
 from breastbench.report.summary import summarize  # noqa: E402
-from breastbench.results.analysis import write_summary  # noqa: E402
 from breastbench.report.tables import (  # noqa: E402
     all_tables,
     density_table,
@@ -22,6 +21,7 @@ from breastbench.report.tables import (  # noqa: E402
     results_tables,
 )
 from breastbench.report.writers import latex_escape, to_csv, to_html, to_latex, to_markdown  # noqa: E402
+from breastbench.results.analysis import write_summary  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,11 @@ result as rich tables (or one JSON object with ``--json``, for scripts and tests
 from __future__ import annotations
 
 import argparse
-import json
 
 from rich.console import Console
 from rich.table import Table
 
+from breastbench import jsonio
 from breastbench.errors import UserError
 
 
@@ -95,7 +95,7 @@ def cmd_inspect(args) -> int:
             read_image(path)
     info = summarize(df)
     if args.json:
-        print(json.dumps(info, sort_keys=True))
+        print(jsonio.dumps(dict(sorted(info.items())), indent=None))
         return 0
     con = Console()
     con.print(
@@ -151,7 +151,7 @@ def cmd_audit(args) -> int:
 
     audit = audit_folds(read_manifest(args.manifest, check_files=args.check_files))
     if args.json:
-        print(json.dumps(audit, sort_keys=True))
+        print(jsonio.dumps(dict(sorted(audit.items())), indent=None))
         return 0 if audit["ok"] else 1
     classes = list(audit["overall"])
     rows = [

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from breastbench import jsonio
 from breastbench.errors import UserError
 
 REQUIRED_COLUMNS = ("path", "label", "target", "patient_id", "dataset")
@@ -159,7 +160,7 @@ def write_manifest(df: pd.DataFrame, path: str | os.PathLike) -> Path:
         _atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
     else:
         _atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
-    text = json.dumps(meta, indent=2, sort_keys=True, default=str)
+    text = jsonio.dumps(dict(sorted(meta.items())))
     _atomic_write(_sidecar(path), lambda tmp: Path(tmp).write_text(text))
     return path
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from breastbench import jsonio
 from breastbench.errors import UserError
 
 KINDS = ("synthetic-breakhis", "synthetic-bach", "synthetic-density")
@@ -97,7 +98,7 @@ def synthesize(kind: str, out_dir, seed: int = 0, size="small") -> Path:
     tmp.mkdir(parents=True)
     try:
         record["n_images"] = _write(kind, tmp, np.random.default_rng(seed), spec)
-        (tmp / MARKER).write_text(json.dumps(record, indent=2))
+        (tmp / MARKER).write_text(jsonio.dumps(record))
         if out.exists():
             out.rmdir()  # empty (checked above): os.replace needs the name free
         os.replace(tmp, out)

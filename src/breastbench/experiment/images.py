@@ -10,7 +10,6 @@ name and renamed, under a lock, so two runs starting together never see a half-w
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from breastbench import jsonio
 from breastbench.experiment.locks import file_lock
 
 CACHE_VERSION = "images-v2"
@@ -109,7 +109,7 @@ class ImageStore:
                 np.save(tmp, arr)
                 os.replace(tmp, target)
                 meta = {"n": len(self.paths), "size": self.size, "first": self.paths[:3]}
-                target.with_suffix(".json").write_text(json.dumps(meta))
+                target.with_suffix(".json").write_text(jsonio.dumps(meta))
                 self.built_now = True
         self._array = np.load(target, mmap_mode="r")
         return self._array
