@@ -40,6 +40,11 @@ def check_models(cfg: ExperimentConfig) -> None:
                     f"models[{i}].modes: '{mc.name}' cannot run mode '{mode}'; "
                     f"it supports: {', '.join(info.modes)}"
                 )
+            if any(t is not None for t in mc.text_contexts) and info.family != "vlm":
+                raise UserError(
+                    f"models[{i}].text_context: '{mc.name}' reads images only; text context "
+                    "needs a VLM (vlm/...)"
+                )
             if mode == "zero_shot" and not mc.prompt_set:
                 raise UserError(
                     f"models[{i}].prompt_set: zero-shot needs a prompt file, e.g. "
