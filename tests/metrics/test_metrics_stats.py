@@ -255,3 +255,23 @@ def test_fast_metric_functions_equal_compute_metrics(n_classes, missing_class):
     for name, value in reference.items():
         got = metric_function(name, classes)(y, prob)
         assert got == pytest.approx(value, nan_ok=True), name
+
+
+@pytest.mark.parametrize("metric", ["auc", "accuracy"])
+@pytest.mark.parametrize("grouped", [False, True])
+def test_vectorised_bootstrap_equals_the_resampling_loop(metric, grouped):
+    """Accuracy and AUC score all resamples at once as weights; the numbers must not change."""
+    from breastbench.metrics.fast import fast_metric
+
+    rng = np.random.default_rng(7)
+    n = 120
+    y = rng.integers(0, 2, n)
+    pa, pb = np.round(rng.random(n), 2), np.round(rng.random(n), 2)  # ties on purpose
+    groups = rng.integers(0, 30, n) if grouped else None
+    fn = fast_metric(metric, ["a", "b"])
+    fast = paired_bootstrap(y, pa, pb, metric, 400, 5, classes=["a", "b"], groups=groups)
+    loop = paired_bootstrap(
+        y, pa, pb, lambda t, p: fn(t, p), 400, 5, classes=["a", "b"], groups=groups
+    )
+    for k in ("p", "ci_low", "ci_high", "difference", "n_valid"):
+        assert fast[k] == pytest.approx(loop[k], abs=1e-12)

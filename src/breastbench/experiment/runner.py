@@ -63,32 +63,46 @@ def prepare_manifests(
         read_manifest,
         write_manifest,
     )
+    from breastbench.data.sources import SOURCES, source_options
 
     manifests: dict[str, pd.DataFrame] = {}
     for i, ds in enumerate(cfg.datasets):
         if not Path(ds.root).exists():
             raise UserError(f"datasets[{i}].root: {ds.root} does not exist; fix the path")
         opts = dict(ds.options)
-        if ds.task:
+        takes_task = "task" in source_options(ds.source) if ds.source in SOURCES else False
+        if ds.task and takes_task:
             opts["task"] = ds.task
         df = load_manifest(ds.source, ds.root, **opts)
+        if ds.task and not takes_task and df.attrs.get("task") not in (None, ds.task):
+            raise UserError(
+                f"datasets[{i}].task: source {ds.source} gives task "
+                f"{df.attrs.get('task')!r} only; write task: {df.attrs.get('task')} or drop it"
+            )
+        if ds.magnifications and "magnification" not in df.columns:
+            raise UserError(
+                f"datasets[{i}].magnifications: source {ds.source} has no magnifications; "
+                "remove the magnifications line"
+            )
         if ds.label_map:
             df = _relabel(df, ds.label_map, f"datasets[{i}].label_map")
         path = RunFolder(out_dir).manifest_path(ds.name)
         if not ds.cross_validate:
             manifests[ds.name] = df  # external test set only: no folds
             continue
-        if path.exists():
-            saved = read_manifest(path)
-            if sorted(saved["path"]) != sorted(df["path"]):
+        group = None if cfg.cv.group_by == "patient" else "path"
+        saved = read_manifest(path) if path.exists() else None
+        if saved is not None and not _same_split(saved, df, cfg, group):
+            if _has_runs_of(out_dir, ds.name):
                 raise UserError(
-                    f"{path}: the dataset changed since its folds were written; use a new "
-                    "--out folder or delete that manifest to re-split"
+                    f"{path}: the data or cv settings changed since these folds were written "
+                    "and runs already used them; run into a new --out folder"
                 )
+            saved = None  # nothing trained on the old split: re-split with the new settings
+        if saved is not None:
             df = saved
         else:
             # patient: the source's own grouping (e.g. BreakHis numeric id, or group_by=slide)
-            group = None if cfg.cv.group_by == "patient" else "path"
             df = assign_folds(df, k=cfg.cv.k, seed=cfg.cv.seed, group_col=group)
             write_manifest(df, path)
         for mag in ds.magnifications or [None]:
@@ -101,6 +115,23 @@ def prepare_manifests(
             _check_audit(audit, ds.name, mag)
         manifests[ds.name] = df
     return manifests
+
+
+def _same_split(saved: pd.DataFrame, df: pd.DataFrame, cfg: ExperimentConfig, group) -> bool:
+    """True when a saved manifest's folds were made from these images with these settings."""
+    folds = saved.attrs.get("folds") or {}
+    same_cv = folds.get("k") == cfg.cv.k and folds.get("seed") == cfg.cv.seed
+    same_group = (folds.get("group_col") == "path") == (group == "path")
+    return same_cv and same_group and sorted(saved["path"]) == sorted(df["path"])
+
+
+def _has_runs_of(out_dir: Path, dataset: str) -> bool:
+    """Whether any run of ``dataset`` exists in the output folder (complete or partial)."""
+    runs, problems = RunFolder(out_dir).collect()
+    return any(r.key.dataset == dataset for r in runs) or any(
+        p.key is not None and p.key.dataset == dataset and not p.reason.startswith("missing")
+        for p in problems
+    )
 
 
 def _check_audit(audit: dict, name: str, mag) -> None:
@@ -138,13 +169,13 @@ def run_experiment(
     resume: bool = True,
     use_cache: bool = True,
     console: Console | None = None,
-    report: bool = False,
+    report: bool | None = None,
     explain_maps: bool = True,
 ) -> Path:
     """Validate, run every pending unit of the grid, analyse it; return the folder.
 
     With ``report`` the HTML report is written too (``breastbench run`` does so unless
-    ``--no-report``).
+    ``--no-report``, and then says how to build it later); ``None`` leaves it to the caller.
     """
     console = console or Console(stderr=True)
     if not console.is_terminal and console.width < 100:

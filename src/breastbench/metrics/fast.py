@@ -95,3 +95,40 @@ def fast_metric(name: str, classes: Sequence[str], threshold: float = 0.5) -> Me
         return _from_confusion(_confusion(y, pred, c), name, classes)
 
     return from_counts
+
+
+def _weighted_rank_auc(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Mann-Whitney AUC (ties 1/2) under each row of sample weights ``w`` (B, N)."""
+    values, inverse = np.unique(score, return_inverse=True)
+    onehot = np.zeros((len(score), len(values)))
+    onehot[np.arange(len(score)), inverse] = 1.0
+    pos = (y == 1).astype(float)
+    w_pos = (w * pos) @ onehot  # (B, U) positive weight at each distinct score
+    w_neg = (w * (1.0 - pos)) @ onehot
+    below = np.cumsum(w_neg, axis=1) - w_neg
+    num = (w_pos * (below + 0.5 * w_neg)).sum(axis=1)
+    den = w_pos.sum(axis=1) * w_neg.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def weighted_metric(
+    name: str, classes: Sequence[str], threshold: float = 0.5
+) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None:
+    """``f(y, prob_matrix, weights (B, N)) -> (B,)`` for accuracy and binary AUC, else None.
+
+    A bootstrap resample is a vector of sample multiplicities, and these two metrics are
+    weighted sums, so every resample is scored at once instead of one by one (the same numbers
+    as :func:`fast_metric` on the resampled rows, orders of magnitude faster).
+    """
+    c = len(classes)
+    if name == "auc" and c == 2:
+        return lambda y, p, w: _weighted_rank_auc(y, p[:, 1], w)
+    if name == "accuracy":
+
+        def accuracy(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+            pred = (p[:, 1] >= threshold).astype(int) if c == 2 else p.argmax(axis=1)
+            return (w @ (pred == y).astype(float)) / w.sum(axis=1)
+
+        return accuracy
+    return None

@@ -23,7 +23,7 @@ from scipy import stats
 from breastbench.errors import UserError
 from breastbench.metrics.classification import as_probability_matrix, compute_metrics
 from breastbench.metrics.delong import delong_test
-from breastbench.metrics.fast import fast_metric
+from breastbench.metrics.fast import fast_metric, weighted_metric
 
 __all__ = [
     "delong_test",
@@ -158,6 +158,23 @@ def _resample_indices(
     return lambda: np.concatenate([members[g] for g in rng.integers(0, n_groups, n_groups)])
 
 
+def _resample_weights(
+    rng: np.random.Generator, n: int, groups: np.ndarray | None, n_boot: int
+) -> np.ndarray:
+    """(n_boot, n) multiplicities of the resamples :func:`_resample_indices` would draw."""
+    if groups is None:
+        draws = rng.integers(0, n, (n_boot, n))
+        counts = np.zeros((n_boot, n))
+        np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
+        return counts
+    _, inverse = np.unique(groups, return_inverse=True)
+    n_groups = int(inverse.max()) + 1
+    draws = rng.integers(0, n_groups, (n_boot, n_groups))
+    counts = np.zeros((n_boot, n_groups))
+    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
+    return counts[:, inverse]
+
+
 def paired_bootstrap(
     y: Sequence[int],
     prob_a: np.ndarray,
@@ -208,16 +225,21 @@ def paired_bootstrap(
     if n_boot < 100:
         raise UserError(f"paired_bootstrap: n_boot={n_boot} is too small; use at least 1000")
     fn = metric if callable(metric) else metric_function(metric, classes)
+    vec = weighted_metric(metric, classes) if isinstance(metric, str) else None
     g = None if groups is None else np.asarray(groups)
     rng = np.random.default_rng(seed)
-    draw = _resample_indices(rng, len(y), g)
-    diffs = np.empty(n_boot)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         observed = fn(y, pa) - fn(y, pb)
-        for i in range(n_boot):
-            idx = draw()
-            diffs[i] = fn(y[idx], pa[idx]) - fn(y[idx], pb[idx])
+        if vec is not None:  # all resamples at once, as multiplicity weights (same draws)
+            w = _resample_weights(rng, len(y), g, n_boot)
+            diffs = vec(y, pa, w) - vec(y, pb, w)
+        else:
+            draw = _resample_indices(rng, len(y), g)
+            diffs = np.empty(n_boot)
+            for i in range(n_boot):
+                idx = draw()
+                diffs[i] = fn(y[idx], pa[idx]) - fn(y[idx], pb[idx])
     valid = diffs[~np.isnan(diffs)]
     if len(valid) == 0:
         raise UserError("paired_bootstrap: the metric is undefined on every resample")

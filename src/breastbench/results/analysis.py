@@ -253,8 +253,7 @@ def _replicate_test(ga: list[StoredRun], gb: list[StoredRun], metric: str) -> di
 
 def _pooled_test(pa, pb, metric: str, classes: list[str], spec: CompareSpec) -> dict:
     from breastbench.metrics.compare import align_predictions, compare_configs
-    from breastbench.metrics.fast import fast_metric
-    from breastbench.metrics.stats import paired_bootstrap
+    from breastbench.metrics.stats import metric_function, paired_bootstrap
 
     if spec.unit == "image":
         row = compare_configs(
@@ -268,12 +267,11 @@ def _pooled_test(pa, pb, metric: str, classes: list[str], spec: CompareSpec) -> 
 
     prob_a = probabilities_from_predictions(a, classes)
     prob_b = probabilities_from_predictions(b, classes)
-    fn = fast_metric(metric, classes) or metric
     groups = a["patient_id"].astype(str).to_numpy()
     r = paired_bootstrap(
-        y, prob_a, prob_b, fn, spec.n_boot, spec.seed, classes=classes, groups=groups
+        y, prob_a, prob_b, metric, spec.n_boot, spec.seed, classes=classes, groups=groups
     )
-    value = fn if callable(fn) else None
+    value = metric_function(metric, classes)
     return {
         "test": "bootstrap",
         "unit": "patients",
@@ -283,8 +281,8 @@ def _pooled_test(pa, pb, metric: str, classes: list[str], spec: CompareSpec) -> 
         "effect": r["difference"],
         "ci_low": r["ci_low"],
         "ci_high": r["ci_high"],
-        "value_a": value(y, prob_a) if value else np.nan,
-        "value_b": value(y, prob_b) if value else np.nan,
+        "value_a": value(y, prob_a),
+        "value_b": value(y, prob_b),
         "note": f"paired bootstrap, {r['n_boot']} resamples of {r['n_groups']} patients "
         f"({len(y)} images), seed {spec.seed}",
     }
