@@ -37,6 +37,12 @@ def register(subparsers) -> None:
         help="restart interrupted runs from scratch (completed runs stay)",
     )
     p.add_argument(
+        "--retrain-changed",
+        action="store_true",
+        help="retrain completed runs whose recorded settings differ from the config "
+        "(default: stop and name the changed field)",
+    )
+    p.add_argument(
         "--no-report",
         action="store_true",
         help="skip the HTML report at the end (build it later with `breastbench report OUT`)",
@@ -91,6 +97,7 @@ def _run(args: argparse.Namespace) -> int:
         resume=args.resume,
         use_cache=not args.no_cache,
         report=not args.no_report,
+        retrain_changed=args.retrain_changed,
         explain_maps=not args.no_explain,
     )
     return 0

@@ -105,6 +105,23 @@ class ModelConfig:
                     raise UserError(f"{where}.lr: key {mode!r} must be one of {', '.join(MODES)}")
                 if not isinstance(value, (int, float)):
                     raise UserError(f"{where}.lr.{mode}: got {value!r}; expected a number")
+                if not value > 0:
+                    raise UserError(f"{where}.lr.{mode}: got {value}; must be > 0")
+        elif self.lr is not None and not self.lr > 0:
+            raise UserError(f"{where}.lr: got {self.lr}; the learning rate must be > 0")
+        from breastbench.models.preprocess import TEXT_FIELDS, template_fields
+
+        for t in self.text_contexts:
+            bad = [f for f in template_fields(t) if f not in TEXT_FIELDS] if t else []
+            if bad:
+                raise UserError(
+                    f"{where}.text_context: unknown field {{{bad[0]}}} in {t!r}; allowed: "
+                    + ", ".join("{" + f + "}" for f in TEXT_FIELDS)
+                )
+        for key in ("input_size", "micro_batch_size"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise UserError(f"{where}.{key}: got {value}; use 1 or more")
 
     @property
     def display(self) -> str:
@@ -161,8 +178,18 @@ class TrainingConfig:
 
     def validate(self, where: str) -> None:
         """Positive sizes; best-epoch selection needs an inner validation split."""
-        if self.epochs < 0 or self.batch_size < 1:
-            raise UserError(f"{where}: epochs must be >= 0 and batch_size >= 1")
+        if self.epochs < 0:
+            raise UserError(f"{where}.epochs: got {self.epochs}; use 0 or more")
+        if self.batch_size < 1:
+            raise UserError(f"{where}.batch_size: got {self.batch_size}; use 1 or more")
+        if not self.lr > 0:
+            raise UserError(f"{where}.lr: got {self.lr}; the learning rate must be > 0")
+        if self.weight_decay < 0:
+            raise UserError(f"{where}.weight_decay: got {self.weight_decay}; use 0 or more")
+        if self.num_workers is not None and self.num_workers < 0:
+            raise UserError(f"{where}.num_workers: got {self.num_workers}; use 0 or more")
+        if self.early_stopping is not None and self.early_stopping < 1:
+            raise UserError(f"{where}.early_stopping: got {self.early_stopping}; use 1 or more")
         if not 0.0 <= self.val_fraction < 0.9:
             raise UserError(f"{where}.val_fraction: got {self.val_fraction}; use 0 <= x < 0.9")
         if (self.select_best or self.early_stopping) and self.val_fraction <= 0:
@@ -257,6 +284,21 @@ class ExperimentConfig:
         return next(d for d in self.datasets if d.name == name)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping (YAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}; give each key once", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -288,7 +330,7 @@ def load_config(path: str | Path, overrides: dict | None = None) -> ExperimentCo
     if not path.is_file():
         raise UserError(f"experiment file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - safe subclass
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

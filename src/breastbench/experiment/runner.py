@@ -8,6 +8,7 @@ continue if the data changed underneath.
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -171,6 +172,7 @@ def run_experiment(
     console: Console | None = None,
     report: bool | None = None,
     explain_maps: bool = True,
+    retrain_changed: bool = False,
 ) -> Path:
     """Validate, run every pending unit of the grid, analyse it; return the folder.
 
@@ -190,14 +192,32 @@ def run_experiment(
             f"run ids look like {expand(cfg)[0].run_id}"
         )
     folder = RunFolder(out_dir)
-    folder.init()
-    manifests = prepare_manifests(cfg, out_dir, console)
-    _write_config(cfg, folder)
+    created = not out_dir.exists()
+    try:  # plan-time checks: a mistake found here leaves no new output folder behind
+        folder.init()
+        manifests = prepare_manifests(cfg, out_dir, console)
+        check_external(cfg, manifests)
+        done = [r for r in runs if folder.is_complete(r.key)]
+        stale = _stale_runs(cfg, folder, done)
+        if stale and not retrain_changed:
+            spec, (field, old, new) = stale[0]
+            raise UserError(
+                f"{folder.path(spec.key)}: trained with {field}={old!r}, the config now says "
+                f"{new!r} ({len(stale)} such runs); run into a new --out folder, or pass "
+                "--retrain-changed to retrain them"
+            )
+        _write_config(cfg, folder)
+    except UserError:
+        if created:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
     ctx = RunContext(
         cfg, out_dir, dev, manifests, Path(cfg.cache_dir or out_dir / "cache"), use_cache=use_cache
     )
     folder.sweep_temporaries()
-    done = [r for r in runs if folder.is_complete(r.key)]
+    for spec, _ in stale:
+        folder.remove(spec.key)
+    done = [r for r in done if r not in {s for s, _ in stale}]
     todo = [r for r in runs if r not in done]
     if not resume:
         for r in todo:  # --no-resume: drop partial epoch checkpoints, start those runs clean
@@ -236,6 +256,40 @@ def run_experiment(
             f"No report written (--no-report); build it with: breastbench report {out_dir}"
         )
     return out_dir
+
+
+def check_external(cfg: ExperimentConfig, manifests: dict[str, pd.DataFrame]) -> None:
+    """Every external test set's labels map onto its training classes (before any training)."""
+    from breastbench.experiment.execute import external_targets
+
+    for i, ext in enumerate(cfg.external):
+        classes = list(manifests[ext.train].attrs["classes"])
+        try:
+            external_targets(manifests[ext.test], classes, ext.label_map, ext.test)
+        except UserError as err:
+            raise UserError(f"external[{i}].label_map: {err}") from None
+
+
+def _stale_runs(cfg: ExperimentConfig, folder: RunFolder, done: list) -> list:
+    """Completed runs whose recorded settings differ from the config: (spec, difference)."""
+    from breastbench import jsonio
+    from breastbench.experiment.execute import changed_setting, recorded_settings
+
+    out = []
+    for spec in done:
+        try:
+            info = jsonio.read_json(folder.path(spec.key) / "run.json")
+        except (OSError, ValueError):
+            continue  # unreadable: the report names it; rerunning it is the user's call
+        recorded = info.get("config") or {}
+        diff = changed_setting(
+            recorded, recorded_settings(cfg, cfg.models[spec.model_index], spec.mode)
+        )
+        if diff is None and info.get("seed") not in (None, spec.seed):
+            diff = ("seed", info.get("seed"), spec.seed)
+        if diff is not None:
+            out.append((spec, diff))
+    return out
 
 
 def _write_config(cfg: ExperimentConfig, folder: RunFolder) -> None:

@@ -50,7 +50,7 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     if origin is Literal:
         allowed = get_args(tp)
         # YAML reads on/off as booleans: accept them for on/off choices.
-        if isinstance(value, bool) and "on" in allowed and "off" in allowed:
+        if isinstance(value, bool) and "off" in allowed and (value is False or "on" in allowed):
             value = "on" if value else "off"
         if value not in allowed:
             raise UserError(

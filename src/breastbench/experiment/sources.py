@@ -145,6 +145,17 @@ def _param_digest(model) -> str:
     return h.hexdigest()[:16]
 
 
+def _load_cache(target: Path | None) -> torch.Tensor | None:
+    """The cached tensor, or None when absent; a truncated or corrupt file is removed."""
+    if target is None or not target.exists():
+        return None
+    try:
+        return torch.from_numpy(np.load(target))
+    except (ValueError, OSError, EOFError):
+        target.unlink(missing_ok=True)  # rebuilt below, under the lock
+        return None
+
+
 @torch.no_grad()
 def cached_tensor(
     kind: str,
@@ -170,13 +181,15 @@ def cached_tensor(
     key_text = _model_key(model, {"kind": kind, "images": img_key, "text": text_key})
     key = hashlib.sha256(key_text.encode()).hexdigest()[:24]
     target = Path(cache_dir) / kind / f"{key}.npy" if cache_dir else None
-    if target is not None and target.exists():
-        return torch.from_numpy(np.load(target))
+    cached = _load_cache(target)
+    if cached is not None:
+        return cached
     no_lock = contextlib.nullcontext()
     lock = file_lock(target.with_suffix(".lock")) if target is not None else no_lock
     with lock:
-        if target is not None and target.exists():  # another run built it meanwhile
-            return torch.from_numpy(np.load(target))
+        cached = _load_cache(target)  # another run may have built it meanwhile
+        if cached is not None:
+            return cached
         src = ImageSource(
             store,
             np.zeros(len(store), dtype=np.int64),

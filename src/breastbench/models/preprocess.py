@@ -26,7 +26,7 @@ from breastbench.errors import UserError
 
 RESIZE_RULES = ("squash", "crop", "pad")
 # Manifest columns a text-context template may use.
-TEXT_FIELDS = ("magnification", "view", "laterality", "dataset", "stain", "label_hint")
+TEXT_FIELDS = ("magnification", "view", "laterality", "dataset", "stain")
 
 
 @dataclass(frozen=True)

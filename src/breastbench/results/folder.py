@@ -237,6 +237,11 @@ class RunFolder:
             ) from None
         return final
 
+    def remove(self, key: RunKey) -> None:
+        """Delete a run's folder and resume state (to retrain it)."""
+        shutil.rmtree(self.path(key), ignore_errors=True)
+        self.partial_path(key).unlink(missing_ok=True)
+
     def sweep_temporaries(self) -> int:
         """Delete ``.tmp-<run>-<pid>`` folders and files of dead processes; return the count."""
         if not self.runs_dir.is_dir():
