@@ -1,5 +1,7 @@
-"""Bad input to `run`, `report` and `predict`: exit 2, one stderr line naming the field or file
-and the fix, and nothing written. Plus faults: changed settings, truncated caches, a full disk.
+"""Bad input to `run`, `report` and `predict`: one line, exit 2, nothing written; and faults.
+
+Each row: exit 2, exactly one stderr line naming the field or file and the fix, no output
+folder. Faults: changed settings, truncated caches, a full disk.
 """
 
 from __future__ import annotations
