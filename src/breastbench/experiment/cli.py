@@ -59,6 +59,24 @@ def register(subparsers) -> None:
     )
     p.set_defaults(func=_run)
 
+    pl = subparsers.add_parser(
+        "plan",
+        help="show the grid, cache builds and estimated device-hours of an experiment",
+        description="The grid of an experiment (runs per configuration, which are complete, "
+        "cache builds) and an estimate of device-hours from the packaged throughput table; "
+        "works before the data is downloaded.",
+    )
+    pl.add_argument("experiment", help="experiment YAML file")
+    pl.add_argument("--out", help="output folder to check for complete runs")
+    pl.add_argument(
+        "--device-kind",
+        default="h100",
+        choices=["h100", "cpu"],
+        help="throughput table row to estimate with (default: h100)",
+    )
+    pl.add_argument("--json", action="store_true", help="print the plan as JSON")
+    pl.set_defaults(func=_plan)
+
     q = subparsers.add_parser(
         "predict",
         help="apply a trained model to new images",
@@ -100,6 +118,24 @@ def _run(args: argparse.Namespace) -> int:
         retrain_changed=args.retrain_changed,
         explain_maps=not args.no_explain,
     )
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from breastbench import jsonio
+    from breastbench.experiment.config import load_config
+    from breastbench.experiment.plan import make_plan, render
+    from breastbench.experiment.runner import check_models
+
+    cfg = load_config(args.experiment)
+    check_models(cfg)
+    plan = make_plan(cfg, args.out, args.device_kind)
+    if args.json:
+        print(jsonio.dumps(plan))
+    else:
+        Console(width=160).print(render(plan))
     return 0
 
 

@@ -1,0 +1,37 @@
+"""Published image counts of the public datasets, for planning before a download.
+
+``breastbench plan`` uses these when a dataset's root is not on disk yet, and says so. Counts
+are per magnification where the dataset has them.
+"""
+
+from __future__ import annotations
+
+# source -> (total images, {magnification: images} or None, where the number comes from)
+PUBLISHED: dict[str, tuple[int, dict[int, int] | None, str]] = {
+    "breakhis": (
+        7909,
+        {40: 1995, 100: 2081, 200: 2013, 400: 1820},
+        "Spanhol et al., IEEE TBME 2016 (the official listing, ../shared/data/breakhis)",
+    ),
+    "bach": (400, None, "ICIAR 2018 BACH microscopy training set (100 per class)"),
+    "vindr": (20000, None, "VinDr-Mammo, Nguyen et al., Sci. Data 2023 (5,000 exams x 4 views)"),
+    "rsna": (54706, None, "RSNA Screening Mammography Breast Cancer Detection, train.csv rows"),
+    "cbis-ddsm": (
+        10239,
+        None,
+        "TCIA CBIS-DDSM collection count (upper bound: includes ROI crops and masks)",
+    ),
+    "inbreast": (410, None, "INbreast, Moreira et al., Acad. Radiol. 2012"),
+    "mias": (322, None, "mini-MIAS, Suckling et al. 1994"),
+}
+
+
+def published_count(source: str, magnification: int | None = None) -> tuple[int, str] | None:
+    """(images, citation) for a source (and magnification), or None when unknown."""
+    entry = PUBLISHED.get(source)
+    if entry is None:
+        return None
+    total, per_mag, cite = entry
+    if magnification is not None and per_mag:
+        return per_mag.get(magnification, 0), cite
+    return total, cite

@@ -1,0 +1,203 @@
+"""``breastbench plan``: the grid, its cache builds and estimated device-hours, before the spend.
+
+Run counts come from the config (:func:`breastbench.experiment.grid.expand`); image counts from
+the data when its root is on disk, otherwise from the source's published size
+(:mod:`breastbench.data.published`), and the plan says which. Throughput comes from the table
+``experiment/throughput.json`` (numbers measured by ``bench/``, per device kind, with their
+source); a model without a measurement borrows its family's default and is flagged.
+
+Seconds per run, by mode (n_train / n_test images of the run, E epochs):
+
+- finetune: E n_train / train + n_test / eval;
+- linear_probe, zero_shot without augmentation: (n_train + n_test) / eval (features once);
+- linear_probe with augmentation: (E n_train + n_test) / eval (frozen forward every epoch);
+- lora without augmentation: (n_train + n_test) / vision + (E n_train + n_test) / lora_cached;
+- lora with augmentation: E n_train / lora_images + n_test / eval.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from breastbench.experiment.config import ExperimentConfig
+from breastbench.experiment.grid import RunSpec, expand
+from breastbench.results import RunFolder
+
+KINDS = ("h100", "cpu")
+
+
+def throughput_table() -> dict:
+    """The packaged throughput table."""
+    return json.loads((resources.files("breastbench") / "experiment/throughput.json").read_text())
+
+
+@dataclass
+class DatasetCount:
+    """Images of one dataset (per magnification), and where the number comes from."""
+
+    per_mag: dict[int | None, int]
+    origin: str  # "data on disk" or a citation of the published size
+
+
+@dataclass
+class ConfigPlan:
+    """One configuration of the grid: its runs and their estimated cost."""
+
+    config_id: str
+    model_name: str
+    runs: int = 0
+    complete: int = 0
+    hours: float = 0.0
+    throughput_note: str = ""
+    specs: list[RunSpec] = field(default_factory=list)
+
+
+def _count_dataset(ds) -> DatasetCount:
+    from breastbench.data.published import published_count
+
+    if Path(ds.root).is_dir():
+        from breastbench.data import load_manifest
+
+        opts = dict(ds.options)
+        try:
+            from breastbench.data.sources import source_options
+
+            if ds.task and "task" in source_options(ds.source):
+                opts["task"] = ds.task
+            df = load_manifest(ds.source, ds.root, check_files=False, **opts)
+        except Exception:  # noqa: BLE001 - planning must not fail on a half-downloaded tree
+            df = None
+        if df is not None:
+            counts: dict[int | None, int] = {None: len(df)}
+            if "magnification" in df.columns:
+                for mag, n in df["magnification"].value_counts().items():
+                    counts[int(mag)] = int(n)
+            return DatasetCount(counts, f"data on disk ({ds.root})")
+    base = ds.source.removeprefix("synthetic-")
+    found = published_count(base)
+    if found is None:
+        return DatasetCount(
+            {None: 0}, f"unknown: {ds.root} is not on disk and {ds.source} has no published size"
+        )
+    counts = {None: found[0]}
+    for mag in ds.magnifications or []:
+        counts[mag] = published_count(base, mag)[0]
+    return DatasetCount(counts, f"published size: {found[1]}")
+
+
+def _rates(kind: str, model_name: str, family: str) -> tuple[dict, str]:
+    table = throughput_table()[kind]
+    if model_name in table["models"]:
+        return table["models"][model_name], ""
+    fallback = table["family_default"].get(family)
+    return table["models"].get(fallback, {}), f"no measurement: borrowed from {fallback}"
+
+
+def run_seconds(spec: RunSpec, rates: dict, n_train: float, n_test: float, epochs: int) -> float:
+    """Estimated seconds of one run (see the module docstring)."""
+
+    def r(name: str, default: str = "eval") -> float:
+        return float(rates.get(name) or rates.get(default) or rates.get("train") or 1.0)
+
+    aug = spec.augmentation != "off"
+    if spec.mode == "finetune":
+        return epochs * n_train / r("train") + n_test / r("eval")
+    if spec.mode == "zero_shot":
+        return n_test / r("eval")
+    if spec.mode == "linear_probe":
+        return ((epochs * n_train if aug else n_train) + n_test) / r("eval")
+    if aug:
+        return epochs * n_train / r("lora_images", "train") + n_test / r("eval")
+    return (n_train + n_test) / r("vision") + (epochs * n_train + n_test) / r(
+        "lora_cached", "train"
+    )
+
+
+def make_plan(cfg: ExperimentConfig, out: str | None = None, kind: str = "h100") -> dict:
+    """The plan as plain data: configurations, cache builds, totals and their sources."""
+    from breastbench.models import get_info
+
+    out_dir = Path(out or cfg.output_dir)
+    folder = RunFolder(out_dir)
+    counts = {ds.name: _count_dataset(ds) for ds in cfg.datasets}
+    specs = expand(cfg)
+    configs: dict[str, ConfigPlan] = {}
+    image_caches, feature_caches, vision_caches = set(), set(), set()
+    for spec in specs:
+        mc = cfg.models[spec.model_index]
+        info = get_info(mc.name)
+        plan = configs.setdefault(spec.key.config_id, ConfigPlan(spec.key.config_id, mc.name))
+        rates, note = _rates(kind, mc.name, info.family)
+        plan.throughput_note = note
+        plan.runs += 1
+        plan.complete += int(folder.is_complete(spec.key))
+        n_all = counts[spec.dataset].per_mag.get(spec.magnification, 0)
+        if spec.external:
+            n_train, n_test = n_all, counts[spec.external].per_mag.get(None, 0)
+        else:
+            n_train, n_test = n_all * (cfg.cv.k - 1) / cfg.cv.k, n_all / cfg.cv.k
+        epochs = 0 if spec.mode == "zero_shot" else cfg.training.epochs
+        plan.hours += run_seconds(spec, rates, n_train, n_test, epochs) / 3600.0
+        size = mc.input_size or "default"
+        datasets = (spec.dataset, spec.external) if spec.external else (spec.dataset,)
+        image_caches.add((datasets, spec.magnification, mc.name, size, mc.resize, cfg.stain_norm))
+        if spec.augmentation == "off" and spec.mode in ("zero_shot", "linear_probe"):
+            feature_caches.add((spec.model_index, datasets, spec.magnification, spec.text))
+        if spec.augmentation == "off" and spec.mode == "lora" and info.family == "vlm":
+            vision_caches.add((spec.model_index, datasets, spec.magnification))
+    table = throughput_table()[kind]
+    return {
+        "experiment": cfg.name,
+        "device_kind": kind,
+        "throughput_source": table["source"],
+        "datasets": {n: {"images": c.per_mag, "origin": c.origin} for n, c in counts.items()},
+        "configurations": [
+            {
+                "config_id": p.config_id,
+                "model": p.model_name,
+                "runs": p.runs,
+                "complete": p.complete,
+                "device_hours": round(p.hours, 3),
+                "note": p.throughput_note,
+            }
+            for p in configs.values()
+        ],
+        "runs": len(specs),
+        "complete": sum(p.complete for p in configs.values()),
+        "cache_builds": {
+            "images": len(image_caches),
+            "features": len(feature_caches),
+            "vision_tokens": len(vision_caches),
+        },
+        "device_hours": round(sum(p.hours for p in configs.values()), 2),
+    }
+
+
+def render(plan: dict):
+    """A rich table of the plan."""
+    from rich.table import Table
+
+    table = Table(
+        title=f"plan: {plan['experiment']} on {plan['device_kind']} "
+        f"({plan['runs']} runs, {plan['complete']} complete, ~{plan['device_hours']} device-hours)"
+    )
+    for col in ("configuration", "runs", "done", "hours", "note"):
+        table.add_column(col, justify="right" if col in ("runs", "done", "hours") else "left")
+    for c in plan["configurations"]:
+        table.add_row(
+            c["config_id"],
+            str(c["runs"]),
+            str(c["complete"]),
+            f"{c['device_hours']:.2f}",
+            c["note"],
+        )
+    caches = plan["cache_builds"]
+    table.caption = (
+        f"cache builds: {caches['images']} image, {caches['features']} feature, "
+        f"{caches['vision_tokens']} vision-token; throughput: {plan['throughput_source']}; "
+        + "; ".join(f"{n}: {d['origin']}" for n, d in plan["datasets"].items())
+    )
+    return table
