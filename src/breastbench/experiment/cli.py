@@ -37,6 +37,18 @@ def register(subparsers) -> None:
         help="restart interrupted runs from scratch (completed runs stay)",
     )
     p.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local: one run after another in this process; ray: one Ray task per run "
+        "(pip install 'breastbench[ray]')",
+    )
+    p.add_argument(
+        "--address",
+        help="Ray cluster to join (auto or HOST:PORT; default: start Ray locally, every "
+        "local GPU, one run per GPU)",
+    )
+    p.add_argument(
         "--retrain-changed",
         action="store_true",
         help="retrain completed runs whose recorded settings differ from the config "
@@ -103,6 +115,10 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from breastbench.errors import UserError
+
+    if args.address and args.executor != "ray":
+        raise UserError("--address joins a Ray cluster; add --executor ray")
     from breastbench.experiment.config import load_config
     from breastbench.experiment.runner import run_experiment
 
@@ -116,6 +132,8 @@ def _run(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         report=not args.no_report,
         retrain_changed=args.retrain_changed,
+        executor=args.executor,
+        address=args.address,
         explain_maps=not args.no_explain,
     )
     return 0

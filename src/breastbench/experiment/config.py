@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -92,6 +92,9 @@ class ModelConfig:
     )
     init_head_from_text: bool = _f(False, "linear probe starts from the zero-shot text head")
     options: dict = _f(factory=dict, help="extra create() kwargs, e.g. lora_r, torch_dtype")
+    resources: dict | None = _f(
+        None, "Ray resources of this model's runs, e.g. {gpus: 0.25} (see resources)"
+    )
 
     def validate(self, where: str) -> None:
         """A model needs a name and at least one mode."""
@@ -118,6 +121,13 @@ class ModelConfig:
                     f"{where}.text_context: unknown field {{{bad[0]}}} in {t!r}; allowed: "
                     + ", ".join("{" + f + "}" for f in TEXT_FIELDS)
                 )
+        for key, value in (self.resources or {}).items():
+            if key not in ("gpus", "cpus", "memory_gb"):
+                raise UserError(
+                    f"{where}.resources: unknown key {key!r}; allowed: gpus, cpus, memory_gb"
+                )
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise UserError(f"{where}.resources.{key}: got {value!r}; expected a number >= 0")
         for key in ("input_size", "micro_batch_size"):
             value = getattr(self, key)
             if value is not None and value < 1:
@@ -134,6 +144,26 @@ class ModelConfig:
         if isinstance(self.text_context, list):
             return list(dict.fromkeys(self.text_context)) or [None]
         return [self.text_context]
+
+
+@dataclass
+class ResourcesConfig:
+    """What one run asks a Ray cluster for (``--executor ray``); a model entry may override."""
+
+    gpus: float | None = _f(None, "GPUs per run; fractions share a GPU; null = 1 where GPUs exist")
+    cpus: float = _f(1.0, "CPUs per run")
+    memory_gb: float | None = _f(None, "memory per run in GiB (null: no reservation)")
+
+    def validate(self, where: str) -> None:
+        """Non-negative requests."""
+        for key in ("gpus", "cpus", "memory_gb"):
+            value = getattr(self, key)
+            if value is not None and value < 0:
+                raise UserError(f"{where}.{key}: got {value}; use 0 or more")
+
+    def as_dict(self) -> dict:
+        """The requests that are set."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 @dataclass
@@ -236,6 +266,9 @@ class ExperimentConfig:
     training: TrainingConfig = _f(factory=TrainingConfig, help="optimisation")
     external: list[ExternalConfig] = _f(factory=list, help="external validations")
     cache_dir: str | None = _f(None, "image/feature caches (default: <output_dir>/cache)")
+    resources: ResourcesConfig = _f(
+        factory=ResourcesConfig, help="per-run resources for --executor ray"
+    )
     compare: CompareSpec = _f(
         factory=CompareSpec,
         help="which configurations the analysis compares, with which tests (see README)",

@@ -339,6 +339,7 @@ NEUTRAL = {
     "save_checkpoints",
     "eval_every_epoch",
     "micro_batch_size",
+    "resources",
     "modes",  # grid axes: a run's own mode and text are in its key
     "text_context",
 }

@@ -21,6 +21,9 @@ from breastbench import jsonio
 from breastbench.experiment.locks import file_lock
 
 CACHE_VERSION = "images-v2"
+# Every cache file this process wrote (image, feature, vision-token), in order: executors
+# report it, so "each cache is built once" can be checked across processes.
+BUILT_CACHES: list[str] = []
 
 
 def decode_resized(
@@ -111,6 +114,7 @@ class ImageStore:
                 meta = {"n": len(self.paths), "size": self.size, "first": self.paths[:3]}
                 target.with_suffix(".json").write_text(jsonio.dumps(meta))
                 self.built_now = True
+                BUILT_CACHES.append(str(target))
         self._array = np.load(target, mmap_mode="r")
         return self._array
 

@@ -173,6 +173,8 @@ def run_experiment(
     report: bool | None = None,
     explain_maps: bool = True,
     retrain_changed: bool = False,
+    executor: str = "local",
+    address: str | None = None,
 ) -> Path:
     """Validate, run every pending unit of the grid, analyse it; return the folder.
 
@@ -233,12 +235,24 @@ def run_experiment(
         MofNCompleteColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("runs", total=len(todo))
-        for spec in todo:
-            progress.update(task, description=f"{spec.run_id[:70]}")
-            execute(spec, ctx)
-            progress.advance(task)
+    failed: dict[str, str] = {}
+    if executor == "ray":
+        from breastbench.experiment.ray_executor import run_on_ray
+
+        result = run_on_ray(cfg, todo, out_dir, dev, manifests, use_cache, address, console)
+        failed = result["failed"]
+        built = result["caches_built"]
+        console.print(
+            f"ray: {result['cache_tasks']} cache tasks built {len(built)} cache files "
+            f"({len(set(built))} distinct); runs built {len(result['caches_built_by_runs'])}"
+        )
+    else:
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task("runs", total=len(todo))
+            for spec in todo:
+                progress.update(task, description=f"{spec.run_id[:70]}")
+                execute(spec, ctx)
+                progress.advance(task)
     folder.sweep_temporaries()
     from breastbench.report.terminal import summary_table
     from breastbench.results.analysis import write_summary
@@ -246,6 +260,13 @@ def run_experiment(
     write_summary(out_dir, cfg.compare)
     console.print(summary_table(out_dir))
     console.print(f"{len(todo)} runs in {time.perf_counter() - t0:.1f}s; results in {out_dir}")
+    if failed:
+        for run_id, why in sorted(failed.items()):
+            console.print(f"[red]failed[/]: {run_id}: {why}")
+        raise UserError(
+            f"{len(failed)} of {len(todo)} runs failed (listed above; the others are complete); "
+            "fix the cause and rerun the same command: completed runs are skipped"
+        )
     if report:
         from breastbench.report.html import build_report
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from breastbench.experiment.images import ImageDataset, ImageStore, cache_key
+from breastbench.experiment.images import BUILT_CACHES, ImageDataset, ImageStore, cache_key
 from breastbench.experiment.locks import file_lock
 from breastbench.experiment.train import InputSource, TensorSource, set_train_mode
 
@@ -210,6 +210,7 @@ def cached_tensor(
             np.save(tmp, data.numpy())
             os.replace(tmp, target)
             target.with_suffix(".json").write_text(key_text)
+            BUILT_CACHES.append(str(target))
     return data
 
 
