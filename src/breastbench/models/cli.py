@@ -19,7 +19,7 @@ def register(subparsers) -> None:
     sub.required = True
 
     ls = sub.add_parser("list", help="table of every registered model")
-    ls.add_argument("--family", choices=("cnn", "clip", "vlm"), help="only this family")
+    ls.add_argument("--family", choices=("cnn", "vit", "clip", "vlm"), help="only this family")
     ls.set_defaults(func=_list)
 
     info = sub.add_parser("info", help="parameter counts, input size, weights source, licence")
@@ -46,13 +46,14 @@ def _list(args: argparse.Namespace) -> int:
     from breastbench.models import get_info, list_models
 
     table = Table(title="breastbench models")
-    for col in ("name", "family", "weights", "input", "modes", "licence"):
+    for col in ("name", "family", "weights", "input", "modes", "licence", "gated"):
         table.add_column(col, overflow="fold")
     for name in list_models(args.family):
         i = get_info(name)
         weights = "random (test model)" if i.test_variant else i.weights
         size = "x".join(str(v) for v in i.input_size[1:])
-        table.add_row(name, i.family, weights, size, ", ".join(i.modes), i.licence)
+        gated = "yes" if i.gated else ""
+        table.add_row(name, i.family, weights, size, ", ".join(i.modes), i.licence, gated)
     Console(width=160).print(table)
     return 0
 

@@ -44,6 +44,9 @@ def model_info(name: str, mode: str | None = None, num_classes: int | None = Non
         "std": list(model.data_config["std"]),
         "weights": info.weights,
         "licence": info.licence,
+        "gated": info.gated,
+        "published_params_m": info.published_params,
+        "interpolation": model.data_config.get("interpolation"),
         "modes": list(info.modes),
         "description": info.description,
     }
