@@ -82,7 +82,7 @@ def _lookup(name: str) -> tuple[ModelInfo, Callable]:
             return resolver(name)
     entry = _entry_point(name)
     if entry is not None:
-        return _RESOLVERS["plugin:"](f"plugin:{entry.value}", name=name)
+        return _RESOLVERS["plugin:"](f"plugin:{entry.value}", display=name)
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, _REGISTRY, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
