@@ -43,7 +43,9 @@ class EncoderModel(BreastModel):
         pool = self.info.extra.get("pool", "default")
         if self.info.extra.get("library") == "transformers":
             out = self.encoder(pixel_values=images)
-            return out.last_hidden_state[:, 0]  # the class token (Phikon, Phikon-v2, DINOv2)
+            if out.last_hidden_state.dim() == 3:  # tokens: the class token (Phikon, DINOv2)
+                return out.last_hidden_state[:, 0]
+            return out.pooler_output.flatten(1)  # conv encoders (ConvNeXt, ResNet): pooled map
         if pool == "cls_mean_patch":  # Virchow2: class token beside the mean patch token
             tokens = self.encoder.forward_features(images)
             patches = tokens[:, self.encoder.num_prefix_tokens :]
@@ -88,7 +90,9 @@ def build_timm(info: ModelInfo, num_classes: int, weights=None, input_size=None)
     kwargs.setdefault("num_classes", 0)
     trunk = timm.create_model(info.extra["timm_name"], pretrained=False, **kwargs)
     if path is not None:
-        state = {k: v for k, v in W.read_state_dict(path).items() if not k.startswith("head.")}
+        clf = trunk.pretrained_cfg.get("classifier") or "head"
+        drop = tuple(f"{c}." for c in ((clf,) if isinstance(clf, str) else clf))
+        state = {k: v for k, v in W.read_state_dict(path).items() if not k.startswith(drop)}
         W.load_into(trunk, state, info.name, str(path))
     model = EncoderModel(
         info, num_classes, trunk, _timm_dim(trunk, info.extra.get("pool", "")), source
@@ -148,19 +152,34 @@ def build_hf(info: ModelInfo, num_classes: int, weights=None, input_size=None) -
     if folder is not None and (folder / "config.json").is_file():
         cfg = json.loads((folder / "config.json").read_text())
     config = hf_vision_config(cfg)
-    encoder = AutoModel.from_config(config, **info.extra.get("hf_kwargs", {}))
-    if kind != W.RANDOM:
-        path = W.local_file(folder or weights, info.name)
-        state = W.read_state_dict(path)
-        # checkpoints saved from the task model carry a base-model prefix ("vit.", "dinov2.")
-        prefix = f"{encoder.base_model_prefix}."
-        state = {k.removeprefix(prefix): v for k, v in state.items()}
-        keep = set(encoder.state_dict())
-        W.load_into(encoder, {k: v for k, v in state.items() if k in keep}, info.name, str(path))
-    model = EncoderModel(info, num_classes, encoder, config.hidden_size, source)
+    hf_kwargs = info.extra.get("hf_kwargs", {})
+    if folder is not None and kind != W.RANDOM:
+        encoder = hf_from_folder(AutoModel, folder, config, info.name, **hf_kwargs)
+    else:
+        encoder = AutoModel.from_config(config, **hf_kwargs)
+        if kind != W.RANDOM:  # a single state-dict file, e.g. saved from this model
+            path = W.local_file(weights, info.name)
+            state = W.read_state_dict(path)
+            prefix = f"{encoder.base_model_prefix}."
+            state = {k.removeprefix(prefix): v for k, v in state.items()}
+            keep = set(encoder.state_dict())
+            W.load_into(
+                encoder, {k: v for k, v in state.items() if k in keep}, info.name, str(path)
+            )
+    dim = getattr(config, "hidden_size", None) or config.hidden_sizes[-1]
+    model = EncoderModel(info, num_classes, encoder, dim, source)
     if input_size is not None:
         model.set_input_size(input_size)
     return model
+
+
+def hf_from_folder(cls, folder: Path, config, name: str, **kwargs):
+    """``cls.from_pretrained(folder)``: transformers' own key conversion, no remote code."""
+    try:
+        return cls.from_pretrained(str(folder), config=config, trust_remote_code=False, **kwargs)
+    except (OSError, ValueError, RuntimeError) as err:
+        msg = f"weights in {folder} do not load into model '{name}' ({W._short(err)})"
+        raise UserError(msg) from None
 
 
 def with_preprocessing(info: ModelInfo, folder: Path | None) -> ModelInfo:

@@ -17,7 +17,7 @@ from torch import nn
 from breastbench.errors import UserError
 from breastbench.models import weights as W
 from breastbench.models.clip_towers import TinyTokenizer
-from breastbench.models.encoders import hf_vision_config
+from breastbench.models.encoders import hf_from_folder, hf_vision_config
 from breastbench.models.registry import ModelInfo
 
 CLIP_TOKENIZER_FILES = [
@@ -92,8 +92,12 @@ def build_hf_clip(info: ModelInfo, num_classes: int, weights=None, input_size=No
     cfg = dict(info.extra["hf_config"])
     if folder is not None and (folder / "config.json").is_file():
         cfg = json.loads((folder / "config.json").read_text())
-    hf = HFCLIP(hf_vision_config(cfg))
-    if kind != W.RANDOM:
+    config = hf_vision_config(cfg)
+    if folder is not None and kind != W.RANDOM:
+        hf = hf_from_folder(HFCLIP, folder, config, info.name)
+    else:
+        hf = HFCLIP(config)
+    if kind != W.RANDOM and folder is None:
         path = W.local_file(folder or weights, info.name)
         state = W.read_state_dict(path)
         keep = set(hf.state_dict())  # position_ids buffers differ across versions
