@@ -1,4 +1,4 @@
-"""``breastbench models list`` and ``breastbench models info NAME [--mode M] [--json]``.
+"""``breastbench models list`` and ``models info NAME [--mode M] [--option K=V ...] [--json]``.
 
 ``info`` builds the architecture on the meta device (no weights, no download), so it answers
 "how many parameters train under LoRA / linear probing?" on any machine.
@@ -35,8 +35,37 @@ def register(subparsers) -> None:
         help="also build with these weights ('pretrained' or a local file/folder) to check that "
         "they are available and fit; counts still come from the meta-device build",
     )
+    info.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model option as under `options:` in a config (repeatable; values are YAML "
+        "scalars, e.g. --option lora_r=8 --option lora_scope=vision)",
+    )
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(func=_info)
+
+
+def parse_options(items: list[str]) -> dict:
+    """``["lora_r=8", "lora_scope=vision"]`` -> ``{"lora_r": 8, "lora_scope": "vision"}``.
+
+    Values are parsed as YAML scalars, exactly as they would be read from a config file.
+    """
+    import yaml
+
+    from breastbench.errors import UserError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--option {item!r}: expected KEY=VALUE, e.g. --option lora_r=8")
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            raise UserError(f"--option {item!r}: value is not a YAML scalar") from None
+    return out
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -61,11 +90,12 @@ def _list(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from breastbench.models.info import model_info
 
-    d = model_info(args.name, mode=args.mode, num_classes=args.num_classes)
+    options = parse_options(args.option)
+    d = model_info(args.name, mode=args.mode, num_classes=args.num_classes, options=options)
     if args.weights:
         from breastbench.models import create
 
-        model = create(args.name, d["num_classes"], weights=args.weights)
+        model = create(args.name, d["num_classes"], weights=args.weights, **options)
         d["weights_loaded"] = model.weights_source
     if args.json:
         print(json.dumps(d, indent=2))
