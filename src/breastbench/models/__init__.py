@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 
 from breastbench.errors import UserError
-from breastbench.models import clip, cnn, vlm  # noqa: F401  (registers the families)
+from breastbench.models import clip, cnn, escape, pathology, plugins, vlm  # noqa: F401
 from breastbench.models.base import BreastModel
 from breastbench.models.checkpoint import load_checkpoint, save_checkpoint
 from breastbench.models.registry import MODES, ModelInfo, _lookup, build, get_info, list_models

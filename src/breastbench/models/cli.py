@@ -1,4 +1,4 @@
-"""``breastbench models list`` and ``breastbench models info NAME [--mode M] [--json]``.
+"""``breastbench models list`` and ``models info NAME [--mode M] [--option K=V ...] [--json]``.
 
 ``info`` builds the architecture on the meta device (no weights, no download), so it answers
 "how many parameters train under LoRA / linear probing?" on any machine.
@@ -19,7 +19,7 @@ def register(subparsers) -> None:
     sub.required = True
 
     ls = sub.add_parser("list", help="table of every registered model")
-    ls.add_argument("--family", choices=("cnn", "clip", "vlm"), help="only this family")
+    ls.add_argument("--family", choices=("cnn", "vit", "clip", "vlm"), help="only this family")
     ls.set_defaults(func=_list)
 
     info = sub.add_parser("info", help="parameter counts, input size, weights source, licence")
@@ -35,8 +35,37 @@ def register(subparsers) -> None:
         help="also build with these weights ('pretrained' or a local file/folder) to check that "
         "they are available and fit; counts still come from the meta-device build",
     )
+    info.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model option as under `options:` in a config (repeatable; values are YAML "
+        "scalars, e.g. --option lora_r=8 --option lora_scope=vision)",
+    )
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(func=_info)
+
+
+def parse_options(items: list[str]) -> dict:
+    """``["lora_r=8", "lora_scope=vision"]`` -> ``{"lora_r": 8, "lora_scope": "vision"}``.
+
+    Values are parsed as YAML scalars, exactly as they would be read from a config file.
+    """
+    import yaml
+
+    from breastbench.errors import UserError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--option {item!r}: expected KEY=VALUE, e.g. --option lora_r=8")
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            raise UserError(f"--option {item!r}: value is not a YAML scalar") from None
+    return out
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -46,13 +75,14 @@ def _list(args: argparse.Namespace) -> int:
     from breastbench.models import get_info, list_models
 
     table = Table(title="breastbench models")
-    for col in ("name", "family", "weights", "input", "modes", "licence"):
+    for col in ("name", "family", "weights", "input", "modes", "licence", "gated"):
         table.add_column(col, overflow="fold")
     for name in list_models(args.family):
         i = get_info(name)
         weights = "random (test model)" if i.test_variant else i.weights
         size = "x".join(str(v) for v in i.input_size[1:])
-        table.add_row(name, i.family, weights, size, ", ".join(i.modes), i.licence)
+        gated = "yes" if i.gated else ""
+        table.add_row(name, i.family, weights, size, ", ".join(i.modes), i.licence, gated)
     Console(width=160).print(table)
     return 0
 
@@ -60,11 +90,12 @@ def _list(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from breastbench.models.info import model_info
 
-    d = model_info(args.name, mode=args.mode, num_classes=args.num_classes)
+    options = parse_options(args.option)
+    d = model_info(args.name, mode=args.mode, num_classes=args.num_classes, options=options)
     if args.weights:
         from breastbench.models import create
 
-        model = create(args.name, d["num_classes"], weights=args.weights)
+        model = create(args.name, d["num_classes"], weights=args.weights, **options)
         d["weights_loaded"] = model.weights_source
     if args.json:
         print(json.dumps(d, indent=2))

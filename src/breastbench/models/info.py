@@ -20,15 +20,20 @@ def default_num_classes(name: str) -> int:
     return IMAGENET_CLASSES if get_info(name).family == "cnn" else 2
 
 
-def model_info(name: str, mode: str | None = None, num_classes: int | None = None) -> dict:
-    """Metadata and parameter counts of ``name`` under ``mode`` (default: its first mode)."""
+def model_info(
+    name: str, mode: str | None = None, num_classes: int | None = None, options: dict | None = None
+) -> dict:
+    """Metadata and parameter counts of ``name`` under ``mode`` (default: its first mode).
+
+    ``options`` are what a config's model entry takes under ``options:`` (e.g. ``lora_r``).
+    """
     from breastbench.models import create
 
     info = get_info(name)
     mode = mode or info.modes[0]
     n = num_classes or default_num_classes(name)
     with torch.device("meta"):
-        model = create(name, n, weights=None)
+        model = create(name, n, weights=None, **(options or {}))
     model.set_mode(mode)
     report = model.trainable_report()
     return {
@@ -36,6 +41,7 @@ def model_info(name: str, mode: str | None = None, num_classes: int | None = Non
         "family": info.family,
         "mode": mode,
         "num_classes": n,
+        "options": dict(options or {}),
         "total_params": report["total_params"],
         "trainable_params": report["trainable_params"],
         "head_params": report["head_params"],
@@ -44,6 +50,9 @@ def model_info(name: str, mode: str | None = None, num_classes: int | None = Non
         "std": list(model.data_config["std"]),
         "weights": info.weights,
         "licence": info.licence,
+        "gated": info.gated,
+        "published_params_m": info.published_params,
+        "interpolation": model.data_config.get("interpolation"),
         "modes": list(info.modes),
         "description": info.description,
     }

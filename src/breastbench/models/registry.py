@@ -21,7 +21,7 @@ class ModelInfo:
     """Static metadata of a registered model variant."""
 
     name: str  # namespaced registry name, e.g. "cnn/resnet34"
-    family: str  # "cnn" | "clip" | "vlm"
+    family: str  # "cnn" | "vit" | "clip" | "vlm" | "plugin"
     weights: str  # where pretrained weights come from (hub id, torchvision enum, "random")
     input_size: tuple[int, int, int] = (3, 224, 224)
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
@@ -31,10 +31,16 @@ class ModelInfo:
     licence: str = "unknown"
     description: str = ""
     test_variant: bool = False  # tiny random model for tests/demo; never has pretrained weights
+    gated: bool = False  # the hub asks users to accept terms before download
+    published_params: float | None = None  # millions, as the authors publish (checked in tests)
     extra: dict = field(default_factory=dict, hash=False, compare=False)
 
 
 _REGISTRY: dict[str, tuple[ModelInfo, Callable]] = {}
+# name prefix -> resolver(name) -> (ModelInfo, builder), for names no registry edit lists:
+# ``timm/<name>``, ``open_clip/<id>``, ``hf/<repo>``, ``plugin:<file>:<fn>``
+_RESOLVERS: dict[str, Callable[[str], tuple[ModelInfo, Callable]]] = {}
+ENTRY_POINT_GROUP = "breastbench.models"
 
 
 def register(info: ModelInfo) -> Callable[[Callable], Callable]:
@@ -44,6 +50,16 @@ def register(info: ModelInfo) -> Callable[[Callable], Callable]:
         assert info.name not in _REGISTRY, f"duplicate model name {info.name}"
         _REGISTRY[info.name] = (info, builder)
         return builder
+
+    return deco
+
+
+def register_resolver(prefix: str) -> Callable[[Callable], Callable]:
+    """Decorator: resolve every name starting with ``prefix`` to ``(ModelInfo, builder)``."""
+
+    def deco(resolver: Callable) -> Callable:
+        _RESOLVERS[prefix] = resolver
+        return resolver
 
     return deco
 
@@ -59,6 +75,14 @@ def get_info(name: str) -> ModelInfo:
 
 
 def _lookup(name: str) -> tuple[ModelInfo, Callable]:
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    for prefix, resolver in _RESOLVERS.items():
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return resolver(name)
+    entry = _entry_point(name)
+    if entry is not None:
+        return _RESOLVERS["plugin:"](f"plugin:{entry.value}", display=name)
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, _REGISTRY, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
@@ -66,6 +90,14 @@ def _lookup(name: str) -> tuple[ModelInfo, Callable]:
             f"unknown model '{name}'.{hint} Run `breastbench models list` for all names."
         )
     return _REGISTRY[name]
+
+
+def _entry_point(name: str):
+    """The installed ``breastbench.models`` entry point called ``name``, if any."""
+    from importlib.metadata import entry_points
+
+    matches = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+    return matches[0] if matches else None
 
 
 def build(name: str, num_classes: int, weights=None, **kwargs):

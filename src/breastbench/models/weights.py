@@ -67,6 +67,30 @@ def missing(what: str, source: str, reason: str) -> MissingWeightsError:
     )
 
 
+def hub_access(what: str, repo_id: str, err: BaseException) -> MissingWeightsError | None:
+    """One line for a gated or missing hub repository, or None for other failures.
+
+    Uses huggingface_hub's own error types: gated (terms not accepted, or not logged in) and
+    not found (wrong id, or private without a token).
+    """
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    page = f"https://huggingface.co/{repo_id}"
+    local = "or set `weights: /path/to/folder` (or --weights) to a local copy of the files"
+    if isinstance(err, GatedRepoError):
+        return MissingWeightsError(
+            f"weights for '{what}' are gated on the Hugging Face Hub: request access at {page}, "
+            f"then log in with `huggingface-cli login` (or set HF_TOKEN), {local}"
+        )
+    if isinstance(err, RepositoryNotFoundError):
+        return MissingWeightsError(
+            f"weights for '{what}': repository '{repo_id}' not found on the Hugging Face Hub "
+            f"(check {page}; a private or gated one needs `huggingface-cli login` or HF_TOKEN), "
+            f"{local}"
+        )
+    return None
+
+
 def _short(err: BaseException) -> str:
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
     return f"{type(err).__name__}: {text}"[:160]
@@ -85,6 +109,9 @@ def hf_file(repo_id: str, filenames: tuple[str, ...], what: str) -> Path:
             )
             return Path(path)
         except Exception as err:  # network, offline cache miss, 404, auth: all mean "missing"
+            access = hub_access(what, repo_id, err)
+            if access is not None:
+                raise access from None
             last = err
     reason = "offline mode and not in the cache" if offline else _short(last)
     raise missing(what, f"HF Hub '{repo_id}'", reason)
@@ -100,6 +127,9 @@ def hf_snapshot(repo_id: str, patterns: list[str], what: str) -> Path:
             repo_id, allow_patterns=patterns, cache_dir=hf_cache_dir(), local_files_only=offline
         )
     except Exception as err:  # network, offline cache miss, 404: all mean "missing"
+        access = hub_access(what, repo_id, err)
+        if access is not None:
+            raise access from None
         reason = "offline mode and not in the cache" if offline else _short(err)
         raise missing(what, f"HF Hub '{repo_id}'", reason) from None
     return Path(folder)

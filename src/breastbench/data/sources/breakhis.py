@@ -88,8 +88,12 @@ def load(
     task: str = "binary",
     magnification: int | str | None = None,
     group_by: str = "patient",
+    split: str | None = None,
 ) -> pd.DataFrame:
-    """Manifest of every BreakHis PNG under ``root`` (official, Kaggle or flat layout)."""
+    """Manifest of every BreakHis PNG under ``root`` (official, Kaggle or flat layout).
+
+    ``split: eva`` keeps eva's published task and fixed patient lists (``data/splits.py``).
+    """
     choose(task, tuple(TASKS), "task")
     choose(group_by, tuple(GROUP_COLUMNS), "group_by")
     root = require_root(root, "BreakHis")
@@ -131,4 +135,8 @@ def load(
     )
     df.attrs["group_report"] = report
     df.attrs["group_col"] = GROUP_COLUMNS[group_by]
+    if split:
+        from breastbench.data.splits import apply_split
+
+        df = apply_split(df, split)
     return df
