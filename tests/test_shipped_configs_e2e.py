@@ -69,3 +69,5 @@ def test_shipped_study_config_runs_and_reports(name, tmp_path, monkeypatch):
         assert "External validation" in html
     else:
         assert "kappa_quadratic" in set(agg["metric"])
+        pooled = pd.read_csv(out / "summary" / "pooled.csv")
+        assert {"image", "breast", "patient"} <= set(pooled["level"])  # one decision per breast

@@ -127,3 +127,13 @@ def test_only_patterns_are_case_insensitive_and_match_labels():
     assert key.matches("*resnet34*fold0") and key.matches("resnet34")
     slash = RunKey("breakhis", 40, "cnn/resnet34", "finetune", fold=0)
     assert slash.matches("*cnn/resnet34*") and not slash.matches("*vgg*")
+
+
+def test_a_fixed_published_split_is_tested_on_its_test_fold_only(tmp_path):
+    raw = yaml.safe_load((Path(__file__).parents[2] / "configs" / "demo.yaml").read_text())
+    raw["datasets"][0]["options"] = {"split": "eva"}
+    raw["external"] = []
+    path = tmp_path / "eva.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    keys = [s.key for s in expand(load_config(path))]
+    assert keys and {k.fold for k in keys} == {0}  # eva's validation patients; trains on fold 1

@@ -70,7 +70,7 @@ def expand(cfg: ExperimentConfig) -> list[RunSpec]:
                 for mode in model.modes:
                     for aug in _augs_for(cfg.augmentation, mode):
                         for text in model.text_contexts:
-                            for fold in range(cfg.cv.k):
+                            for fold in test_folds(ds, cfg.cv.k):
                                 runs.append(
                                     RunSpec(
                                         ds.name,
@@ -111,6 +111,15 @@ def expand(cfg: ExperimentConfig) -> list[RunSpec]:
                                     )
                                 )
     return runs
+
+
+def test_folds(ds, k: int) -> list[int]:
+    """The folds a dataset is tested on: all k, or a published fixed split's test fold."""
+    if ds.options.get("split"):
+        from breastbench.data.splits import VAL_FOLD
+
+        return [VAL_FOLD]  # train on the split's training patients, test on its validation ones
+    return list(range(k))
 
 
 def _augs_for(augs: list[str], mode: str) -> list[str]:

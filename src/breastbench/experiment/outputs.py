@@ -32,8 +32,9 @@ def predictions_table(
             "pred_label": [classes[p] for p in pred],
         }
     )
-    if "magnification" in rows:
-        out["magnification"] = rows["magnification"].to_numpy()
+    for col in ("magnification", "laterality", "view", "dataset"):
+        if col in rows:  # per-breast evaluation and text templates read these
+            out[col] = rows[col].to_numpy()
     for i, c in enumerate(classes):
         out[f"prob_{c}"] = probs[:, i]
     return out

@@ -102,6 +102,8 @@ def prepare_manifests(
             saved = None  # nothing trained on the old split: re-split with the new settings
         if saved is not None:
             df = saved
+        elif "fixed_split" in df.attrs:  # a published split: its folds are data, never redrawn
+            write_manifest(df, path)
         else:
             # patient: the source's own grouping (e.g. BreakHis numeric id, or group_by=slide)
             df = assign_folds(df, k=cfg.cv.k, seed=cfg.cv.seed, group_col=group)
@@ -120,6 +122,8 @@ def prepare_manifests(
 
 def _same_split(saved: pd.DataFrame, df: pd.DataFrame, cfg: ExperimentConfig, group) -> bool:
     """True when a saved manifest's folds were made from these images with these settings."""
+    if "fixed_split" in df.attrs:
+        return sorted(saved["path"]) == sorted(df["path"]) and "fold" in saved.columns
     folds = saved.attrs.get("folds") or {}
     same_cv = folds.get("k") == cfg.cv.k and folds.get("seed") == cfg.cv.seed
     same_group = (folds.get("group_col") == "path") == (group == "path")

@@ -151,6 +151,20 @@ def pooled(runs: list[StoredRun]) -> pd.DataFrame:
                 **pooled_oof_metrics(both, warnings_out=notes),
             }
         )
+        if "laterality" in both.columns and both["laterality"].notna().all():
+            # mammography: one decision per breast (patient + laterality), as Mammo-CLIP does
+            from breastbench.metrics import metrics_from_predictions
+            from breastbench.metrics.breast import aggregate_per_breast
+
+            breasts = aggregate_per_breast(both)
+            rows.append(
+                {
+                    **base,
+                    "level": "breast",
+                    "n": len(breasts),
+                    **metrics_from_predictions(breasts, warnings_out=notes),
+                }
+            )
         try:
             per_patient = patient_level(both, warnings_out=notes)
         except UserError:
