@@ -43,3 +43,29 @@ def test_breakhis_study_grid_matches_the_paper():
     assert smol.micro_batch_size == 8  # 8 x 8 accumulation = 64 (Section 3.5)
     assert smol.options["lora_r"] == 16 and smol.options["lora_alpha"] == 32
     assert {r.external for r in expand(cfg)} == {None, "bach"}
+
+
+def test_sweep_of_three_lora_ranks_gives_three_configurations(tmp_path):
+    import yaml
+
+    raw = yaml.safe_load((CONFIGS[0].parent / "demo.yaml").read_text())
+    raw["models"] = [
+        {
+            "name": "vlm/test-smolvlm",
+            "label": "S",
+            "modes": ["lora"],
+            "sweep": {"lora_r": [2, 4, 8], "lr": [1e-3]},
+        }
+    ]
+    raw["external"] = []
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    cfg = load_config(path)
+    assert [m.display for m in cfg.models] == [
+        "S[lora_r=2,lr=0.001]",
+        "S[lora_r=4,lr=0.001]",
+        "S[lora_r=8,lr=0.001]",
+    ]
+    assert [m.options["lora_r"] for m in cfg.models] == [2, 4, 8] and cfg.models[0].lr == 1e-3
+    configs = {r.key.config for r in expand(cfg)}
+    assert len({c.model for c in configs}) == 3

@@ -8,6 +8,7 @@ against the current directory, as a user typing them on the command line would e
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import asdict, dataclass, field
@@ -332,6 +333,48 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def expand_sweeps(models: list) -> list:
+    """Expand ``sweep:`` on model entries into one labelled entry per combination.
+
+    ``sweep: {lora_r: [4, 8, 16]}`` on the entry labelled ``SmolVLM`` gives ``SmolVLM[lora_r=4]``,
+    ``SmolVLM[lora_r=8]`` and ``SmolVLM[lora_r=16]``: first-class configurations in every table,
+    figure and comparison. A key that is a model-entry field (``lr``, ``input_size``,
+    ``resize``, ...) sets that field; any other key goes to ``options`` (``lora_r``,
+    ``lora_alpha``, ``lora_dropout``, ``lora_targets``, ``lora_scope``, ...).
+    """
+    import itertools
+
+    fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    out = []
+    for i, entry in enumerate(models):
+        if not isinstance(entry, dict) or "sweep" not in entry:
+            out.append(entry)
+            continue
+        sweep = entry["sweep"]
+        where = f"models[{i}].sweep"
+        if not isinstance(sweep, dict) or not sweep:
+            raise UserError(f"{where}: give a mapping of option -> list of values")
+        for key, values in sweep.items():
+            if not isinstance(values, list) or not values:
+                raise UserError(f"{where}.{key}: give a non-empty list of values")
+            if key in ("name", "modes", "label", "sweep", "options"):
+                raise UserError(f"{where}.{key}: cannot be swept; sweep model options instead")
+        base = {k: v for k, v in entry.items() if k != "sweep"}
+        label = base.get("label") or base.get("name")
+        keys = list(sweep)
+        for combo in itertools.product(*(sweep[k] for k in keys)):
+            item = dict(base, options=dict(base.get("options") or {}))
+            for key, value in zip(keys, combo):
+                if key in fields:
+                    item[key] = value
+                else:
+                    item["options"][key] = value
+            tag = ",".join(f"{k}={v}" for k, v in zip(keys, combo))
+            item["label"] = f"{label}[{tag}]"
+            out.append(item)
+    return out
+
+
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -375,6 +418,11 @@ def load_config(path: str | Path, overrides: dict | None = None) -> ExperimentCo
     raw.update(overrides or {})
     if isinstance(raw.get("compare"), list):  # shorthand: a bare list of pairs
         raw["compare"] = {"pairs": raw["compare"]}
+    try:
+        if isinstance(raw.get("models"), list):
+            raw["models"] = expand_sweeps(raw["models"])
+    except UserError as err:
+        raise UserError(f"{path}: {err}") from None
     try:
         cfg = from_dict(ExperimentConfig, raw, "")
     except UserError as err:

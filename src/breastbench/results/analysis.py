@@ -191,6 +191,8 @@ def select_pairs(
         for a, b in itertools.combinations(configs, 2):
             if all(getattr(a, f) == getattr(b, f) for f in SUBSET_FIELDS):
                 out.append((a, b, "all pairs per subset"))
+            elif _text_only(a, b):  # image-only vs text-conditioned, per model and mode
+                out.append((a, b, "image-only vs text context"))
         return out, notes
     for i, (raw_a, raw_b) in enumerate(spec.pairs):
         sa, sb = (
@@ -210,6 +212,12 @@ def select_pairs(
         if not found:
             notes.append(f"compare.pairs[{i}] ({label}) matched no pair of configurations")
     return list(dict.fromkeys(out)), notes
+
+
+def _text_only(a: RunKey, b: RunKey) -> bool:
+    """The same configuration except one is image-only and the other text-conditioned."""
+    same = all(getattr(a, f) == getattr(b, f) for f in CONFIG_FIELDS if f != "text")
+    return same and (a.text is None) != (b.text is None)
 
 
 def _sel_text(sel: dict) -> str:

@@ -10,7 +10,8 @@ in every dataset x magnification x augmentation subset.
 
 Without ``pairs`` the analysis compares every two configurations of one subset (same dataset,
 magnification, augmentation, text context and test set), which is the default a reader of a
-results table expects. Nothing is ever selected on test-fold scores.
+results table expects, and each text-conditioned configuration with its image-only twin.
+Nothing is ever selected on test-fold scores.
 """
 
 from __future__ import annotations
