@@ -340,6 +340,45 @@ def reliability_diagrams(
     return _save(fig, path)
 
 
+def score_vs_trainable(summaries: list[ConfigSummary], path: Path) -> Path | None:
+    """Headline score (AUC or QWK) against trainable parameters, one point per configuration."""
+    rows = [
+        s
+        for s in summaries
+        if not s.external
+        and s.runs
+        and not math.isnan(s.trainable_params)
+        and s.trainable_params > 0
+    ]
+    metric = next(
+        (m for m in ("auc", "kappa_quadratic", "auc_ovr_macro") if any(m in s.mean for s in rows)),
+        None,
+    )
+    if metric is None or len(rows) < 2:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for s in rows:
+        if metric not in s.mean:
+            continue
+        err = 0 if math.isnan(s.std[metric]) else s.std[metric]
+        marker = {"cnn": "s", "clip": "^", "vlm": "o"}.get(s.family, "D")
+        ax.errorbar(
+            s.trainable_params,
+            s.mean[metric],
+            yerr=err,
+            fmt=marker,
+            capsize=3,
+            label=f"{config_label(s)}, {s.mag_label}, aug {s.aug_label}",
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("trainable parameters (log scale)")
+    ax.set_ylabel(f"{metric} (mean ± std over folds)")
+    ax.set_title("score against trainable parameters")
+    if len(rows) <= 12:
+        _legend_right(ax)
+    return _save(fig, path)
+
+
 def _slug(*parts) -> str:
     text = "_".join(str(p) for p in parts if p not in (None, ""))
     return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in text).lower()
@@ -365,6 +404,13 @@ def render_figures(summaries: list[ConfigSummary], out_dir: Path) -> list[Figure
         if path is not None:
             figures.append(FigureInfo(key, path, title, caption))
 
+    add(
+        "score_vs_trainable_parameters",
+        "score against trainable parameters",
+        "Each configuration's mean score (±1 std over folds) against its trainable parameters "
+        "(squares CNNs, triangles CLIP, circles VLMs): the parameter-matched view.",
+        lambda p: score_vs_trainable(summaries, p),
+    )
     internal = [s for s in summaries if not s.external]
     for dataset in sorted({s.dataset for s in internal}):
         for aug in sorted({s.augmentation for s in internal if s.dataset == dataset}):

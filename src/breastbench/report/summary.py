@@ -46,6 +46,8 @@ class ConfigSummary:
     std: dict[str, float] = field(default_factory=dict)
     n: dict[str, int] = field(default_factory=dict)
     n_expected: int = 0
+    trainable_params: float = math.nan
+    total_params: float = math.nan
 
     @property
     def config(self) -> str:
@@ -172,6 +174,8 @@ def summarize(collection: RunCollection) -> list[ConfigSummary]:
                     if rec.get("family") == rec.get("family")
                     else "",
                     n_expected=int(_num(rec.get("n_expected")) or 0),
+                    trainable_params=_num(rec.get("trainable_params")),
+                    total_params=_num(rec.get("total_params")),
                 )
             metric = rec.get("metric")
             if isinstance(metric, str) and metric:

@@ -263,6 +263,38 @@ def density_table(summaries: list[ConfigSummary]) -> Table | None:
     )
 
 
+def trainable_table(summaries: list[ConfigSummary]) -> Table | None:
+    """Trainable and total parameters per configuration (the parameter-matching view)."""
+    rows_s = [s for s in summaries if not math.isnan(s.trainable_params)]
+    if not rows_s:
+        return None
+    seen: dict[tuple, ConfigSummary] = {}
+    for s in rows_s:
+        seen.setdefault((s.model_label, s.mode), s)
+    rows = []
+    for s in sorted(seen.values(), key=lambda s: s.trainable_params):
+        share = s.trainable_params / s.total_params if s.total_params else math.nan
+        rows.append(
+            [
+                Cell(s.model_label),
+                Cell(s.mode_label),
+                Cell(f"{int(s.trainable_params):,}"),
+                Cell(f"{int(s.total_params):,}" if not math.isnan(s.total_params) else "–"),
+                Cell(f"{100 * share:.2f}%" if not math.isnan(share) else "–"),
+            ]
+        )
+    return Table(
+        key="trainable_parameters",
+        caption=(
+            "Trainable parameters per model and learning mode (head included), as recorded "
+            "in run.json: how much of each model a comparison adapts."
+        ),
+        header=["Model", "Mode", "Trainable", "Total", "Share"],
+        rows=rows,
+        n_keys=2,
+    )
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "dataset"
 
@@ -270,7 +302,7 @@ def _slug(text: str) -> str:
 def all_tables(summaries: list[ConfigSummary]) -> list[Table]:
     """Every summary-based table of the report, in report order."""
     tables = results_tables(summaries)
-    for extra in (external_table(summaries), density_table(summaries)):
+    for extra in (external_table(summaries), density_table(summaries), trainable_table(summaries)):
         if extra is not None:
             tables.append(extra)
     return tables

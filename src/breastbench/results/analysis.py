@@ -33,7 +33,7 @@ from breastbench.results.spec import SUBSET_FIELDS, CompareSpec, selector
 
 KEY_FIELDS = [f.name for f in fields(RunKey)]
 CONFIG_FIELDS = [f for f in KEY_FIELDS if f not in ("fold", "seed")]
-DESCRIPTIVE = ("family", "model_name", "task", "n_classes")
+DESCRIPTIVE = ("family", "model_name", "task", "n_classes", "trainable_params", "total_params")
 
 
 def default_metrics(n_classes: int) -> list[str]:
@@ -43,11 +43,14 @@ def default_metrics(n_classes: int) -> list[str]:
 
 def _describe(run: StoredRun) -> dict:
     info = run.info
+    trainable = info.get("trainable") or {}
     return {
         "family": info.get("model_family") or "",
         "model_name": info.get("model_name") or "",
         "task": info.get("task") or "",
         "n_classes": len(run.classes),
+        "trainable_params": trainable.get("trainable_params", np.nan),
+        "total_params": trainable.get("total_params", np.nan),
     }
 
 
