@@ -74,7 +74,7 @@ def test_configuration_keys_group_folds_and_seeds(tmp_path):
 def _check_groups(groups):
     for cfg, keys in groups.items():
         assert cfg.fold is None and cfg.seed is None
-        axes = {k.replicate[0] for k in keys}
+        axes = {k.replicate[0][0] for k in keys}
         assert len(axes) == 1  # a configuration replicates over folds or over seeds
         if cfg.external:
             assert axes == {"seed"} and len(keys) == len({k.seed for k in keys})
@@ -95,7 +95,18 @@ def test_histopathology_external_block_is_one_configuration_per_model_mode():
     ["cnn/resnet34", "a__b", "_x_", "ümlaut model", "50%", "x.y-z+w", "t_e_s_t", "__", "a/b%2F"],
 )
 def test_free_text_fields_round_trip(label):
-    key = RunKey(label, 40, label, "lora", "color", text=text_tag("{view}"), external=label, seed=3)
+    key = RunKey(
+        label,
+        40,
+        label,
+        "lora",
+        "color",
+        text=text_tag("{view}"),
+        shots="4",
+        external=label,
+        seed=3,
+        draw=7,
+    )
     assert RunKey.parse(key.run_id) == key
     assert "/" not in key.run_id and " " not in key.run_id
 

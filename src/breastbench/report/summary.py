@@ -124,10 +124,7 @@ class ConfigSummary:
         """``5`` or ``4 of 5, missing: fold 3``: the gap spelled out in every table."""
         if not self.missing:
             return str(self.n_folds)
-        reps = []
-        for p in self.missing:
-            rep = p.key.replicate if p.key is not None else None
-            reps.append(f"{rep[0]} {rep[1]}" if rep else p.name)
+        reps = [p.key.replicate_label if p.key is not None else p.name for p in self.missing]
         return f"{self.n_folds} of {self.n_folds + len(self.missing)}, missing: {', '.join(reps)}"
 
     def sort_key(self) -> tuple:

@@ -32,7 +32,7 @@ from breastbench.results.key import RunKey
 from breastbench.results.spec import SUBSET_FIELDS, CompareSpec, selector
 
 KEY_FIELDS = [f.name for f in fields(RunKey)]
-CONFIG_FIELDS = [f for f in KEY_FIELDS if f not in ("fold", "seed")]
+CONFIG_FIELDS = [f for f in KEY_FIELDS if f not in ("fold", "seed", "draw")]
 DESCRIPTIVE = ("family", "model_name", "task", "n_classes", "trainable_params", "total_params")
 
 
@@ -118,11 +118,11 @@ def _cfg_fields(cfg: RunKey) -> dict:
 
 
 def _pooled_predictions(group: list[StoredRun]) -> pd.DataFrame:
-    """One prediction per image: CV folds concatenated; seeds averaged (an ensemble)."""
+    """One prediction per image: CV folds concatenated; seeds or draws averaged per image."""
     frames = [r.predictions for r in sorted(group, key=lambda r: r.key)]
     both = pd.concat(frames, ignore_index=True)
     both.attrs = dict(frames[0].attrs)
-    if group[0].key.fold is not None or len(frames) == 1:
+    if not both["image_id"].duplicated().any():  # folds partition the images
         return both
     classes = group[0].classes
     prob_cols = [c for c in both.columns if c.startswith("prob_")]
@@ -259,10 +259,10 @@ def _replicate_test(ga: list[StoredRun], gb: list[StoredRun], metric: str) -> di
     if len(shared) < 2:
         return None
     res = wilcoxon_folds([sa[k] for k in shared], [sb[k] for k in shared])
-    axis = shared[0][0]
+    axis = "/".join(n for n, _ in shared[0])
     return {
         "test": "wilcoxon",
-        "unit": "folds" if axis == "fold" else "seeds",
+        "unit": {"fold": "folds", "seed": "seeds"}.get(axis, f"{axis}s"),
         "n": len(shared),
         "statistic": res["statistic"],
         "p": res["p"],

@@ -349,12 +349,13 @@ def _inferred_grid(runs: list[StoredRun], problems: dict[str, Problem]) -> list[
     for k in keys:
         rep = k.replicate
         if rep is not None:
-            reps.setdefault((k.dataset, k.external is not None, rep[0]), set()).add(rep[1])
+            axes = tuple(n for n, _ in rep)
+            reps.setdefault((k.dataset, k.external is not None, axes), set()).add(rep)
     out = []
     for cfg in {k.config for k in keys}:
-        for (dataset, is_ext, axis), values in reps.items():
+        for (dataset, is_ext, _axes), values in reps.items():
             if cfg.dataset == dataset and (cfg.external is not None) == is_ext:
-                out += [replace(cfg, **{axis: v}) for v in sorted(values)]
+                out += [replace(cfg, **dict(v)) for v in sorted(values)]
     return out
 
 

@@ -9,7 +9,8 @@ that "mean ± std" is taken over.
 
 Folder name: fields joined by ``__`` in a fixed order, each optional field with its own tag::
 
-    <dataset>__<40x|all>__<model>__<mode>__aug-<preset>[__txt-<tag>][__ext-<test>][__fold<k>][__seed<s>]
+    <dataset>__<40x|all>__<model>__<mode>__aug-<preset>[__txt-<tag>][__shots-<k>][__ext-<test>]
+        [__fold<k>][__seed<s>][__draw<d>]
 
 Free-text fields (dataset, model label, text tag) are percent-encoded where they hold a
 character outside ``[A-Za-z0-9.+-]`` or an underscore that could merge with the separator, so
@@ -30,10 +31,17 @@ from urllib.parse import unquote
 SEP = "__"
 MODES = ("zero_shot", "linear_probe", "finetune", "lora")
 # Axes whose values are replicates of one configuration (mean ± std is taken over them).
-REPLICATE_AXES = ("fold", "seed")
+REPLICATE_AXES = ("fold", "seed", "draw")
 # Optional fields in id order: (field, tag); integers are written right after the tag.
-_TAGGED = (("text", "txt-"), ("external", "ext-"), ("fold", "fold"), ("seed", "seed"))
-_INT_FIELDS = ("fold", "seed")
+_TAGGED = (
+    ("text", "txt-"),
+    ("shots", "shots-"),
+    ("external", "ext-"),
+    ("fold", "fold"),
+    ("seed", "seed"),
+    ("draw", "draw"),
+)
+_INT_FIELDS = ("fold", "seed", "draw")
 _SAFE = re.compile(r"[A-Za-z0-9.+-]")
 
 
@@ -77,9 +85,11 @@ class RunKey:
     mode: str
     augmentation: str = "off"  # preset: off | on | color | geometric
     text: str | None = None  # text-context tag (see text_tag); None = image-only
+    shots: str | None = None  # labelled patients per class ("4", "all"); None = whole fold
     external: str | None = None  # test dataset of an external validation
     fold: int | None = None  # replicate axis of cross-validation
     seed: int | None = None  # replicate axis of repeated trainings (external validation)
+    draw: int | None = None  # replicate axis of resampled support sets (label efficiency)
 
     def __post_init__(self) -> None:
         for name in ("dataset", "model", "mode", "augmentation"):
@@ -87,6 +97,8 @@ class RunKey:
                 raise RunIdError(f"run key field {name!r} must be a non-empty string")
         if self.mode not in MODES:
             raise RunIdError(f"unknown mode {self.mode!r}")
+        if self.shots is not None and not isinstance(self.shots, str):
+            object.__setattr__(self, "shots", str(self.shots))
 
     def _order(self) -> tuple:
         # None sorts first; ints and strings never meet in one position
@@ -121,13 +133,19 @@ class RunKey:
         return self.config.run_id
 
     @property
-    def replicate(self) -> tuple[str, int] | None:
-        """``("fold", k)`` or ``("seed", s)``: which replicate of its configuration this is."""
-        for name in REPLICATE_AXES:
-            value = getattr(self, name)
-            if value is not None:
-                return name, value
-        return None
+    def replicate(self) -> tuple[tuple[str, int], ...] | None:
+        """Which replicate of its configuration this is (None for a configuration key).
+
+        ``(("fold", 2),)`` in a cross-validation, ``(("fold", 0), ("draw", 3))`` for a
+        resampled support set.
+        """
+        reps = tuple((n, getattr(self, n)) for n in REPLICATE_AXES if getattr(self, n) is not None)
+        return reps or None
+
+    @property
+    def replicate_label(self) -> str:
+        """``fold 2`` or ``fold 0, draw 3``."""
+        return ", ".join(f"{n} {v}" for n, v in self.replicate or ())
 
     def to_dict(self) -> dict:
         """Plain data (for run.json and summary tables)."""

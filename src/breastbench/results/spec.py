@@ -29,10 +29,11 @@ SELECTOR_FIELDS = (
     "mode",
     "augmentation",
     "text",
+    "shots",
     "external",
 )
 # What "one subset" means for the default pairs: configurations that share all of these.
-SUBSET_FIELDS = ("dataset", "magnification", "augmentation", "text", "external")
+SUBSET_FIELDS = ("dataset", "magnification", "augmentation", "text", "shots", "external")
 
 
 @dataclass
