@@ -1,0 +1,72 @@
+"""Label efficiency: k labelled patients per class, drawn inside a training fold, R times.
+
+A "shot" is a patient, not an image: ``k`` patients of each class are drawn without
+replacement and all of their images are kept together, so no patient is split between support
+sets and nothing outside ``train_df`` is ever drawn. A patient's class is the class of most of
+its images (ties -> the lowest target). ``k="all"`` (or ``None``) keeps every training patient
+(one draw). Classes with fewer than ``k`` patients contribute all they have.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from breastbench.errors import UserError
+
+DEFAULT_SHOTS = (1, 2, 4, 8, 16, 32, "all")
+
+
+def patient_classes(train_df: pd.DataFrame) -> pd.Series:
+    """Majority target of each patient (index: patient_id, sorted)."""
+    counts = train_df.groupby(["patient_id", "target"]).size().unstack(fill_value=0)
+    return counts.idxmax(axis=1).sort_index()
+
+
+def draw_support(train_df: pd.DataFrame, k, n_draws: int, seed: int) -> list[np.ndarray]:
+    """``n_draws`` support sets: sorted positional indices into ``train_df``.
+
+    Each draw takes ``k`` patients per class (all of their images); reproducible for ``seed``.
+    """
+    if n_draws < 1:
+        raise UserError(f"label efficiency draws must be >= 1, got {n_draws}")
+    patients = train_df["patient_id"].astype(str).to_numpy()
+    if k is None or k == "all":
+        return [np.arange(len(train_df))]
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise UserError(f"shots must be positive integers or 'all', got {k!r}")
+    by_class = patient_classes(train_df.assign(patient_id=patients))
+    groups = {c: np.asarray(ids.index) for c, ids in by_class.groupby(by_class)}
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_draws):
+        chosen = [
+            rng.choice(ids, size=min(int(k), len(ids)), replace=False)
+            for _, ids in sorted(groups.items())
+        ]
+        draws.append(np.flatnonzero(np.isin(patients, np.concatenate(chosen))))
+    return draws
+
+
+def learning_curve_summary(
+    per_draw_scores_df: pd.DataFrame, by=("model", "shots"), value: str = "score"
+) -> pd.DataFrame:
+    """Mean, 95% t confidence interval and n over draws and folds, one row per ``by`` group.
+
+    ``per_draw_scores_df`` has one row per (``by``..., fold, draw) with a ``value`` column;
+    n = number of rows (draws x folds) behind each point. n = 1 gives a NaN interval.
+    """
+    by = list(by)
+    missing = [c for c in [*by, value] if c not in per_draw_scores_df.columns]
+    if missing:
+        raise UserError(f"learning-curve scores lack columns {missing}")
+
+    def one(s: pd.Series) -> pd.Series:
+        n, mean = int(s.count()), float(s.mean())
+        half = stats.t.ppf(0.975, n - 1) * s.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+        return pd.Series({"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": n})
+
+    out = per_draw_scores_df.groupby(by, sort=True)[value].apply(one).unstack()
+    out["n"] = out["n"].astype(int)
+    return out.reset_index()

@@ -1,0 +1,53 @@
+"""k-shot support draws: reproducible, inside the training fold, patients kept together."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from breastbench.protocols.shots import draw_support, learning_curve_summary
+
+
+def manifest(n_patients=30, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p in range(n_patients):
+        target = p % 2
+        rows += [{"patient_id": f"P{p}", "target": target, "fold": p % 5}] * rng.integers(1, 6)
+    return pd.DataFrame(rows)
+
+
+def test_draws_reproducible_and_inside_train_fold():
+    df = manifest()
+    train = df[df.fold != 0].reset_index(drop=True)
+    a, b = draw_support(train, 4, 10, seed=3), draw_support(train, 4, 10, seed=3)
+    assert all((x == y).all() for x, y in zip(a, b, strict=True))
+    assert any((x.shape != y.shape) or (x != y).any() for x, y in zip(a, a[1:]))
+    test_patients = set(df[df.fold == 0].patient_id)
+    for idx in a:
+        chosen = train.iloc[idx]
+        assert not set(chosen.patient_id) & test_patients
+        # every image of a chosen patient is kept
+        assert len(chosen) == train.patient_id.isin(chosen.patient_id).sum()
+        per_class = chosen.groupby("target").patient_id.nunique()
+        assert (per_class == 4).all() and len(per_class) == 2
+
+
+def test_all_keeps_every_training_patient():
+    train = manifest()
+    (idx,) = draw_support(train, "all", 5, seed=0)
+    assert (idx == np.arange(len(train))).all()
+
+
+def test_learning_curve_summary_t_interval():
+    scores = pd.DataFrame(
+        {"model": "m", "shots": [1] * 6 + [2] * 1, "score": [0.5, 0.6, 0.7, 0.4, 0.55, 0.65, 0.9]}
+    )
+    out = learning_curve_summary(scores)
+    row = out[out.shots == 1].iloc[0]
+    s = scores.score[:6]
+    lo, hi = stats.t.interval(0.95, 5, loc=s.mean(), scale=stats.sem(s))
+    assert row.n == 6 and np.isclose(row["mean"], s.mean())
+    assert np.isclose(row.ci_low, lo) and np.isclose(row.ci_high, hi)
+    assert out[out.shots == 2].iloc[0].n == 1
