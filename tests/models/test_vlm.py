@@ -287,3 +287,13 @@ def test_per_sample_texts_differ_and_pool_per_row(name):
         same = model.features(x, ["Magnification: 40x", "Magnification: 40x"])
     assert not torch.allclose(two[0], two[1])
     torch.testing.assert_close(two[1], same[1], rtol=1e-4, atol=1e-5)
+
+
+def test_model_info_honours_options():
+    from breastbench.models.info import model_info
+
+    d = model_info("vlm/test-smolvlm", mode="lora", options={"lora_scope": "vision"})
+    assert d["scopes"]["vision"]["trainable"] > 0 and d["scopes"]["decoder"]["trainable"] == 0
+    assert d["vision_trainable"] and d["options"] == {"lora_scope": "vision"}
+    d = model_info("vlm/test-smolvlm", mode="lora")
+    assert d["scopes"]["vision"]["trainable"] == 0 and not d["vision_trainable"]

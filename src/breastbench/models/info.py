@@ -20,15 +20,21 @@ def default_num_classes(name: str) -> int:
     return IMAGENET_CLASSES if get_info(name).family == "cnn" else 2
 
 
-def model_info(name: str, mode: str | None = None, num_classes: int | None = None) -> dict:
-    """Metadata and parameter counts of ``name`` under ``mode`` (default: its first mode)."""
+def model_info(
+    name: str, mode: str | None = None, num_classes: int | None = None, options: dict | None = None
+) -> dict:
+    """Metadata and parameter counts of ``name`` under ``mode`` (default: its first mode).
+
+    ``options`` are what a config's model entry takes (e.g. ``{"lora_scope": "vision"}``), passed
+    to :func:`breastbench.models.create`, so the counts are those of that configuration.
+    """
     from breastbench.models import create
 
     info = get_info(name)
     mode = mode or info.modes[0]
     n = num_classes or default_num_classes(name)
     with torch.device("meta"):
-        model = create(name, n, weights=None)
+        model = create(name, n, weights=None, **(options or {}))
     model.set_mode(mode)
     report = model.trainable_report()
     return {
@@ -39,6 +45,9 @@ def model_info(name: str, mode: str | None = None, num_classes: int | None = Non
         "total_params": report["total_params"],
         "trainable_params": report["trainable_params"],
         "head_params": report["head_params"],
+        "scopes": report["scopes"],
+        "vision_trainable": report["vision_trainable"],
+        "options": dict(options or {}),
         "input_size": list(model.data_config["input_size"]),
         "mean": list(model.data_config["mean"]),
         "std": list(model.data_config["std"]),
