@@ -160,6 +160,11 @@ class BreastModel(nn.Module):
         """True when nothing but the head trains (features are cacheable)."""
         return self.mode in ("zero_shot", "linear_probe")
 
+    @property
+    def vision_trainable(self) -> bool:
+        """True when a parameter outside the head trains, so image features must not be cached."""
+        return any(p.requires_grad for n, p in self.named_parameters() if not n.startswith("head."))
+
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters the optimiser should update under the current mode."""
         return (p for p in self.parameters() if p.requires_grad)
@@ -169,6 +174,7 @@ class BreastModel(nn.Module):
         total = sum(p.numel() for p in self.parameters())
         trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
         head = sum(p.numel() for p in self.head.parameters())
+        head_trainable = sum(p.numel() for p in self.head.parameters() if p.requires_grad)
         return {
             "model": self.name,
             "mode": self.mode,
@@ -176,4 +182,9 @@ class BreastModel(nn.Module):
             "trainable_params": trainable,
             "head_params": head,
             "trainable_fraction": trainable / total if total else 0.0,
+            "scopes": {
+                "vision": {"total": total - head, "trainable": trainable - head_trainable},
+                "head": {"total": head, "trainable": head_trainable},
+            },
+            "vision_trainable": self.vision_trainable,
         }

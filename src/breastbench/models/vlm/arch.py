@@ -20,12 +20,30 @@ def _text_ids(text: str) -> list[int]:
     return [3 + b % 96 for b in text.encode("utf-8")]
 
 
-class QwenVLArch:
+class _Scopes:
+    """Map module/parameter names to the LoRA scope they belong to."""
+
+    scope_prefixes: tuple[tuple[str, str], ...] = ()
+
+    def scope_of(self, name: str) -> str:
+        """``vision``, ``connector`` or ``decoder`` for a module or parameter name."""
+        name = name.removeprefix("vlm.").removeprefix("base_model.model.")
+        for scope, prefix in self.scope_prefixes:
+            if name.startswith(prefix):
+                return scope
+        return "decoder"
+
+
+class QwenVLArch(_Scopes):
     """Qwen2-VL: ViT on 14x14 patches (2 frames), 2x2 merger, M-RoPE decoder."""
 
     family = "qwen2_vl"
     decoder_name = "language_model"  # LoRA targets live under this module only
     vision_names = ("visual",)  # vision tower + merger: frozen in every mode but finetune
+    # LoRA scopes (regexes over full module names, matched whole by peft)
+    vision_pattern = r"visual\.blocks\.\d+\.attn\.(qkv|proj)"
+    connector_pattern = r"visual\.merger\.mlp\.(0|2)"
+    scope_prefixes = (("connector", "visual.merger."), ("vision", "visual."))
 
     def __init__(self, config):
         self.config = config
@@ -97,12 +115,15 @@ class QwenVLArch:
         return prompt.replace(token, token * n_image)
 
 
-class Idefics3Arch:
+class Idefics3Arch(_Scopes):
     """Idefics3 / SmolVLM: SigLIP on one fixed-size tile, pixel-shuffle connector, Llama."""
 
     family = "idefics3"
     decoder_name = "text_model"
     vision_names = ("vision_model", "connector")
+    vision_pattern = r"vision_model\.encoder\.layers\.\d+\.self_attn\.(q|k|v|out)_proj"
+    connector_pattern = r"connector\.modality_projection\.proj"
+    scope_prefixes = (("connector", "connector."), ("vision", "vision_model."))
 
     def __init__(self, config):
         self.config = config

@@ -1,10 +1,12 @@
-"""LoRA on the language decoder only, through peft.
+"""LoRA through peft on a named scope: ``decoder`` (default), ``vision``, ``connector`` or ``all``.
 
 SmolVLM's SigLIP encoder also names its attention projections ``q_proj/k_proj/v_proj``, so
 bare suffix targets would silently adapt (and train) the vision encoder. The target here is a
 regular expression anchored at the decoder module (``language_model.layers.N.self_attn.q_proj``
 for Qwen2-VL, ``text_model.layers.N.self_attn.q_proj`` for Idefics3); peft matches it against
-the full module name, so vision and connector modules can never match.
+the full module name, so vision and connector modules can never match. The ``vision`` and
+``connector`` scopes use the architecture's own anchored patterns (:attr:`vision_pattern`,
+:attr:`connector_pattern` of the arch classes); ``all`` is their union with the decoder's.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from breastbench.errors import UserError
 
 ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
 MLP = ("gate_proj", "up_proj", "down_proj")
+SCOPES = ("decoder", "vision", "connector", "all")
 
 
 @dataclass(frozen=True)
@@ -26,8 +29,11 @@ class LoraOptions:
     alpha: float = 32
     dropout: float = 0.05
     targets: tuple[str, ...] = ATTENTION  # decoder projections to adapt
+    scope: str = "decoder"  # which part of the VLM carries adapters
 
     def __post_init__(self):
+        if self.scope not in SCOPES:
+            raise UserError(f"lora_scope '{self.scope}' invalid; allowed: {', '.join(SCOPES)}")
         if not isinstance(self.r, int) or self.r < 1:
             raise UserError(f"lora_r must be a positive integer, got {self.r!r}")
         if not self.alpha > 0:
@@ -53,15 +59,26 @@ def target_pattern(decoder_name: str, targets: tuple[str, ...]) -> str:
     return rf"{decoder_name}\.layers\.\d+\.(self_attn|mlp)\.({names})"
 
 
+def scope_patterns(arch, options: LoraOptions) -> dict[str, str]:
+    """Anchored regex per scope that ``options.scope`` adapts (``all``: every scope)."""
+    patterns = {
+        "decoder": target_pattern(arch.decoder_name, options.targets),
+        "vision": arch.vision_pattern,
+        "connector": arch.connector_pattern,
+    }
+    wanted = ("decoder", "vision", "connector") if options.scope == "all" else (options.scope,)
+    return {k: patterns[k] for k in wanted}
+
+
 def wrap_lora(core, arch, options: LoraOptions):
-    """Inject adapters into the decoder; peft freezes every non-adapter parameter."""
+    """Inject adapters into the chosen scope; peft freezes every non-adapter parameter."""
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(
         r=options.r,
         lora_alpha=options.alpha,
         lora_dropout=options.dropout,
-        target_modules=target_pattern(arch.decoder_name, options.targets),
+        target_modules="|".join(f"(?:{p})" for p in scope_patterns(arch, options).values()),
         bias="none",
     )
     with warnings.catch_warnings():
@@ -69,8 +86,8 @@ def wrap_lora(core, arch, options: LoraOptions):
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
         wrapped = get_peft_model(core, config)
     names = adapter_names(wrapped)
-    prefix = f"base_model.model.{arch.decoder_name}."
-    assert names and all(n.startswith(prefix) for n in names), "LoRA outside the decoder"
+    scopes = set(scope_patterns(arch, options))
+    assert names and all(arch.scope_of(n) in scopes for n in names), "LoRA outside its scope"
     return wrapped
 
 

@@ -102,8 +102,21 @@ class VLMClassifier(BreastModel):
         """Logits from cached :meth:`encode_vision` output (LoRA training without augmentation)."""
         return self.head(self.features_from_vision(vision_out, text))
 
+    @property
+    def vision_trainable(self) -> bool:
+        """True when a trainable parameter feeds :meth:`encode_vision` (no vision-token cache)."""
+        return any(
+            p.requires_grad and self.arch.scope_of(n) in ("vision", "connector")
+            for n, p in self.vlm.named_parameters()
+        )
+
     def frozen_features(self, images: torch.Tensor) -> torch.Tensor:
         """What stays fixed under the current mode: vision tokens (lora) or features (probe)."""
+        if self.mode == "lora" and self.vision_trainable:
+            raise UserError(
+                f"'{self.name}' trains its vision side (lora_scope "
+                f"{self.lora_options.scope}); its vision tokens cannot be cached"
+            )
         if self.mode == "finetune":
             raise UserError(f"nothing of '{self.name}' stays frozen under finetune; no caching")
         return self.encode_vision(images) if self.mode == "lora" else self.features(images)
@@ -153,7 +166,16 @@ class VLMClassifier(BreastModel):
     def trainable_report(self) -> dict:
         """Parameter counts; under lora also peft's own count of the adapter parameters."""
         report = super().trainable_report()
+        scopes = {k: {"total": 0, "trainable": 0} for k in ("vision", "connector", "decoder")}
+        for n, p in self.vlm.named_parameters():
+            row = scopes[self.arch.scope_of(n)]
+            row["total"] += p.numel()
+            row["trainable"] += p.numel() if p.requires_grad else 0
+        head = sum(p.numel() for p in self.head.parameters())
+        scopes["head"] = {"total": head, "trainable": head if self.head.weight.requires_grad else 0}
         report.update(
+            scopes=scopes,
+            vision_trainable=self.vision_trainable,
             image_tokens=self.num_image_tokens,
             prompt=self.prompts.source,
             input_size=list(self.data_config["input_size"]),
