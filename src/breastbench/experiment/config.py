@@ -21,7 +21,10 @@ from breastbench.errors import UserError
 from breastbench.experiment.schema import from_dict
 from breastbench.results.spec import CompareSpec, selector
 
-MODES = ("zero_shot", "linear_probe", "finetune", "lora")
+MODES = ("zero_shot", "linear_probe", "finetune", "lora", "knn", "simpleshot", "tuned_probe")
+# Probes fitted on frozen features without gradient steps (or with an inner-validated choice):
+# they run on every model that can do a linear probe.
+PROBE_MODES = ("knn", "simpleshot", "tuned_probe")
 AUGMENTATIONS = ("off", "on", "color", "geometric")
 
 
@@ -67,8 +70,11 @@ class ModelConfig:
     """One model and the learning modes to run it under."""
 
     name: str = _f(None, "registry name, e.g. cnn/resnet34 (see `breastbench models list`)")
-    modes: list[Literal["zero_shot", "linear_probe", "finetune", "lora"]] = _f(
-        factory=lambda: ["finetune"], help="learning modes"
+    modes: list[
+        Literal["zero_shot", "linear_probe", "finetune", "lora", "knn", "simpleshot", "tuned_probe"]
+    ] = _f(
+        factory=lambda: ["finetune"],
+        help="learning modes; knn, simpleshot and tuned_probe fit on frozen features",
     )
     weights: str | None = _f(None, "null/random, pretrained, or a local folder/file")
     label: str | None = _f(None, "display name in tables (default: the registry name)")
@@ -231,6 +237,34 @@ class TrainingConfig:
 
 
 @dataclass
+class LabelEfficiencyConfig:
+    """k labelled patients per class, drawn inside each training fold, R draws per k and fold."""
+
+    shots: list[int | str] = _f(
+        factory=lambda: [1, 2, 4, 8, 16, 32, "all"], help="labelled patients per class ('all')"
+    )
+    draws: int = _f(3, "resampled support sets per shot count and fold (3 keeps the demo fast)")
+    modes: list[str] = _f(
+        factory=lambda: ["linear_probe", "knn", "simpleshot"],
+        help="modes whose learning curves are drawn (frozen-feature modes)",
+    )
+
+    def validate(self, where: str) -> None:
+        """Positive shot counts and draws; frozen-feature modes only."""
+        for k in self.shots:
+            if k != "all" and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+                raise UserError(f"{where}.shots: got {k!r}; use integers >= 1 or 'all'")
+        if self.draws < 1:
+            raise UserError(f"{where}.draws: got {self.draws}; use 1 or more")
+        for m in self.modes:
+            if m not in ("linear_probe", *PROBE_MODES):
+                raise UserError(
+                    f"{where}.modes: {m!r} is not a frozen-feature mode; allowed: linear_probe, "
+                    + ", ".join(PROBE_MODES)
+                )
+
+
+@dataclass
 class ExternalConfig:
     """External validation: train on all of one dataset, test on another, no fine-tuning."""
 
@@ -269,6 +303,9 @@ class ExperimentConfig:
     cache_dir: str | None = _f(None, "image/feature caches (default: <output_dir>/cache)")
     resources: ResourcesConfig = _f(
         factory=ResourcesConfig, help="per-run resources for --executor ray"
+    )
+    label_efficiency: LabelEfficiencyConfig | None = _f(
+        None, "k-shot learning curves on cached features (see README)"
     )
     compare: CompareSpec = _f(
         factory=CompareSpec,

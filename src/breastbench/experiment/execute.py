@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from breastbench.errors import UserError
-from breastbench.experiment.config import ExperimentConfig, ModelConfig
+from breastbench.experiment.config import PROBE_MODES, ExperimentConfig, ModelConfig
 from breastbench.experiment.grid import RunSpec
 from breastbench.experiment.images import ImageStore
 from breastbench.experiment.outputs import predictions_table
@@ -29,7 +29,7 @@ from breastbench.experiment.provenance import (
     seed_everything,
 )
 from breastbench.experiment.sources import ImageSource, feature_source, vision_source
-from breastbench.experiment.train import fit, predict_logits, probabilities
+from breastbench.experiment.train import FitResult, fit, predict_logits, probabilities
 from breastbench.models.preprocess import Preprocessing
 from breastbench.results import RunFolder
 
@@ -87,6 +87,11 @@ def external_targets(
     return labels.map({c: i for i, c in enumerate(classes)}).to_numpy()
 
 
+def model_mode(mode: str) -> str:
+    """The model's own mode for a run mode: frozen-feature probes are linear-probe models."""
+    return "linear_probe" if mode in PROBE_MODES else mode
+
+
 def build_model(spec: RunSpec, mc: ModelConfig, classes: list[str], device: torch.device):
     """Create the model, set its mode, and build a zero-shot text head where asked."""
     from breastbench.models import create
@@ -96,11 +101,12 @@ def build_model(spec: RunSpec, mc: ModelConfig, classes: list[str], device: torc
         kwargs["input_size"] = mc.input_size
     torch.manual_seed(spec.seed)  # random init (tiny models, heads) comes from the run seed
     model = create(mc.name, num_classes=len(classes), weights=mc.weights, **kwargs)
-    model.set_mode(spec.mode)
-    if spec.mode == "zero_shot" or (spec.mode == "linear_probe" and mc.init_head_from_text):
+    mode = model_mode(spec.mode)
+    model.set_mode(mode)
+    if spec.mode == "zero_shot" or (mode == "linear_probe" and mc.init_head_from_text):
         mag = spec.magnification if mc.magnification_prompts else None
         model.build_zero_shot_head(classes, mc.prompt_set, magnification=mag)
-        model.set_mode(spec.mode)
+        model.set_mode(mode)
     return model.to(device)
 
 
@@ -144,6 +150,9 @@ def make_source(
     no_aug = spec.augmentation == "off"
     # where the vision side trains (vision LoRA, fine-tuning), its outputs cannot be cached
     vision_frozen = not getattr(model, "vision_trainable", False)
+    if spec.mode in PROBE_MODES:  # probes need the feature matrix (cached unless --no-cache)
+        cache = ctx.cache_dir if ctx.use_cache else None
+        return feature_source(model, store, targets, eval_tf, ctx.device, cache, texts)
     if ctx.use_cache and no_aug and spec.mode in ("zero_shot", "linear_probe"):
         return feature_source(model, store, targets, eval_tf, ctx.device, ctx.cache_dir, texts)
     lora_vlm = spec.mode == "lora" and hasattr(model, "encode_vision")
@@ -211,8 +220,25 @@ def split(spec: RunSpec, ctx: RunContext):
         df = train_df
         train_idx = np.flatnonzero(df["fold"].to_numpy() != spec.fold)
         test_idx = np.flatnonzero(df["fold"].to_numpy() == spec.fold)
+    if spec.shots is not None:  # label efficiency: k labelled patients per class of this fold
+        return df, support(df, train_idx, spec, ctx.cfg), None, test_idx
     train_idx, val_idx = inner_validation(df, train_idx, ctx.cfg.training.val_fraction, spec.seed)
     return df, train_idx, val_idx, test_idx
+
+
+def support(df: pd.DataFrame, train_idx: np.ndarray, spec: RunSpec, cfg) -> np.ndarray:
+    """The run's support set: draw ``spec.draw`` of k patients per class, inside the fold.
+
+    Draws depend on (experiment seed, fold) only, so every model and mode of the curve sees the
+    same support sets, and the test fold is never drawn from.
+    """
+    from breastbench.protocols.shots import draw_support
+
+    k = "all" if spec.shots == "all" else int(spec.shots)
+    n_draws = 1 if k == "all" else cfg.label_efficiency.draws
+    rows = df.iloc[train_idx].reset_index(drop=True)
+    draws = draw_support(rows, k, n_draws, seed=cfg.seed * 1000 + (spec.fold or 0))
+    return train_idx[draws[spec.draw or 0]]
 
 
 def execute(spec: RunSpec, ctx: RunContext) -> Path:
@@ -257,22 +283,30 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
 
     micro = mc.micro_batch_size or cfg.training.batch_size
     lr = mc.lr.get(spec.mode) if isinstance(mc.lr, dict) else mc.lr
-    result = fit(
-        model,
-        source,
-        train_idx,
-        cfg.training,
-        seed=spec.seed,
-        device=ctx.device,
-        micro_batch=min(micro, cfg.training.batch_size),
-        lr=lr or cfg.training.lr,
-        test_idx=test_idx,
-        val_idx=val_idx,
-        resume=resume,
-        on_epoch=on_epoch,
-    )
-    logits = predict_logits(model, source, test_idx, max(micro, 64), ctx.device, cfg.training.amp)
-    probs = probabilities(logits)
+    probe_info: dict = {}
+    if spec.mode in PROBE_MODES:
+        t0 = time.perf_counter()
+        probs = fit_probe(spec, source, df, targets, train_idx, test_idx, len(classes), probe_info)
+        result = FitResult([], None, time.perf_counter() - t0)
+    else:
+        result = fit(
+            model,
+            source,
+            train_idx,
+            cfg.training,
+            seed=spec.seed,
+            device=ctx.device,
+            micro_batch=min(micro, cfg.training.batch_size),
+            lr=lr or cfg.training.lr,
+            test_idx=test_idx,
+            val_idx=val_idx,
+            resume=resume,
+            on_epoch=on_epoch,
+        )
+        logits = predict_logits(
+            model, source, test_idx, max(micro, 64), ctx.device, cfg.training.amp
+        )
+        probs = probabilities(logits)
     t_end = time.perf_counter()
 
     pred_df = predictions_table(df.iloc[test_idx], probs, classes, spec.fold)
@@ -296,6 +330,14 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
         "n_val": int(0 if val_idx is None else len(val_idx)),
         "n_test": int(len(test_idx)),
         "best_epoch": result.best_epoch,
+        "probe": probe_info,
+        "support": {
+            "shots": spec.shots,
+            "draw": spec.draw,
+            "patients": int(df.iloc[train_idx]["patient_id"].nunique()),
+        }
+        if spec.shots is not None
+        else None,
         "input_path": type(source).__name__,
         "metric_warnings": metric_warnings,
         "trainable": model.trainable_report(),
@@ -374,6 +416,27 @@ def changed_setting(recorded: dict, current: dict, where: str = "") -> tuple | N
         elif a != b and not (isinstance(a, (list, tuple)) and list(a) == list(b or [])):
             return path, a, b
     return None
+
+
+def fit_probe(spec, source, df, targets, train_idx, test_idx, n_classes, info: dict):
+    """kNN, SimpleShot or the inner-validated logistic probe on the frozen features."""
+    from breastbench.protocols.probes import knn_probe, simpleshot_probe
+    from breastbench.protocols.tuned import tuned_linear_probe
+
+    x = source.data.float().numpy()
+    y = np.asarray(targets)
+    tr, te = np.asarray(train_idx), np.asarray(test_idx)
+    if spec.mode == "knn":
+        k = min(20, len(tr))
+        info.update(k=k, metric="cosine")
+        return knn_probe(x[tr], y[tr], x[te], k=k, num_classes=n_classes)
+    if spec.mode == "simpleshot":
+        info.update(temperature=0.1)
+        return simpleshot_probe(x[tr], y[tr], x[te], num_classes=n_classes)
+    groups = df["patient_id"].astype(str).to_numpy()[tr]
+    probs, chosen = tuned_linear_probe(x[tr], y[tr], groups, x[te], seed=spec.seed)
+    info.update(chosen_C=float(chosen), selection="inner patient-grouped CV of the training fold")
+    return probs
 
 
 def _plain(obj) -> dict:

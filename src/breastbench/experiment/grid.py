@@ -28,6 +28,8 @@ class RunSpec:
     seed: int  # training seed
     external: str | None = None  # test dataset of an external-validation run
     text: str | None = None  # text-context template (None = image-only)
+    shots: str | None = None  # labelled patients per class of a label-efficiency run
+    draw: int | None = None  # which resampled support set
 
     @property
     def key(self) -> RunKey:
@@ -39,9 +41,11 @@ class RunSpec:
             mode=self.mode,
             augmentation=self.augmentation,
             text=text_tag(self.text),
+            shots=self.shots,
             external=self.external,
             fold=self.fold,
             seed=self.seed if self.external else None,
+            draw=self.draw,
         )
 
     @property
@@ -84,6 +88,7 @@ def expand(cfg: ExperimentConfig) -> list[RunSpec]:
                                         text=text,
                                     )
                                 )
+    runs += _label_efficiency(cfg)
     for ext in cfg.external:
         src = cfg.dataset(ext.train)
         for mag in src.magnifications or [None]:
@@ -110,6 +115,48 @@ def expand(cfg: ExperimentConfig) -> list[RunSpec]:
                                         text=text,
                                     )
                                 )
+    return runs
+
+
+def _label_efficiency(cfg: ExperimentConfig) -> list[RunSpec]:
+    """k-shot runs: every model that can probe, each mode of the curve, shots x folds x draws."""
+    le = cfg.label_efficiency
+    if le is None:
+        return []
+    from breastbench.models import get_info
+
+    runs = []
+    for ds in cfg.datasets:
+        if not ds.cross_validate:
+            continue
+        for mag in ds.magnifications or [None]:
+            for mi, model in enumerate(cfg.models):
+                try:
+                    if "linear_probe" not in get_info(model.name).modes:
+                        continue
+                except Exception:  # noqa: BLE001 - unknown names are reported by check_models
+                    continue
+                for mode in le.modes:
+                    for text in model.text_contexts:
+                        for k in le.shots:
+                            draws = [0] if k == "all" else range(le.draws)
+                            for fold in test_folds(ds, cfg.cv.k):
+                                for draw in draws:
+                                    runs.append(
+                                        RunSpec(
+                                            ds.name,
+                                            mag,
+                                            model.display,
+                                            mi,
+                                            mode,
+                                            "off",
+                                            fold,
+                                            cfg.seed,
+                                            text=text,
+                                            shots=str(k),
+                                            draw=draw,
+                                        )
+                                    )
     return runs
 
 

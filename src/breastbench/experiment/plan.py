@@ -107,6 +107,8 @@ def run_seconds(spec: RunSpec, rates: dict, n_train: float, n_test: float, epoch
         return epochs * n_train / r("train") + n_test / r("eval")
     if spec.mode == "zero_shot":
         return n_test / r("eval")
+    if spec.mode in ("knn", "simpleshot", "tuned_probe"):
+        return (n_train + n_test) / r("eval")  # features once; the probe itself is cheap
     if spec.mode == "linear_probe":
         return ((epochs * n_train if aug else n_train) + n_test) / r("eval")
     if aug:
@@ -140,6 +142,8 @@ def make_plan(cfg: ExperimentConfig, out: str | None = None, kind: str = "h100")
         else:
             n_train, n_test = n_all * (cfg.cv.k - 1) / cfg.cv.k, n_all / cfg.cv.k
         epochs = 0 if spec.mode == "zero_shot" else cfg.training.epochs
+        if spec.shots not in (None, "all"):  # k patients per class: a few dozen images at most
+            n_train = min(n_train, 8 * int(spec.shots) * 2)
         plan.hours += run_seconds(spec, rates, n_train, n_test, epochs) / 3600.0
         size = mc.input_size or "default"
         datasets = (spec.dataset, spec.external) if spec.external else (spec.dataset,)

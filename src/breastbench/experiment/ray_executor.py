@@ -51,10 +51,11 @@ def resources_of(cfg: ExperimentConfig, spec: RunSpec, gpus_available: bool) -> 
 
 def cache_group(spec: RunSpec) -> tuple:
     """Runs that read the same caches (decoded images + features or vision tokens)."""
-    cached = spec.augmentation == "off" and spec.mode in ("zero_shot", "linear_probe", "lora")
+    frozen = ("zero_shot", "linear_probe", "knn", "simpleshot", "tuned_probe")
+    cached = spec.augmentation == "off" and (spec.mode in frozen or spec.mode == "lora")
     kind = spec.mode if cached else "images"
-    if kind == "zero_shot":
-        kind = "linear_probe"  # same frozen features
+    if kind in frozen:
+        kind = "linear_probe"  # the same frozen features
     return (
         spec.dataset,
         spec.magnification,

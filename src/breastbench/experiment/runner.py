@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from breastbench.errors import UserError
-from breastbench.experiment.config import ExperimentConfig
+from breastbench.experiment.config import PROBE_MODES, ExperimentConfig
 from breastbench.experiment.execute import RunContext, execute
 from breastbench.experiment.grid import expand, select
 from breastbench.experiment.provenance import resolve_device
@@ -36,6 +36,8 @@ def check_models(cfg: ExperimentConfig) -> None:
         except UserError as err:
             raise UserError(f"models[{i}].name: {err}") from None
         for mode in mc.modes:
+            if mode in PROBE_MODES and "linear_probe" in info.modes:
+                continue  # frozen-feature probes run wherever a linear probe can
             if mode not in info.modes:
                 raise UserError(
                     f"models[{i}].modes: '{mc.name}' cannot run mode '{mode}'; "

@@ -340,6 +340,50 @@ def reliability_diagrams(
     return _save(fig, path)
 
 
+def learning_curves(summaries: list[ConfigSummary], title: str, path: Path) -> Path | None:
+    """Score against labelled patients per class, one line per model and mode, n per point."""
+    rows = [s for s in summaries if s.shots is not None and s.runs]
+    metric = next(
+        (
+            m
+            for m in ("auc", "kappa_quadratic", "auc_ovr_macro", "accuracy")
+            if any(m in s.mean for s in rows)
+        ),
+        None,
+    )
+    if metric is None:
+        return None
+    shots = sorted({s.shots for s in rows}, key=lambda k: (k == "all", int(k) if k != "all" else 0))
+    x_of = {k: i for i, k in enumerate(shots)}
+    fig, ax = plt.subplots(figsize=(7.2, 4.4))
+    lines: dict[str, list[ConfigSummary]] = {}
+    for s in rows:
+        lines.setdefault(f"{s.model_label} · {s.mode_label}", []).append(s)
+    for label, pts in sorted(lines.items()):
+        pts = sorted((p for p in pts if metric in p.mean), key=lambda p: x_of[p.shots])
+        x = [x_of[p.shots] for p in pts]
+        y = [p.mean[metric] for p in pts]
+        lo = [p.mean[metric] - p.ci.get(metric, (math.nan,) * 2)[0] for p in pts]
+        hi = [p.ci.get(metric, (math.nan,) * 2)[1] - p.mean[metric] for p in pts]
+        yerr = [[0 if math.isnan(v) else v for v in lo], [0 if math.isnan(v) else v for v in hi]]
+        ax.errorbar(x, y, yerr=yerr, marker="o", capsize=3, label=label)
+        for xi, yi, p in zip(x, y, pts):
+            ax.annotate(
+                f"n={p.n.get(metric, 0)}",
+                (xi, yi),
+                textcoords="offset points",
+                xytext=(0, 6),
+                fontsize=6,
+                ha="center",
+            )
+    ax.set_xticks(range(len(shots)), shots)
+    ax.set_xlabel("labelled patients per class")
+    ax.set_ylabel(f"{metric} (mean, 95% CI over folds x draws)")
+    ax.set_title(title)
+    _legend_right(ax)
+    return _save(fig, path)
+
+
 def score_vs_trainable(summaries: list[ConfigSummary], path: Path) -> Path | None:
     """Headline score (AUC or QWK) against trainable parameters, one point per configuration."""
     rows = [
@@ -404,6 +448,28 @@ def render_figures(summaries: list[ConfigSummary], out_dir: Path) -> list[Figure
         if path is not None:
             figures.append(FigureInfo(key, path, title, caption))
 
+    for dataset in sorted({s.dataset for s in summaries if s.shots is not None}):
+        for mag in sorted(
+            {
+                s.magnification or 0
+                for s in summaries
+                if s.shots is not None and s.dataset == dataset
+            }
+        ):
+            rows = [
+                s
+                for s in summaries
+                if s.shots is not None and s.dataset == dataset and (s.magnification or 0) == mag
+            ]
+            where = f"{dataset} {f'{mag}×' if mag else ''}".strip()
+            add(
+                f"learning_curve_{_slug(dataset, mag or 'all')}",
+                f"{where}: label efficiency",
+                "Mean score over folds and resampled support sets (k labelled patients per "
+                "class, drawn inside each training fold) with 95% t intervals; n per point.",
+                lambda p, r=rows, t=where: learning_curves(r, f"{t}: learning curve", p),
+            )
+    summaries = [s for s in summaries if s.shots is None]  # the other figures: whole folds
     add(
         "score_vs_trainable_parameters",
         "score against trainable parameters",

@@ -45,6 +45,7 @@ class ConfigSummary:
     mean: dict[str, float] = field(default_factory=dict)
     std: dict[str, float] = field(default_factory=dict)
     n: dict[str, int] = field(default_factory=dict)
+    ci: dict[str, tuple[float, float]] = field(default_factory=dict)
     n_expected: int = 0
     trainable_params: float = math.nan
     total_params: float = math.nan
@@ -83,6 +84,11 @@ class ConfigSummary:
     def text(self) -> str | None:
         """Text-context tag, None for image-only."""
         return self.key.text
+
+    @property
+    def shots(self) -> str | None:
+        """Labelled patients per class of a label-efficiency configuration, else None."""
+        return self.key.shots
 
     @property
     def external(self) -> str | None:
@@ -180,6 +186,7 @@ def summarize(collection: RunCollection) -> list[ConfigSummary]:
                 s.mean[metric] = _num(rec.get("mean"))
                 s.std[metric] = _num(rec.get("std"))
                 s.n[metric] = int(_num(rec.get("n")) or 0)
+                s.ci[metric] = (_num(rec.get("ci_low")), _num(rec.get("ci_high")))
     for cid in set(groups) | set(broken):
         if cid not in out:
             source = groups.get(cid) or broken[cid]

@@ -134,7 +134,7 @@ def _gap_notes(summaries: list[ConfigSummary]) -> list[str]:
 def results_tables(summaries: list[ConfigSummary]) -> list[Table]:
     """Tables 4 and 5: one table per dataset and augmentation setting (off first)."""
     tables = []
-    internal = [s for s in summaries if not s.external]
+    internal = [s for s in summaries if not s.external and s.shots is None]
     for dataset in sorted({s.dataset for s in internal}):
         presets = sorted(
             {s.augmentation for s in internal if s.dataset == dataset},
@@ -222,7 +222,7 @@ def _pick(summary: ConfigSummary, names: tuple[str, ...]) -> str | None:
 
 def density_table(summaries: list[ConfigSummary]) -> Table | None:
     """Density study table: accuracy, macro-F1, QWK and AUC per model x mode."""
-    rows_s = [s for s in summaries if _is_density(s) and not s.external]
+    rows_s = [s for s in summaries if _is_density(s) and not s.external and s.shots is None]
     if not rows_s:
         return None
     both_aug = len({s.augmentation for s in rows_s}) > 1
@@ -260,6 +260,52 @@ def density_table(summaries: list[ConfigSummary]) -> Table | None:
         rows=rows,
         notes=_gap_notes(rows_s),
         n_keys=len(header) - len(DENSITY_METRICS) - 1,
+    )
+
+
+def label_efficiency_table(summaries: list[ConfigSummary]) -> Table | None:
+    """The learning-curve points: mean, 95% interval and n per model, mode and shot count."""
+    rows_s = [s for s in summaries if s.shots is not None and s.runs]
+    if not rows_s:
+        return None
+    metric = next(
+        (
+            m
+            for m in ("auc", "kappa_quadratic", "auc_ovr_macro", "accuracy")
+            if any(m in s.mean for s in rows_s)
+        ),
+        "accuracy",
+    )
+    order = {k: (k == "all", int(k) if k != "all" else 0) for k in {s.shots for s in rows_s}}
+    rows_s = sorted(
+        rows_s,
+        key=lambda s: (s.dataset, s.magnification or 0, s.model_label, s.mode, order[s.shots]),
+    )
+    rows = []
+    for s in rows_s:
+        lo, hi = s.ci.get(metric, (math.nan, math.nan))
+        ci = "–" if math.isnan(lo) else f"[{lo:.3f}, {hi:.3f}]"
+        rows.append(
+            [
+                Cell(f"{s.dataset} {s.mag_label}"),
+                Cell(s.model_label),
+                Cell(s.mode_label),
+                Cell(str(s.shots)),
+                Cell(f"{s.mean.get(metric, math.nan):.4f}"),
+                Cell(ci),
+                Cell(str(s.n.get(metric, 0))),
+            ]
+        )
+    return Table(
+        key="label_efficiency",
+        caption=(
+            f"Label efficiency ({metric_label(metric)}): k labelled patients per class drawn "
+            "inside each training fold; mean and 95% t interval over folds x support draws, "
+            "n = folds x draws that entered."
+        ),
+        header=["Data", "Model", "Mode", "Patients per class", metric_label(metric), "95% CI", "n"],
+        rows=rows,
+        n_keys=4,
     )
 
 
@@ -302,7 +348,13 @@ def _slug(text: str) -> str:
 def all_tables(summaries: list[ConfigSummary]) -> list[Table]:
     """Every summary-based table of the report, in report order."""
     tables = results_tables(summaries)
-    for extra in (external_table(summaries), density_table(summaries), trainable_table(summaries)):
+    extras = (
+        external_table(summaries),
+        density_table(summaries),
+        label_efficiency_table(summaries),
+        trainable_table([s for s in summaries if s.shots is None]),
+    )
+    for extra in extras:
         if extra is not None:
             tables.append(extra)
     return tables

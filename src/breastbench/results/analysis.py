@@ -4,8 +4,9 @@ Run once after the grid (``breastbench run``) and by ``breastbench report``; it 
 run folders' files and writes ``summary/``:
 
 - ``metrics_by_run.csv``: one row per complete run (key fields + every metric);
-- ``aggregate.csv``: per configuration and metric, mean, sample std (ddof=1) and n over its
-  replicates (folds, or training seeds of an external validation), and n_expected;
+- ``aggregate.csv``: per configuration and metric, mean, sample std (ddof=1), n and a 95% t
+  interval over its replicates (folds; training seeds of an external validation; folds x
+  support draws of a label-efficiency run), and n_expected;
 - ``pooled.csv``: per cross-validated configuration, metrics over the pooled out-of-fold
   predictions, per image and per patient;
 - ``comparisons.csv``: the only comparisons table, pairs chosen by ``compare:``
@@ -100,6 +101,7 @@ def aggregate(runs: list[StoredRun], problems: list[Problem]) -> pd.DataFrame:
         for name in names:
             values = np.array([r.metrics[name] for r in group if name in r.metrics], float)
             values = values[~np.isnan(values)]
+            lo, hi = _t_interval(values)
             rows.append(
                 {
                     **base,
@@ -107,10 +109,22 @@ def aggregate(runs: list[StoredRun], problems: list[Problem]) -> pd.DataFrame:
                     "mean": float(values.mean()) if len(values) else np.nan,
                     "std": float(values.std(ddof=1)) if len(values) > 1 else np.nan,
                     "n": int(len(values)),
+                    "ci_low": lo,
+                    "ci_high": hi,
                     "n_expected": n_expected,
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _t_interval(values: np.ndarray) -> tuple[float, float]:
+    """95% t interval of the mean over replicates (folds x draws); NaN with fewer than 2."""
+    if len(values) < 2:
+        return np.nan, np.nan
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return float(values.mean() - half), float(values.mean() + half)
 
 
 def _cfg_fields(cfg: RunKey) -> dict:
@@ -191,7 +205,8 @@ def select_pairs(
     notes: list[str] = []
     configs = sorted(configs)
     if not spec.pairs:
-        for a, b in itertools.combinations(configs, 2):
+        # label-efficiency points are summarised by their intervals, not paired by default
+        for a, b in itertools.combinations([c for c in configs if c.shots is None], 2):
             if all(getattr(a, f) == getattr(b, f) for f in SUBSET_FIELDS):
                 out.append((a, b, "all pairs per subset"))
             elif _text_only(a, b):  # image-only vs text-conditioned, per model and mode

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from urllib.parse import unquote
 
 SEP = "__"
-MODES = ("zero_shot", "linear_probe", "finetune", "lora")
+MODES = ("zero_shot", "linear_probe", "finetune", "lora", "knn", "simpleshot", "tuned_probe")
 # Axes whose values are replicates of one configuration (mean ± std is taken over them).
 REPLICATE_AXES = ("fold", "seed", "draw")
 # Optional fields in id order: (field, tag); integers are written right after the tag.
