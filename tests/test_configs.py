@@ -69,3 +69,14 @@ def test_sweep_of_three_lora_ranks_gives_three_configurations(tmp_path):
     assert [m.options["lora_r"] for m in cfg.models] == [2, 4, 8] and cfg.models[0].lr == 1e-3
     configs = {r.key.config for r in expand(cfg)}
     assert len({c.model for c in configs}) == 3
+
+
+def test_label_efficiency_grid():
+    cfg = load_config(CONFIGS[0].parent / "label_efficiency.yaml")
+    runs = expand(cfg)
+    probes = [r for r in runs if r.shots is None]
+    curve = [r for r in runs if r.shots is not None]
+    assert len(probes) == 5 * 3 * 5  # 5 models x (knn, simpleshot, tuned) x 5 folds
+    # 5 models x 3 curve modes x (6 shot counts x 10 draws + all) x 5 folds
+    assert len(curve) == 5 * 3 * (6 * 10 + 1) * 5
+    assert {r.draw for r in curve} == set(range(10))
