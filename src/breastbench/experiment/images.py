@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import time
 from collections import deque
@@ -188,6 +189,11 @@ class ImageStore:
                         wide[b : min(i, b + 256)] = out[b : min(i, b + 256)]  # broadcasts
                     out = wide
                 out[i] = img
+                if i % 1024 == 1023 and getattr(out, "_mmap", None) is not None:
+                    # written pages stay resident (and in RSS) until dropped: write them back
+                    # and release them so the build's footprint stays flat in N
+                    out.flush()
+                    out._mmap.madvise(mmap.MADV_DONTNEED)
                 if bar is None and self.progress and time.perf_counter() - t0 > PROGRESS_AFTER_S:
                     bar, task = self._start_bar(i + 1)
                 elif bar is not None:
