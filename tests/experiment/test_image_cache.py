@@ -100,3 +100,19 @@ def test_truncated_or_unmarked_cache_is_rebuilt(pngs, tmp_path):
     np.testing.assert_array_equal(third.array(), fresh)
     assert third.built_now
     assert not list(npy.parent.glob("*.tmp*"))
+
+
+def test_peak_memory_does_not_grow_with_n(tmp_path):
+    import tracemalloc
+
+    paths = _gray_pngs(tmp_path, 40)
+    many = paths * 10  # 400 entries (the same files; the store decodes each entry)
+    peaks = []
+    for n in (80, 400):
+        tracemalloc.start()
+        ImageStore(many[:n], (64, 64), tmp_path / f"c{n}", progress=False).array()
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    full_rgb = 400 * 64 * 64 * 3
+    assert peaks[1] < 0.5 * full_rgb, peaks
+    assert peaks[1] < 2 * peaks[0] + 200_000, peaks
