@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["linear_probe", "data_pipeline", "vlm_lora", "mfu", "memory"]
+SCRIPTS = ["linear_probe", "data_pipeline", "vlm_lora", "mfu", "memory", "image_cache"]
 
 
 def main() -> int:

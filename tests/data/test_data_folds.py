@@ -107,3 +107,58 @@ def test_cli_folds_then_audit(cli, breakhis_tree, tmp_path):
     code, stdout, _ = cli("data", "audit", out)
     assert code == 0 and "audit ok" in stdout
     assert not list(tmp_path.glob(".*"))  # no temp files left behind
+
+
+def _old_folds_hash(df):
+    import hashlib
+
+    key = df["image_id"] if "image_id" in df.columns else df["path"]
+    lines = sorted(f"{k}\t{p}\t{int(f)}" for k, p, f in zip(key, df["patient_id"], df["fold"]))
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _synthetic(n, n_patients):
+    rng = np.random.default_rng(0)
+    pid = rng.integers(0, n_patients, n)
+    rows = {
+        "path": [f"/d/img{i}.png" for i in range(n)],
+        "patient_id": [f"p{p}" for p in pid],
+        "label": np.where(pid % 3 == 0, "malignant", "benign"),
+    }
+    return build_manifest(
+        pd.DataFrame(rows).to_dict("records"),
+        ["benign", "malignant"],
+        dataset="syn",
+        task="binary",
+        source="syn",
+    )
+
+
+def test_vectorised_hash_and_audit_equal_the_old_ones():
+    df = assign_folds(_synthetic(500, 60), k=5, seed=3)
+    assert df.attrs["folds"]["hash"] == _old_folds_hash(df)
+    leaky = df.copy()
+    leaky.loc[leaky.index[:3], "fold"] = (leaky["fold"].iloc[:3] + 1) % 5
+    pids = leaky["patient_id"].iloc[:3].unique()
+    expected = {
+        str(g): sorted(int(f) for f in leaky.loc[leaky.patient_id == g, "fold"].unique())
+        for g in pids
+    }
+    assert audit_folds(leaky)["leaks"] == expected
+
+
+def test_100k_rows_fold_audit_write_read_in_seconds(tmp_path):
+    import time
+
+    df = _synthetic(100_000, 20_000)
+    t0 = time.perf_counter()
+    folded = assign_folds(df, k=5, seed=0)
+    assert audit_folds(folded)["ok"]
+    path = tmp_path / "m.csv"
+    from breastbench.data.manifest import write_manifest
+
+    write_manifest(folded, path)
+    back = read_manifest(path, check_files=False)
+    elapsed = time.perf_counter() - t0
+    assert (back["fold"].to_numpy() == folded["fold"].to_numpy()).all()
+    assert elapsed < 15, elapsed

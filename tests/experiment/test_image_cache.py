@@ -54,3 +54,65 @@ def test_changed_file_or_size_gives_a_new_cache(pngs, tmp_path):
     touched = ImageStore(pngs, (24, 32), tmp_path / "cache")
     touched.array()
     assert touched.built_now
+
+
+def _gray_pngs(tmp_path, n=5):
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(n):
+        p = tmp_path / f"gray{i}.png"
+        Image.fromarray(rng.integers(0, 256, (40, 30), dtype=np.uint8)).save(p)
+        paths.append(str(p))
+    return paths
+
+
+def test_grayscale_stored_as_one_channel_and_equals_fresh(tmp_path):
+    paths = _gray_pngs(tmp_path)
+    store = ImageStore(paths, (16, 16), tmp_path / "cache")
+    arr = store.array()
+    fresh = np.stack([decode_resized(p, (16, 16), "bicubic") for p in paths])
+    np.testing.assert_array_equal(arr, fresh)
+    np.testing.assert_array_equal(store.get(3), fresh[3])
+    (npy,) = (tmp_path / "cache" / "images").glob("*.npy")
+    assert np.load(npy, mmap_mode="r").shape == (5, 16, 16, 1)
+
+
+def test_colour_after_gray_widens_and_process_pool_matches(tmp_path, pngs):
+    paths = _gray_pngs(tmp_path, 12) + pngs  # colour images after gray ones
+    fresh = np.stack([decode_resized(p, (16, 16), "bicubic") for p in paths])
+    threads = ImageStore(paths, (16, 16), tmp_path / "c1", executor="thread").array()
+    np.testing.assert_array_equal(threads, fresh)
+    procs = ImageStore(paths, (16, 16), None, threads=2, executor="process").array()
+    np.testing.assert_array_equal(procs, fresh)
+
+
+def test_truncated_or_unmarked_cache_is_rebuilt(pngs, tmp_path):
+    ImageStore(pngs, (24, 32), tmp_path / "cache").array()
+    (npy,) = (tmp_path / "cache" / "images").glob("*.npy")
+    with open(npy, "r+b") as fh:
+        fh.truncate(npy.stat().st_size - 100)
+    again = ImageStore(pngs, (24, 32), tmp_path / "cache")
+    fresh = np.stack([decode_resized(p, (24, 32), "bicubic") for p in pngs])
+    np.testing.assert_array_equal(again.array(), fresh)
+    assert again.built_now
+    npy.with_suffix(".json").unlink()  # a build killed between rename and sidecar
+    third = ImageStore(pngs, (24, 32), tmp_path / "cache")
+    np.testing.assert_array_equal(third.array(), fresh)
+    assert third.built_now
+    assert not list(npy.parent.glob("*.tmp*"))
+
+
+def test_peak_memory_does_not_grow_with_n(tmp_path):
+    import tracemalloc
+
+    paths = _gray_pngs(tmp_path, 40)
+    many = paths * 10  # 400 entries (the same files; the store decodes each entry)
+    peaks = []
+    for n in (80, 400):
+        tracemalloc.start()
+        ImageStore(many[:n], (64, 64), tmp_path / f"c{n}", progress=False).array()
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    full_rgb = 400 * 64 * 64 * 3
+    assert peaks[1] < 0.5 * full_rgb, peaks
+    assert peaks[1] < 2 * peaks[0] + 200_000, peaks

@@ -67,9 +67,10 @@ def audit_folds(df: pd.DataFrame, group_col: str | None = None) -> dict:
     col = _group_col(df, group_col)
     classes = list(df.attrs.get("classes") or sorted(df["label"].unique()))
     folds_per_group = df.groupby(col)["fold"].nunique()
+    leaking = df[df[col].isin(folds_per_group[folds_per_group > 1].index)]
     leaks = {
-        str(g): sorted(int(f) for f in df.loc[df[col] == g, "fold"].unique())
-        for g in folds_per_group[folds_per_group > 1].index
+        str(g): sorted(int(f) for f in fs)
+        for g, fs in leaking.groupby(col)["fold"].unique().items()
     }
     overall = df["label"].value_counts(normalize=True).reindex(classes, fill_value=0.0)
     per_fold, missing, worst = [], {}, 0.0

@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from breastbench import jsonio
@@ -125,8 +126,10 @@ def validate_manifest(df: pd.DataFrame, check_files: bool = True, origin: str = 
 def folds_hash(df: pd.DataFrame) -> str:
     """Content hash of the fold assignment: which image (by id or path) sits in which fold."""
     key = df["image_id"] if "image_id" in df.columns else df["path"]
-    lines = sorted(f"{k}\t{p}\t{int(f)}" for k, p, f in zip(key, df["patient_id"], df["fold"]))
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    # vectorised: the same lines as f"{key}\t{patient}\t{int(fold)}", sorted by code point
+    lines = key.astype(str) + "\t" + df["patient_id"].astype(str) + "\t"
+    lines = lines + df["fold"].astype("int64").astype(str)
+    return hashlib.sha256("\n".join(np.sort(lines.to_numpy(dtype=str))).encode()).hexdigest()
 
 
 def _sidecar(path: Path) -> Path:
