@@ -116,3 +116,47 @@ def test_peak_memory_does_not_grow_with_n(tmp_path):
     full_rgb = 400 * 64 * 64 * 3
     assert peaks[1] < 0.5 * full_rgb, peaks
     assert peaks[1] < 2 * peaks[0] + 200_000, peaks
+
+
+def test_a_build_killed_halfway_restarts_cleanly(tmp_path):
+    """SIGKILL while the memory-mapped file is half written: the next build starts over."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(400):
+        p = tmp_path / "img" / f"{i}.png"
+        p.parent.mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(p)
+        paths.append(str(p))
+    cache = tmp_path / "cache"
+    listing = tmp_path / "paths.txt"
+    listing.write_text("\n".join(paths))
+    code = (
+        "import time, sys\n"
+        "from breastbench.experiment import images\n"
+        "real = images.decode_resized\n"
+        "def slow(*a, **k):\n    time.sleep(0.01)\n    return real(*a, **k)\n"
+        "images.decode_resized = slow\n"
+        f"paths = open({str(listing)!r}).read().split()\n"
+        f"images.ImageStore(paths, (32, 32), {str(cache)!r}, 'bicubic', executor='thread',"
+        " threads=1, progress=False).array()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.time() + 60
+    while time.time() < deadline and not list((cache / "images").glob("*.tmp*")):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert list((cache / "images").glob("*.tmp*")), "the build was not caught halfway"
+    assert not list((cache / "images").glob("*.json"))  # never marked complete
+    store = ImageStore(paths, (32, 32), cache, "bicubic", progress=False)
+    arr = np.asarray(store.array())
+    assert store.built_now
+    fresh = np.stack([decode_resized(p, (32, 32), "bicubic") for p in paths[:20]])
+    np.testing.assert_array_equal(arr[:20], fresh)
+    assert not list((cache / "images").glob("*.tmp*"))  # the dead build's file is gone
