@@ -79,7 +79,7 @@ def _check_groups(groups):
         if cfg.external:
             assert axes == {"seed"} and len(keys) == len({k.seed for k in keys})
         else:
-            assert axes == {"fold"} and len(keys) == len({k.fold for k in keys})
+            assert axes == {"fold"} and len(keys) == len({k.replicate for k in keys})
 
 
 def test_histopathology_external_block_is_one_configuration_per_model_mode():
