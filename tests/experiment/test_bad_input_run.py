@@ -327,3 +327,62 @@ def test_full_disk_is_one_line_no_debris_and_resumes(tmp_path, synth_root, capsy
     monkeypatch.setattr(pd.DataFrame, "to_csv", real)  # space freed
     assert main(["run", str(path), "--no-report"]) == 0
     assert len(list((out / "runs").glob("*/metrics.json"))) == 2
+
+
+def test_data_advice_under_run_names_the_config_key_and_works(tmp_path, capsys):
+    """`run` spells the data layer's fix as the experiment-file key it reads, and it works."""
+    from PIL import Image
+
+    root = tmp_path / "dens"
+    root.mkdir()
+    rows = ["path,density,patient_id"]
+    for i in range(24):
+        Image.new("L", (32, 32), color=10 * i).save(root / f"m{i}.png")
+        rows.append(f"m{i}.png,{'ABCD'[i % 4]},p{i // 2}")
+    rows.append("bad.png,Z,p99")  # an unknown density (and a missing file)
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    cfg = {
+        "output_dir": str(tmp_path / "out"),
+        "datasets": [{"name": "d", "source": "density-csv", "root": str(root)}],
+        "models": [{"name": "cnn/test-resnet", "modes": ["finetune"]}],
+        "cv": {"k": 2},
+        "training": {"epochs": 1, "batch_size": 8},
+    }
+    path = tmp_path / "d.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    capsys.readouterr()
+    assert main(["run", str(path), "--no-report"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "datasets[0].options: {skip_invalid: true}" in err[0], err
+    assert "--skip-invalid" not in err[0]
+    cfg["datasets"][0]["options"] = {"skip_invalid": True}  # follow the advice
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(path), "--no-report"]) == 0
+
+
+def test_every_flag_an_error_suggests_exists():
+    """Each `--flag` written in an error message is an option of some breastbench command."""
+    import argparse
+    import re
+
+    from breastbench.cli import build_parser
+
+    flags: set[str] = set()
+
+    def walk(p: argparse.ArgumentParser) -> None:
+        for action in p._actions:
+            flags.update(action.option_strings)
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    walk(child)
+
+    walk(build_parser())
+    src = Path(__file__).parents[2] / "src" / "breastbench"
+    unknown = set()
+    for py in src.rglob("*.py"):
+        for line in py.read_text().splitlines():
+            if "UserError(" in line or line.strip().startswith(('f"', '"')):
+                for flag in re.findall(r"(?<![\w-])--[a-z][a-z-]+", line):
+                    if flag not in flags and flag not in ("--head", "--block", "--port"):
+                        unknown.add((py.name, flag))
+    assert unknown == set()

@@ -76,7 +76,10 @@ def prepare_manifests(
         takes_task = "task" in source_options(ds.source) if ds.source in SOURCES else False
         if ds.task and takes_task:
             opts["task"] = ds.task
-        df = load_manifest(ds.source, ds.root, **opts)
+        try:
+            df = load_manifest(ds.source, ds.root, **opts)
+        except UserError as err:
+            raise UserError(for_run(str(err), i)) from None
         if ds.task and not takes_task and df.attrs.get("task") not in (None, ds.task):
             raise UserError(
                 f"datasets[{i}].task: source {ds.source} gives task "
@@ -108,7 +111,10 @@ def prepare_manifests(
             write_manifest(df, path)
         else:
             # patient: the source's own grouping (e.g. BreakHis numeric id, or group_by=slide)
-            df = assign_folds(df, k=cfg.cv.k, seed=cfg.cv.seed, group_col=group)
+            try:
+                df = assign_folds(df, k=cfg.cv.k, seed=cfg.cv.seed, group_col=group)
+            except UserError as err:
+                raise UserError(for_run(str(err), i)) from None
             write_manifest(df, path)
         for mag in ds.magnifications or [None]:
             sub = df if mag is None else df[df["magnification"] == mag]
@@ -120,6 +126,29 @@ def prepare_manifests(
             _check_audit(audit, ds.name, mag)
         manifests[ds.name] = df
     return manifests
+
+
+# The data layer's advice names `breastbench data` flags; under `run` the same fix is a key of
+# the experiment file. Each pair: (flag as the data layer writes it, the run's equivalent).
+_RUN_EQUIVALENTS = (
+    ("--skip-invalid", "datasets[{i}].options: {{skip_invalid: true}}"),
+    ("--skip-missing", "datasets[{i}].options: {{skip_missing: true}}"),
+    ("--no-check-files", "datasets[{i}].options: {{check_files: false}}"),
+    ("--csv FILE[,FILE]", "datasets[{i}].options: {{csv: FILE}}"),
+    ("--csv FILE", "datasets[{i}].options: {{csv: FILE}}"),
+    ("--k ", "cv.k: "),
+    (
+        "check_files=False (datasets[{i}].options: {{check_files: false}})",
+        "datasets[{i}].options: {{check_files: false}}",
+    ),
+)
+
+
+def for_run(message: str, i: int) -> str:
+    """A data-layer error line with its fix spelled as the experiment-file key `run` reads."""
+    for flag, key in _RUN_EQUIVALENTS:
+        message = message.replace(flag.format(i=i), key.format(i=i))
+    return f"datasets[{i}]: {message}" if not message.startswith("datasets[") else message
 
 
 def _same_split(saved: pd.DataFrame, df: pd.DataFrame, cfg: ExperimentConfig, group) -> bool:
