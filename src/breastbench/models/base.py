@@ -169,6 +169,10 @@ class BreastModel(nn.Module):
         total = sum(p.numel() for p in self.parameters())
         trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
         head = sum(p.numel() for p in self.head.parameters())
+        by_part: dict[str, int] = {}
+        for name, p in self.named_parameters():
+            part = self.parameter_part(name)
+            by_part[part] = by_part.get(part, 0) + (p.numel() if p.requires_grad else 0)
         return {
             "model": self.name,
             "mode": self.mode,
@@ -176,4 +180,13 @@ class BreastModel(nn.Module):
             "trainable_params": trainable,
             "head_params": head,
             "trainable_fraction": trainable / total if total else 0.0,
+            "trainable_by_part": by_part,
         }
+
+    def parameter_part(self, name: str) -> str:
+        """Part of the model a parameter name belongs to (``head`` or ``backbone`` here).
+
+        Families with named parts (a VLM's vision/connector/decoder) override this, so
+        :meth:`trainable_report` counts trainable parameters per part.
+        """
+        return "head" if name.startswith("head.") else "backbone"

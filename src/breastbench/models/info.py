@@ -45,6 +45,8 @@ def model_info(
         "total_params": report["total_params"],
         "trainable_params": report["trainable_params"],
         "head_params": report["head_params"],
+        "trainable_by_part": report["trainable_by_part"],
+        **{k: report[k] for k in ("lora_scope", "vision_trainable") if k in report},
         "input_size": list(model.data_config["input_size"]),
         "mean": list(model.data_config["mean"]),
         "std": list(model.data_config["std"]),

@@ -4,7 +4,8 @@ Options (all optional, ``None`` means default): ``torch_dtype`` (bf16 | fp16 | f
 ``gradient_checkpointing`` (bool), ``attn_implementation`` (sdpa | eager), ``input_size``
 (side in pixels, or ``(H, W)`` / ``(3, H, W)`` with H == W), ``padding_side`` (left | right;
 pooling is correct for both), ``lora_r``, ``lora_alpha``, ``lora_dropout``, ``lora_targets``
-(decoder projections). transformers is imported only here, when a VLM is built, so importing
+(decoder projections), ``lora_scope`` (decoder | vision | connector | all). transformers is
+imported only here, when a VLM is built, so importing
 ``breastbench.models`` stays fast.
 """
 
@@ -32,6 +33,7 @@ def build_vlm(
     lora_alpha=32,
     lora_dropout=0.05,
     lora_targets=ATTENTION,
+    lora_scope="decoder",
 ) -> VLMClassifier:
     """Build a VLM classifier from random, meta-device, hub or local-folder weights."""
     from breastbench.models.vlm.configs import architecture_config
@@ -49,7 +51,7 @@ def build_vlm(
         raise UserError(f"'{info.name}' is a tiny test model without pretrained weights")
     if padding_side not in PADDING_SIDES:
         raise UserError(f"padding_side must be one of {PADDING_SIDES}, got '{padding_side}'")
-    lora = LoraOptions(lora_r, lora_alpha, lora_dropout, tuple(lora_targets))
+    lora = LoraOptions(lora_r, lora_alpha, lora_dropout, tuple(lora_targets), lora_scope)
 
     processor = None
     if kind == W.RANDOM:
