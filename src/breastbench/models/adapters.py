@@ -69,14 +69,22 @@ class PeftLoraMixin:
         """Regex over module names of ``module`` that receive adapters (every Linear/Conv2d)."""
         return linear_and_conv_pattern(module)
 
+    def _lora_module(self) -> nn.Module:
+        """The sub-module ``lora_attr`` names (a dotted path such as ``clip.visual``)."""
+        return self.get_submodule(self.lora_attr)
+
+    def _set_lora_module(self, module: nn.Module) -> None:
+        parent, _, attr = self.lora_attr.rpartition(".")
+        setattr(self.get_submodule(parent) if parent else self, attr, module)
+
     @property
     def is_lora(self) -> bool:
         """True once LoRA adapters have been injected."""
-        return hasattr(getattr(self, self.lora_attr), "peft_config")
+        return hasattr(self._lora_module(), "peft_config")
 
     def lora_base(self) -> nn.Module:
         """The adapted sub-module without its peft wrapper (the same object peft adapts)."""
-        module = getattr(self, self.lora_attr)
+        module = self._lora_module()
         return module.get_base_model() if self.is_lora else module
 
     def set_mode(self, mode: str):
@@ -91,7 +99,7 @@ class PeftLoraMixin:
         if not self.is_lora:
             from peft import LoraConfig, get_peft_model
 
-            module = getattr(self, self.lora_attr)
+            module = self._lora_module()
             config = LoraConfig(
                 r=self.lora_options.r,
                 lora_alpha=self.lora_options.alpha,
@@ -102,7 +110,7 @@ class PeftLoraMixin:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
                 wrapped = get_peft_model(module, config)
-            setattr(self, self.lora_attr, wrapped.train(self.training))
+            self._set_lora_module(wrapped.train(self.training))
         self.mode = mode
         for name, p in self.named_parameters():
             p.requires_grad = "lora_" in name
@@ -116,7 +124,7 @@ class PeftLoraMixin:
         if self.is_lora:
             from peft.tuners.lora import LoraLayer
 
-            wrapped = getattr(self, self.lora_attr)
+            wrapped = self._lora_module()
             peft_trainable, peft_total = wrapped.get_nb_trainable_parameters()
             report.update(
                 peft_trainable_params=peft_trainable,
@@ -142,7 +150,7 @@ class PeftLoraMixin:
             state = dict(self.state_dict())
         else:
             state = {f"head.{k}": v for k, v in self.head.state_dict().items()}
-            adapters = get_peft_model_state_dict(getattr(self, self.lora_attr))
+            adapters = get_peft_model_state_dict(self._lora_module())
             state.update({f"lora.{k}": v for k, v in adapters.items()})
         return {k: v.detach().contiguous() for k, v in state.items()}
 
@@ -162,7 +170,7 @@ class PeftLoraMixin:
                     f"checkpoint does not fit '{self.name}': {str(err).splitlines()[0]}"
                 ) from None
             return
-        wrapped = getattr(self, self.lora_attr)
+        wrapped = self._lora_module()
         adapters = {k[5:]: v for k, v in state.items() if k.startswith("lora.")}
         expected = set(get_peft_model_state_dict(wrapped))
         if set(adapters) != expected:
