@@ -141,6 +141,14 @@ def test_scope_checkpoint_round_trips(name):
 def test_bad_scope_is_one_line():
     with pytest.raises(UserError, match="lora_scope 'eyes' invalid"):
         make("vlm/test-smolvlm", lora_scope="eyes")
+    with pytest.raises(UserError, match="remove lora_targets or use lora_scope decoder or all"):
+        make("vlm/test-smolvlm", lora_scope="vision", lora_targets=["q_proj"])
+
+
+def test_decoder_targets_apply_to_the_decoder_part_of_all():
+    model = make("vlm/test-smolvlm", lora_scope="all", lora_targets=["gate_proj"]).set_mode("lora")
+    decoder = {n for n in adapter_names(model.vlm) if ".text_model." in n}
+    assert decoder and all(n.endswith(".mlp.gate_proj") for n in decoder)
 
 
 @pytest.mark.parametrize("scope", SCOPES)
