@@ -44,9 +44,9 @@ def test_vision_scope_lora_is_never_cached(tmp_path, synth):
     for d in sorted((a / "runs").glob("*fold0")):
         run = json.loads((d / "run.json").read_text())
         paths[run["model"]] = run["input_path"]
-        scopes = run["trainable"]["scopes"]
+        parts = run["trainable"]["trainable_by_part"]
         if "vision" in run["model"] and "decoder" not in run["model"]:
-            assert scopes["vision"]["trainable"] > 0 and scopes["decoder"]["trainable"] == 0
+            assert parts["vision"] > 0 and parts["decoder"] == 0
             other = pd.read_csv(b / "runs" / d.name / "predictions.csv")
             pd.testing.assert_frame_equal(pd.read_csv(d / "predictions.csv"), other)
     assert paths == {"S[lora_scope=decoder]": "TensorSource", "S[lora_scope=vision]": "ImageSource"}

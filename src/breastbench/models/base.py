@@ -160,11 +160,6 @@ class BreastModel(nn.Module):
         """True when nothing but the head trains (features are cacheable)."""
         return self.mode in ("zero_shot", "linear_probe")
 
-    @property
-    def vision_trainable(self) -> bool:
-        """True when a parameter outside the head trains, so image features must not be cached."""
-        return any(p.requires_grad for n, p in self.named_parameters() if not n.startswith("head."))
-
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters the optimiser should update under the current mode."""
         return (p for p in self.parameters() if p.requires_grad)
@@ -174,7 +169,10 @@ class BreastModel(nn.Module):
         total = sum(p.numel() for p in self.parameters())
         trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
         head = sum(p.numel() for p in self.head.parameters())
-        head_trainable = sum(p.numel() for p in self.head.parameters() if p.requires_grad)
+        by_part: dict[str, int] = {}
+        for name, p in self.named_parameters():
+            part = self.parameter_part(name)
+            by_part[part] = by_part.get(part, 0) + (p.numel() if p.requires_grad else 0)
         return {
             "model": self.name,
             "mode": self.mode,
@@ -182,9 +180,13 @@ class BreastModel(nn.Module):
             "trainable_params": trainable,
             "head_params": head,
             "trainable_fraction": trainable / total if total else 0.0,
-            "scopes": {
-                "vision": {"total": total - head, "trainable": trainable - head_trainable},
-                "head": {"total": head, "trainable": head_trainable},
-            },
-            "vision_trainable": self.vision_trainable,
+            "trainable_by_part": by_part,
         }
+
+    def parameter_part(self, name: str) -> str:
+        """Part of the model a parameter name belongs to (``head`` or ``backbone`` here).
+
+        Families with named parts (a VLM's vision/connector/decoder) override this, so
+        :meth:`trainable_report` counts trainable parameters per part.
+        """
+        return "head" if name.startswith("head.") else "backbone"

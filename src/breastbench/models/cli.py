@@ -107,6 +107,8 @@ def _info(args: argparse.Namespace) -> int:
     for key, value in d.items():
         if isinstance(value, int) and key.endswith("params"):
             value = f"{value:,} ({value / 1e6:.2f}M)"
+        elif isinstance(value, dict) and key == "trainable_by_part":
+            value = ", ".join(f"{part} {n / 1e6:.2f}M" for part, n in value.items())
         elif isinstance(value, list):
             value = ", ".join(str(v) for v in value)
         table.add_row(key, str(value))

@@ -6,6 +6,10 @@ head: weight = ``logit_scale * text_matrix`` (C, D) and bias 0 reproduces CLIP's
 ``logit_scale * (t_pos - t_neg)``, so the sigmoid equals CLIP's two-class softmax. Linear probing
 may start from that head ("linear probing with textual descriptions"): call
 :meth:`CLIPModel.build_zero_shot_head` before ``set_mode("linear_probe")``.
+
+Mode ``lora`` puts peft LoRA adapters (options ``lora_r``, ``lora_alpha``, ``lora_dropout``) on
+every Linear layer of the image tower (attention and MLP projections); the text tower stays
+frozen, the head trains.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from torch import nn
 
 from breastbench.errors import UserError
 from breastbench.models import weights as W
+from breastbench.models.adapters import LoraHParams, PeftLoraMixin
 from breastbench.models.base import BreastModel
 from breastbench.models.clip_towers import TINY_CONFIG, TinyTokenizer, build_open_clip
 from breastbench.models.clip_towers import shipped_config as _shipped
@@ -27,6 +32,7 @@ from breastbench.models.prompts import load_prompts
 from breastbench.models.registry import ModelInfo, register
 
 CLIP_MODES = ("zero_shot", "linear_probe", "finetune")
+CLIP_LORA_MODES = (*CLIP_MODES, "lora")  # the open_clip models built here: LoRA on the image tower
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)  # = open_clip.constants.OPENAI_DATASET_MEAN
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 TOKENIZER_FILES = [
@@ -38,14 +44,25 @@ TOKENIZER_FILES = [
 CHECKPOINT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin", *W.WEIGHT_FILES)
 
 
-class CLIPModel(BreastModel):
+class CLIPModel(PeftLoraMixin, BreastModel):
     """An open_clip model: normalised image embedding -> linear head (zero-shot or trained)."""
 
-    def __init__(self, info, num_classes: int, clip: nn.Module, tokenizer: Callable, source: str):
+    lora_attr = "clip.visual"  # LoRA adapts the image tower only
+
+    def __init__(
+        self,
+        info,
+        num_classes: int,
+        clip: nn.Module,
+        tokenizer: Callable,
+        source: str,
+        lora: LoraHParams | None = None,
+    ):
         super().__init__(
             info, num_classes, feature_dim=info.extra["embed_dim"], weights_source=source
         )
         self.clip = clip
+        self.lora_options = lora or LoraHParams()
         self._tokenizer_factory = tokenizer  # built lazily: meta-device builds never need it
         self._tokenizer = None
 
@@ -109,6 +126,21 @@ class CLIPModel(BreastModel):
                 p.requires_grad = False
         return self
 
+    def lora_pattern(self, module: nn.Module) -> str:
+        """Every Linear layer of the image tower (the patch-embedding conv is left out)."""
+        import re
+
+        names = [re.escape(n) for n, m in module.named_modules() if isinstance(m, nn.Linear)]
+        if not names:
+            raise UserError(f"the image tower of '{self.name}' has no Linear layer to adapt")
+        return "|".join(names)
+
+    def parameter_part(self, name: str) -> str:
+        """``head``, ``image_tower``, ``text_tower`` (the rest of the CLIP model)."""
+        if name.startswith("head."):
+            return "head"
+        return "image_tower" if name.startswith("clip.visual.") else "text_tower"
+
 
 # -- builders -------------------------------------------------------------------------------
 def _load_checkpoint(clip: nn.Module, path: Path, name: str) -> None:
@@ -122,13 +154,13 @@ def _load_checkpoint(clip: nn.Module, path: Path, name: str) -> None:
         raise UserError(f"weights {path} do not fit model '{name}' ({msg})") from None
 
 
-def _model(info, num_classes, clip, tokenizer, source, input_size) -> CLIPModel:
+def _model(info, num_classes, clip, tokenizer, source, input_size, lora=None) -> CLIPModel:
     if input_size is not None and _side(input_size) != info.input_size[-1]:
         raise UserError(
             f"model '{info.name}' has a fixed input size of {info.input_size[-1]}; "
             f"remove input_size={input_size}"
         )
-    return CLIPModel(info, num_classes, clip, tokenizer, source)
+    return CLIPModel(info, num_classes, clip, tokenizer, source, lora)
 
 
 def _side(input_size) -> int:
@@ -151,7 +183,16 @@ def _hf_tokenizer(folder: Path | None, repo: str, name: str, context_length: int
     return make
 
 
-def _build_biomedclip(info, num_classes, weights=None, input_size=None) -> CLIPModel:
+def _build_biomedclip(
+    info,
+    num_classes,
+    weights=None,
+    input_size=None,
+    lora_r=16,
+    lora_alpha=32,
+    lora_dropout=0.05,
+) -> CLIPModel:
+    lora = LoraHParams(lora_r, lora_alpha, lora_dropout)
     shipped = _shipped("biomedclip")
     repo = info.weights.removeprefix("hf-hub:")
     kind, folder, path, source = W.kind_of(weights), None, None, W.RANDOM
@@ -172,10 +213,19 @@ def _build_biomedclip(info, num_classes, weights=None, input_size=None) -> CLIPM
         source = source if kind == W.PRETRAINED else str(path)
     context = cfg["model_cfg"]["text_cfg"]["context_length"]
     tokenizer = _hf_tokenizer(folder, repo, info.name, context)
-    return _model(info, num_classes, clip, tokenizer, source, input_size)
+    return _model(info, num_classes, clip, tokenizer, source, input_size, lora)
 
 
-def _build_openai(info, num_classes, weights=None, input_size=None) -> CLIPModel:
+def _build_openai(
+    info,
+    num_classes,
+    weights=None,
+    input_size=None,
+    lora_r=16,
+    lora_alpha=32,
+    lora_dropout=0.05,
+) -> CLIPModel:
+    lora = LoraHParams(lora_r, lora_alpha, lora_dropout)
     import open_clip
 
     kind, source, path = W.kind_of(weights), W.RANDOM, None
@@ -192,10 +242,19 @@ def _build_openai(info, num_classes, weights=None, input_size=None) -> CLIPModel
     clip = build_open_clip(cfg)
     if path is not None:
         _load_checkpoint(clip, path, info.name)
-    return _model(info, num_classes, clip, open_clip.SimpleTokenizer, source, input_size)
+    return _model(info, num_classes, clip, open_clip.SimpleTokenizer, source, input_size, lora)
 
 
-def _build_tiny(info, num_classes, weights=None, input_size=None) -> CLIPModel:
+def _build_tiny(
+    info,
+    num_classes,
+    weights=None,
+    input_size=None,
+    lora_r=16,
+    lora_alpha=32,
+    lora_dropout=0.05,
+) -> CLIPModel:
+    lora = LoraHParams(lora_r, lora_alpha, lora_dropout)
     if W.kind_of(weights) == W.PRETRAINED:
         raise UserError(f"'{info.name}' is a tiny test model with no pretrained weights")
     clip = build_open_clip(TINY_CONFIG["model_cfg"], TINY_CONFIG["hf_text_config"])
@@ -205,7 +264,7 @@ def _build_tiny(info, num_classes, weights=None, input_size=None) -> CLIPModel:
         _load_checkpoint(clip, path, info.name)
         source = str(path)
     context = TINY_CONFIG["model_cfg"]["text_cfg"]["context_length"]
-    return _model(info, num_classes, clip, lambda: TinyTokenizer(context), source, input_size)
+    return _model(info, num_classes, clip, lambda: TinyTokenizer(context), source, input_size, lora)
 
 
 # -- registry -------------------------------------------------------------------------------
@@ -218,7 +277,7 @@ register(
         input_size=(3, 224, 224),
         mean=tuple(_BIOMED["preprocess_cfg"]["mean"]),
         std=tuple(_BIOMED["preprocess_cfg"]["std"]),
-        modes=CLIP_MODES,
+        modes=CLIP_LORA_MODES,
         licence="mit",
         description="BiomedCLIP: ViT-B/16 + PubMedBERT, trained on PMC-15M figure-caption pairs",
         extra={"embed_dim": _BIOMED["model_cfg"]["embed_dim"], "interpolation": "bicubic"},
@@ -232,7 +291,7 @@ register(
         input_size=(3, 224, 224),
         mean=OPENAI_MEAN,
         std=OPENAI_STD,
-        modes=CLIP_MODES,
+        modes=CLIP_LORA_MODES,
         licence="mit",
         description="OpenAI CLIP ViT-B/16 (open_clip 'ViT-B-16', tag 'openai')",
         extra={"embed_dim": 512, "interpolation": "bicubic"},
@@ -246,7 +305,7 @@ register(
         input_size=(3, 160, 160),
         mean=tuple(TINY_CONFIG["preprocess_cfg"]["mean"]),
         std=tuple(TINY_CONFIG["preprocess_cfg"]["std"]),
-        modes=CLIP_MODES,
+        modes=CLIP_LORA_MODES,
         licence="apache-2.0",
         description="tiny random BiomedCLIP twin (timm test_vit + 2-layer BERT) for tests",
         test_variant=True,

@@ -5,6 +5,13 @@ trunk without its classifier (``num_classes=0`` in timm), so ``features`` is the
 pre-logits vector and ``head`` the only task-specific layer. Pretrained weights are fetched by
 :mod:`breastbench.models.weights` (HF cache / torchvision cache / local path), converted with the
 architecture's timm checkpoint filter, and loaded strictly.
+
+Parameter-matched training: option ``finetune_stages: N`` trains only the last N stages of the
+trunk (``ModelInfo.extra["stages"]``, e.g. ResNet's layer1-layer4) plus the head under mode
+``finetune`` (other modes ignore it); mode ``lora`` puts peft LoRA adapters (``lora_r``,
+``lora_alpha``, ``lora_dropout``) on every Conv2d and Linear layer of the trunk and trains them
+with the head. Normalisation layers whose parameters are frozen stay in eval mode, so their
+running statistics do not drift.
 """
 
 from __future__ import annotations
@@ -17,18 +24,51 @@ from torch import nn
 
 from breastbench.errors import UserError
 from breastbench.models import weights as W
+from breastbench.models.adapters import LoraHParams, PeftLoraMixin
 from breastbench.models.base import BreastModel
 from breastbench.models.registry import ModelInfo, register
 
-CNN_MODES = ("linear_probe", "finetune")
+CNN_MODES = ("linear_probe", "finetune", "lora")
 
 
-class CNNModel(BreastModel):
+def _in_stage(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+class CNNModel(PeftLoraMixin, BreastModel):
     """A CNN trunk returning pooled features (B, D) plus a linear head."""
 
-    def __init__(self, info: ModelInfo, num_classes: int, trunk: nn.Module, dim: int, source: str):
+    lora_attr = "trunk"
+
+    def __init__(
+        self,
+        info: ModelInfo,
+        num_classes: int,
+        trunk: nn.Module,
+        dim: int,
+        source: str,
+        finetune_stages: int | None = None,
+        lora: LoraHParams | None = None,
+    ):
         super().__init__(info, num_classes, feature_dim=dim, weights_source=source)
         self.trunk = trunk
+        self.lora_options = lora or LoraHParams()
+        stages = self.stages
+        if finetune_stages is not None and (
+            not isinstance(finetune_stages, int)
+            or isinstance(finetune_stages, bool)
+            or not 1 <= finetune_stages <= len(stages)
+        ):
+            raise UserError(
+                f"finetune_stages for '{info.name}' must be an integer in 1..{len(stages)} "
+                f"(its stages: {', '.join('+'.join(s) for s in stages)}), got {finetune_stages!r}"
+            )
+        self.finetune_stages = finetune_stages
+
+    @property
+    def stages(self) -> tuple[tuple[str, ...], ...]:
+        """Trunk stages in forward order, each a tuple of module-name prefixes."""
+        return tuple(tuple(s) for s in self.info.extra.get("stages", ()))
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """Pooled pre-logits features of the trunk (B, D)."""
@@ -36,7 +76,45 @@ class CNNModel(BreastModel):
 
     def cam_target_layer(self) -> nn.Module:
         """The last convolutional block, the usual Grad-CAM target."""
-        return self.trunk.get_submodule(self.info.extra["cam_layer"])
+        return self.lora_base().get_submodule(self.info.extra["cam_layer"])
+
+    def set_mode(self, mode: str) -> CNNModel:
+        """As the base class; under finetune with ``finetune_stages`` only the last N train."""
+        super().set_mode(mode)
+        if mode == "finetune" and self.finetune_stages is not None:
+            keep = [p for s in self.stages[-self.finetune_stages :] for p in s]
+            for name, p in self.trunk.named_parameters():
+                p.requires_grad = _in_stage(name, tuple(keep))
+            self.train(self.training)
+        return self
+
+    def train(self, mode: bool = True) -> CNNModel:
+        """Like the base class; normalisation layers with frozen parameters stay in eval."""
+        super().train(mode)
+        if mode:
+            for m in self.trunk.modules():
+                params = list(m.parameters(recurse=False))
+                norm = isinstance(m, nn.modules.batchnorm._BatchNorm)
+                if norm and params and not any(p.requires_grad for p in params):
+                    m.eval()
+        return self
+
+    def parameter_part(self, name: str) -> str:
+        """``head``, ``stageK`` (1-based, per ``stages``) or ``stem`` for the rest of the trunk."""
+        if name.startswith("head."):
+            return "head"
+        name = name.removeprefix("trunk.").removeprefix("base_model.model.")
+        for i, prefixes in enumerate(self.stages):
+            if _in_stage(name, prefixes):
+                return f"stage{i + 1}"
+        return "stem"
+
+    def trainable_report(self) -> dict:
+        """Parameter counts per stage, plus ``finetune_stages`` when set."""
+        report = super().trainable_report()
+        if self.finetune_stages is not None:
+            report["finetune_stages"] = self.finetune_stages
+        return report
 
 
 # -- timm -----------------------------------------------------------------------------------
@@ -83,11 +161,21 @@ def _timm_filter(info: ModelInfo, trunk: nn.Module, state: dict) -> dict:
     return {k: v for k, v in state.items() if not (prefixes and k.startswith(prefixes))}
 
 
-def _build_timm(info: ModelInfo, num_classes: int, weights=None, input_size=None) -> CNNModel:
+def _build_timm(
+    info: ModelInfo,
+    num_classes: int,
+    weights=None,
+    input_size=None,
+    finetune_stages=None,
+    lora_r=16,
+    lora_alpha=32,
+    lora_dropout=0.05,
+) -> CNNModel:
+    lora = LoraHParams(lora_r, lora_alpha, lora_dropout)
     trunk, source = _timm_trunk(info, weights)
     # pre-logits width: VGG's conv-MLP makes it 4096 while num_features is 512
     dim = getattr(trunk, "head_hidden_size", None) or trunk.num_features
-    model = CNNModel(info, num_classes, trunk, dim, source)
+    model = CNNModel(info, num_classes, trunk, dim, source, finetune_stages, lora)
     if input_size is not None:
         model.set_input_size(input_size)
     return model
@@ -114,7 +202,17 @@ class AlexNetTrunk(nn.Module):
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
-def _build_alexnet(info: ModelInfo, num_classes: int, weights=None, input_size=None) -> CNNModel:
+def _build_alexnet(
+    info: ModelInfo,
+    num_classes: int,
+    weights=None,
+    input_size=None,
+    finetune_stages=None,
+    lora_r=16,
+    lora_alpha=32,
+    lora_dropout=0.05,
+) -> CNNModel:
+    lora = LoraHParams(lora_r, lora_alpha, lora_dropout)
     kind = W.kind_of(weights)
     source, path = W.RANDOM, None
     if kind != W.RANDOM:
@@ -131,17 +229,39 @@ def _build_alexnet(info: ModelInfo, num_classes: int, weights=None, input_size=N
             k: v for k, v in W.read_state_dict(path).items() if not k.startswith("classifier.6.")
         }
         W.load_into(trunk, state, info.name, str(path))
-    model = CNNModel(info, num_classes, trunk, trunk.num_features, source)
+    model = CNNModel(info, num_classes, trunk, trunk.num_features, source, finetune_stages, lora)
     if input_size is not None:
         model.set_input_size(input_size)
     return model
 
 
 # -- registry -------------------------------------------------------------------------------
+RESNET_STAGES = (("layer1",), ("layer2",), ("layer3",), ("layer4",))
+CONVNEXT_STAGES = (("stages.0",), ("stages.1",), ("stages.2",), ("stages.3", "head.norm"))
+# VGG-19: the five conv blocks (each ends in a max-pool), then the conv-MLP (fc6/fc7)
+VGG19_STAGES = (
+    *(tuple(f"features.{i}" for i in range(a, b)) for a, b in ((0, 5), (5, 10), (10, 19))),
+    *(tuple(f"features.{i}" for i in range(a, b)) for a, b in ((19, 28), (28, 37))),
+    ("pre_logits",),
+)
+# AlexNet: conv1, conv2, conv3-5, then fc6/fc7
+ALEXNET_STAGES = (
+    ("features.0",),
+    ("features.3",),
+    ("features.6", "features.8", "features.10"),
+    ("classifier",),
+)
+
+
 def _timm_info(
-    name, timm_name, tag, licence, cam, interpolation="bicubic", timm_filter=None, **kw
+    name, timm_name, tag, licence, cam, stages, interpolation="bicubic", timm_filter=None, **kw
 ) -> ModelInfo:
-    extra = {"timm_name": timm_name, "cam_layer": cam, "interpolation": interpolation}
+    extra = {
+        "timm_name": timm_name,
+        "cam_layer": cam,
+        "interpolation": interpolation,
+        "stages": stages,
+    }
     if timm_filter:  # "module:function" converting foreign checkpoints to timm's layout
         extra["timm_filter"] = timm_filter
     return ModelInfo(
@@ -162,6 +282,7 @@ _TIMM_VARIANTS = (
         "a1_in1k",
         "apache-2.0",
         "layer4",
+        RESNET_STAGES,
         description="ResNet-34, ImageNet-1k (timm a1 recipe)",
     ),
     _timm_info(
@@ -170,6 +291,7 @@ _TIMM_VARIANTS = (
         "tv_in1k",
         "bsd-3-clause",
         "features",
+        VGG19_STAGES,
         interpolation="bilinear",
         timm_filter="timm.models.vgg:_filter_fn",
         description="VGG-19, ImageNet-1k (torchvision weights)",
@@ -180,6 +302,7 @@ _TIMM_VARIANTS = (
         "in12k_ft_in1k",
         "apache-2.0",
         "stages.3",
+        CONVNEXT_STAGES,
         timm_filter="timm.models.convnext:checkpoint_filter_fn",
         description="ConvNeXt-T, ImageNet-12k -> 1k",
     ),
@@ -189,6 +312,7 @@ _TIMM_VARIANTS = (
         "in12k_ft_in1k",
         "apache-2.0",
         "stages.3",
+        CONVNEXT_STAGES,
         timm_filter="timm.models.convnext:checkpoint_filter_fn",
         description="ConvNeXt-S, ImageNet-12k -> 1k",
     ),
@@ -198,6 +322,7 @@ _TIMM_VARIANTS = (
         "fb_in22k_ft_in1k",
         "apache-2.0",
         "stages.3",
+        CONVNEXT_STAGES,
         timm_filter="timm.models.convnext:checkpoint_filter_fn",
         description="ConvNeXt-B, ImageNet-22k -> 1k",
     ),
@@ -207,6 +332,7 @@ _TIMM_VARIANTS = (
         "",
         "apache-2.0",
         "layer4",
+        RESNET_STAGES,
         input_size=(3, 64, 64),
         mean=(0.5, 0.5, 0.5),
         std=(0.5, 0.5, 0.5),
@@ -225,6 +351,6 @@ ALEXNET = ModelInfo(
     modes=CNN_MODES,
     licence="bsd-3-clause",
     description="AlexNet, ImageNet-1k (torchvision); features = fc7 (4096-D)",
-    extra={"cam_layer": "features", "interpolation": "bilinear"},
+    extra={"cam_layer": "features", "interpolation": "bilinear", "stages": ALEXNET_STAGES},
 )
 register(ALEXNET)(_build_alexnet)

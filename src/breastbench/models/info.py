@@ -25,8 +25,7 @@ def model_info(
 ) -> dict:
     """Metadata and parameter counts of ``name`` under ``mode`` (default: its first mode).
 
-    ``options`` are what a config's model entry takes (e.g. ``{"lora_scope": "vision"}``), passed
-    to :func:`breastbench.models.create`, so the counts are those of that configuration.
+    ``options`` are what a config's model entry takes under ``options:`` (e.g. ``lora_r``).
     """
     from breastbench.models import create
 
@@ -46,8 +45,8 @@ def model_info(
         "total_params": report["total_params"],
         "trainable_params": report["trainable_params"],
         "head_params": report["head_params"],
-        "scopes": report["scopes"],
-        "vision_trainable": report["vision_trainable"],
+        "trainable_by_part": report["trainable_by_part"],
+        **{k: report[k] for k in ("lora_scope", "vision_trainable") if k in report},
         "input_size": list(model.data_config["input_size"]),
         "mean": list(model.data_config["mean"]),
         "std": list(model.data_config["std"]),

@@ -5,7 +5,8 @@ Options (all optional, ``None`` means default): ``torch_dtype`` (bf16 | fp16 | f
 (side in pixels, or ``(H, W)`` / ``(3, H, W)`` with H == W), ``padding_side`` (left | right;
 pooling is correct for both), ``lora_r``, ``lora_alpha``, ``lora_dropout``, ``lora_targets``
 (decoder projections), ``lora_scope`` (decoder | vision | connector | all). transformers is
-imported only here, when a VLM is built, so importing ``breastbench.models`` stays fast.
+imported only here, when a VLM is built, so importing
+``breastbench.models`` stays fast.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def build_vlm(
     lora_r=16,
     lora_alpha=32,
     lora_dropout=0.05,
-    lora_targets=ATTENTION,
+    lora_targets=None,
     lora_scope="decoder",
 ) -> VLMClassifier:
     """Build a VLM classifier from random, meta-device, hub or local-folder weights."""
@@ -50,7 +51,13 @@ def build_vlm(
         raise UserError(f"'{info.name}' is a tiny test model without pretrained weights")
     if padding_side not in PADDING_SIDES:
         raise UserError(f"padding_side must be one of {PADDING_SIDES}, got '{padding_side}'")
-    lora = LoraOptions(lora_r, lora_alpha, lora_dropout, tuple(lora_targets), lora_scope)
+    if lora_targets is not None and lora_scope in ("vision", "connector"):
+        raise UserError(
+            f"lora_targets picks decoder projections but lora_scope is '{lora_scope}' for "
+            f"'{info.name}'; remove lora_targets or use lora_scope decoder or all"
+        )
+    targets = ATTENTION if lora_targets is None else tuple(lora_targets)
+    lora = LoraOptions(lora_r, lora_alpha, lora_dropout, targets, lora_scope)
 
     processor = None
     if kind == W.RANDOM:

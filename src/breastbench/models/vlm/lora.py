@@ -1,12 +1,13 @@
-"""LoRA through peft on a named scope: ``decoder`` (default), ``vision``, ``connector`` or ``all``.
+"""LoRA on a chosen part of the VLM (``lora_scope``), through peft.
 
-SmolVLM's SigLIP encoder also names its attention projections ``q_proj/k_proj/v_proj``, so
-bare suffix targets would silently adapt (and train) the vision encoder. The target here is a
-regular expression anchored at the decoder module (``language_model.layers.N.self_attn.q_proj``
-for Qwen2-VL, ``text_model.layers.N.self_attn.q_proj`` for Idefics3); peft matches it against
-the full module name, so vision and connector modules can never match. The ``vision`` and
-``connector`` scopes use the architecture's own anchored patterns (:attr:`vision_pattern`,
-:attr:`connector_pattern` of the arch classes); ``all`` is their union with the decoder's.
+Scopes: ``decoder`` (the language model's projections named by ``lora_targets``; the default
+and the study's setting), ``vision`` (the vision encoder's attention projections),
+``connector`` (the linear layers between vision encoder and decoder) and ``all`` (the three
+together). SmolVLM's SigLIP encoder also names its attention projections
+``q_proj/k_proj/v_proj``, so bare suffix targets would silently adapt (and train) the vision
+encoder. Every target here is a regular expression anchored at its part's module (e.g.
+``text_model.layers.N.self_attn.q_proj`` for Idefics3's decoder); peft matches it against the
+full module name, so a scope can never reach modules of another part.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from breastbench.errors import UserError
 ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
 MLP = ("gate_proj", "up_proj", "down_proj")
 SCOPES = ("decoder", "vision", "connector", "all")
+PARTS = ("vision", "connector", "decoder")  # the parts a scope may adapt, in forward order
 
 
 @dataclass(frozen=True)
@@ -29,11 +31,11 @@ class LoraOptions:
     alpha: float = 32
     dropout: float = 0.05
     targets: tuple[str, ...] = ATTENTION  # decoder projections to adapt
-    scope: str = "decoder"  # which part of the VLM carries adapters
+    scope: str = "decoder"  # which part(s) carry adapters: one of SCOPES
 
     def __post_init__(self):
         if self.scope not in SCOPES:
-            raise UserError(f"lora_scope '{self.scope}' invalid; allowed: {', '.join(SCOPES)}")
+            raise UserError(f"lora_scope {self.scope!r} invalid; use one of: {', '.join(SCOPES)}")
         if not isinstance(self.r, int) or self.r < 1:
             raise UserError(f"lora_r must be a positive integer, got {self.r!r}")
         if not self.alpha > 0:
@@ -48,6 +50,11 @@ class LoraOptions:
             )
         object.__setattr__(self, "targets", tuple(self.targets))
 
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The model parts (vision, connector, decoder) that carry adapters under this scope."""
+        return PARTS if self.scope == "all" else (self.scope,)
+
     def as_dict(self) -> dict:
         """Plain dict for reports and checkpoint metadata."""
         return {**asdict(self), "targets": list(self.targets)}
@@ -59,26 +66,25 @@ def target_pattern(decoder_name: str, targets: tuple[str, ...]) -> str:
     return rf"{decoder_name}\.layers\.\d+\.(self_attn|mlp)\.({names})"
 
 
-def scope_patterns(arch, options: LoraOptions) -> dict[str, str]:
-    """Anchored regex per scope that ``options.scope`` adapts (``all``: every scope)."""
+def scope_pattern(arch, options: LoraOptions) -> str:
+    """Regex over full module names matching exactly the linear layers of the scope's parts."""
     patterns = {
         "decoder": target_pattern(arch.decoder_name, options.targets),
-        "vision": arch.vision_pattern,
-        "connector": arch.connector_pattern,
+        "vision": arch.vision_lora_pattern,
+        "connector": arch.connector_lora_pattern,
     }
-    wanted = ("decoder", "vision", "connector") if options.scope == "all" else (options.scope,)
-    return {k: patterns[k] for k in wanted}
+    return "|".join(f"(?:{patterns[part]})" for part in options.parts)
 
 
 def wrap_lora(core, arch, options: LoraOptions):
-    """Inject adapters into the chosen scope; peft freezes every non-adapter parameter."""
+    """Inject adapters into the scope's parts; peft freezes every non-adapter parameter."""
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(
         r=options.r,
         lora_alpha=options.alpha,
         lora_dropout=options.dropout,
-        target_modules="|".join(f"(?:{p})" for p in scope_patterns(arch, options).values()),
+        target_modules=scope_pattern(arch, options),
         bias="none",
     )
     with warnings.catch_warnings():
@@ -86,8 +92,10 @@ def wrap_lora(core, arch, options: LoraOptions):
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
         wrapped = get_peft_model(core, config)
     names = adapter_names(wrapped)
-    scopes = set(scope_patterns(arch, options))
-    assert names and all(arch.scope_of(n) in scopes for n in names), "LoRA outside its scope"
+    outside = [
+        n for n in names if arch.part_of(n.removeprefix("base_model.model.")) not in options.parts
+    ]
+    assert names and not outside, f"LoRA outside scope {options.scope}: {outside[:3]}"
     return wrapped
 
 

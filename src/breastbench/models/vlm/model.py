@@ -6,8 +6,11 @@ decoder (:meth:`features_from_vision`), then pools the final hidden state at the
 non-padding token. Both halves are public so the runner can cache the vision output once and
 train LoRA adapters on the decoder alone: ``forward_from_vision(encode_vision(x)) == forward(x)``.
 
-Modes: ``linear_probe`` (head only), ``lora`` (peft LoRA on the decoder's attention projections
-+ head; vision tower and connector frozen) and ``finetune`` (everything). The head stays outside
+Modes: ``linear_probe`` (head only), ``lora`` (peft LoRA + head on the part named by
+``lora_scope``: the decoder's attention projections by default, else the vision encoder, the
+connector or all three) and ``finetune`` (everything). Where the vision side trains (vision or
+connector LoRA, finetune) :attr:`vision_trainable` is True and vision tokens are not cacheable.
+The head stays outside
 the peft-wrapped backbone: it is trained and saved next to the adapters by
 :meth:`checkpoint_state`, which keeps ``reset_head`` and the shared training loop unchanged.
 """
@@ -53,6 +56,13 @@ class VLMClassifier(BreastModel):
     def is_lora(self) -> bool:
         """True once LoRA adapters have been injected."""
         return hasattr(self.vlm, "peft_config")
+
+    @property
+    def vision_trainable(self) -> bool:
+        """True when training changes :meth:`encode_vision` (vision/connector LoRA, finetune)."""
+        if self.mode == "finetune":
+            return True
+        return self.is_lora and any(p in ("vision", "connector") for p in self.lora_options.parts)
 
     @property
     def num_image_tokens(self) -> int:
@@ -102,23 +112,15 @@ class VLMClassifier(BreastModel):
         """Logits from cached :meth:`encode_vision` output (LoRA training without augmentation)."""
         return self.head(self.features_from_vision(vision_out, text))
 
-    @property
-    def vision_trainable(self) -> bool:
-        """True when a trainable parameter feeds :meth:`encode_vision` (no vision-token cache)."""
-        return any(
-            p.requires_grad and self.arch.scope_of(n) in ("vision", "connector")
-            for n, p in self.vlm.named_parameters()
-        )
-
     def frozen_features(self, images: torch.Tensor) -> torch.Tensor:
         """What stays fixed under the current mode: vision tokens (lora) or features (probe)."""
-        if self.mode == "lora" and self.vision_trainable:
-            raise UserError(
-                f"'{self.name}' trains its vision side (lora_scope "
-                f"{self.lora_options.scope}); its vision tokens cannot be cached"
-            )
         if self.mode == "finetune":
             raise UserError(f"nothing of '{self.name}' stays frozen under finetune; no caching")
+        if self.vision_trainable:
+            raise UserError(
+                f"the vision side of '{self.name}' trains under lora_scope "
+                f"'{self.lora_options.scope}'; its vision tokens cannot be cached"
+            )
         return self.encode_vision(images) if self.mode == "lora" else self.features(images)
 
     def forward_from_frozen(self, frozen: torch.Tensor) -> torch.Tensor:
@@ -164,17 +166,9 @@ class VLMClassifier(BreastModel):
         return self
 
     def trainable_report(self) -> dict:
-        """Parameter counts; under lora also peft's own count of the adapter parameters."""
+        """Parameter counts, per part too; under lora also peft's own adapter count."""
         report = super().trainable_report()
-        scopes = {k: {"total": 0, "trainable": 0} for k in ("vision", "connector", "decoder")}
-        for n, p in self.vlm.named_parameters():
-            row = scopes[self.arch.scope_of(n)]
-            row["total"] += p.numel()
-            row["trainable"] += p.numel() if p.requires_grad else 0
-        head = sum(p.numel() for p in self.head.parameters())
-        scopes["head"] = {"total": head, "trainable": head if self.head.weight.requires_grad else 0}
         report.update(
-            scopes=scopes,
             vision_trainable=self.vision_trainable,
             image_tokens=self.num_image_tokens,
             prompt=self.prompts.source,
@@ -192,8 +186,16 @@ class VLMClassifier(BreastModel):
                 peft_total_params=peft_total,
                 lora_modules=len(adapter_names(self.vlm)),
                 lora=self.lora_options.as_dict(),
+                lora_scope=self.lora_options.scope,
             )
         return report
+
+    def parameter_part(self, name: str) -> str:
+        """``vision``, ``connector``, ``decoder`` or ``head`` for a name of ``named_parameters``."""
+        if name.startswith("head."):
+            return "head"
+        name = name.removeprefix("vlm.").removeprefix("base_model.model.")
+        return self.arch.part_of(name)
 
     # -- checkpoints -----------------------------------------------------------------------
     def checkpoint_is_full(self) -> bool:
