@@ -80,3 +80,22 @@ def test_label_efficiency_grid():
     # 5 models x 3 curve modes x (6 shot counts x 10 draws + all) x 5 folds
     assert len(curve) == 5 * 3 * (6 * 10 + 1) * 5
     assert {r.draw for r in curve} == set(range(10))
+
+
+def test_followup_study_grid():
+    cfg = load_config(CONFIGS[0].parent / "followup_vlm_adaptation.yaml")
+    labels = [m.display for m in cfg.models]
+    # sweeps expand into labelled configurations
+    assert [x for x in labels if x.startswith("Qwen2-VL-2B")] == [
+        "Qwen2-VL-2B[lora_scope=decoder]",
+        "Qwen2-VL-2B[lora_scope=vision]",
+        "Qwen2-VL-2B[lora_scope=all]",
+    ]
+    assert cfg.models[3].options["lora_scope"] == "decoder"
+    runs = expand(cfg)
+    cv = [r for r in runs if r.external is None]
+    # 10 model entries + SmolVLM's text-context twin, x 2 magnifications x 3 presets x 5 folds
+    assert len(cv) == (10 + 1) * 2 * 3 * 5
+    assert len([r for r in runs if r.external]) == 3 * 2 * 3  # 3 models x 2 mags x 3 seeds
+    assert {r.augmentation for r in runs} == {"off", "color", "geometric"}
+    assert len({r.text for r in runs}) == 2
