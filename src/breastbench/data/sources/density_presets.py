@@ -14,6 +14,7 @@ import pandas as pd
 
 from breastbench.data.sources._common import require_root
 from breastbench.data.sources.density import build_density_manifest, read_table, require_columns
+from breastbench.data.walk import list_dir
 from breastbench.errors import UserError
 
 
@@ -155,7 +156,7 @@ def inbreast(root, csv=None, skip_invalid=False, skip_missing=False, check_files
     table = read_table(csv_path, sep=";")
     require_columns(table, ["Patient ID", "Laterality", "View", "File Name", "ACR"], csv_path)
     dicoms = root / "AllDICOMs" if (root / "AllDICOMs").is_dir() else root
-    by_prefix = {n.split("_")[0]: n for n in os.listdir(dicoms) if n.lower().endswith(".dcm")}
+    by_prefix = {n.split("_")[0]: n for n in list_dir(dicoms) if n.lower().endswith(".dcm")}
     records = []
     for r in table.to_dict("records"):
         file_id = r["File Name"].strip()
