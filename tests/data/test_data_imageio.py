@@ -108,3 +108,26 @@ def test_truncated_dicom_names_the_file(tmp_path, cli, error_line, write_dcm):
 def test_missing_image(tmp_path):
     with pytest.raises(UserError, match="not found"):
         read_image(tmp_path / "none.png")
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_rotated_jpeg_reads_in_display_orientation(tmp_path, orientation):
+    from PIL import Image, ImageOps
+
+    from breastbench.data.imageio import exif_orientation, read_image
+
+    # a non-square, asymmetric picture so every rotation/flip is distinguishable
+    stored = np.zeros((24, 40, 3), np.uint8)
+    stored[:8, :10] = (255, 0, 0)
+    stored[16:, 30:] = (0, 0, 255)
+    img = Image.fromarray(stored)
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"phone_{orientation}.jpg"
+    img.save(path, quality=100, subsampling=0, exif=exif)
+    assert exif_orientation(path) == orientation
+    with Image.open(path) as im:
+        expected = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    got = read_image(path)
+    assert got.shape == expected.shape
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 2  # decoder rounding only

@@ -45,3 +45,17 @@ def test_walk_helpers_skip_and_count(tmp_path):
     assert list_dir(tmp_path, dirs=True) == ["a"]
     assert [n for n in ("__MACOSX", "._a.png", "THUMBS.DB", "Desktop.ini", "a.png") if is_junk(n)]
     assert not is_junk("a.png")
+
+
+def test_folder_source_counts_exif_rotated_photos(tmp_path):
+    from PIL import Image
+
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        img = Image.new("RGB", (16, 8), (10, 20, 30))
+        exif = img.getexif()
+        exif[0x0112] = 6
+        img.save(tmp_path / cls / "rot.jpg", exif=exif)
+        img.save(tmp_path / cls / "plain.jpg")
+    df = folder.load(tmp_path)
+    assert "2 image(s) with EXIF orientation read in display orientation" in df.attrs["notes"]

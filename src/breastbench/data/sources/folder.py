@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from breastbench.data.imageio import IMAGE_EXTENSIONS
+from breastbench.data.imageio import IMAGE_EXTENSIONS, exif_orientation
 from breastbench.data.manifest import build_manifest
 from breastbench.data.sources._common import JunkCount, parse_mapping, require_root, walk_files
 from breastbench.data.walk import list_dir
@@ -41,6 +41,10 @@ def _patient_getter(patient_regex: str | None):
         return m["patient"] if "patient" in rx.groupindex else m[1]
 
     return get
+
+
+def _is_photo(path: str) -> bool:
+    return path.lower().endswith((".jpg", ".jpeg"))
 
 
 def load(
@@ -81,6 +85,9 @@ def load(
         list(dict.fromkeys(mapping.values())) if mapping else sorted({r["label"] for r in rows})
     )
     notes = [junk.note()] if junk.note() else []
+    rotated = sum(exif_orientation(r["path"]) != 1 for r in rows if _is_photo(r["path"]))
+    if rotated:
+        notes.append(f"{rotated} image(s) with EXIF orientation read in display orientation")
     if not patient_regex:
         notes.append(
             "no patient_regex: every image is its own patient (only safe with one "
