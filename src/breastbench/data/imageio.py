@@ -15,7 +15,7 @@ import os
 import cv2
 import numpy as np
 
-from breastbench.data.dicomio import DICOM_EXTENSIONS, is_dicom, read_dicom
+from breastbench.data.dicomio import DICOM_EXTENSIONS, is_dicom, quiet_native, read_dicom
 from breastbench.errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".pgm", ".bmp") + DICOM_EXTENSIONS
@@ -29,7 +29,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if is_dicom(path):
         return read_dicom(path)
     # IMREAD_UNCHANGED keeps 16-bit depth but ignores EXIF orientation: applied below
-    img, bgr = cv2.imread(path, cv2.IMREAD_UNCHANGED), True
+    with quiet_native():  # libpng/libtiff warnings ("iCCP: known incorrect sRGB profile")
+        img, bgr = cv2.imread(path, cv2.IMREAD_UNCHANGED), True
     if img is None and path.lower().endswith((".tif", ".tiff")):
         img, bgr = _read_tiff(path), False
     if img is None or img.size == 0:
