@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -131,3 +133,24 @@ def test_exif_rotated_jpeg_reads_in_display_orientation(tmp_path, orientation):
     got = read_image(path)
     assert got.shape == expected.shape
     assert np.abs(got.astype(int) - expected.astype(int)).max() <= 2  # decoder rounding only
+
+
+def test_native_library_noise_stays_off_the_screen(tmp_path, capfd):
+    import warnings
+
+    from breastbench.data.dicomio import quiet_native
+
+    good = tmp_path / "ok.png"
+    cv2.imwrite(str(good), np.full((32, 32, 3), 7, np.uint8))
+    data = good.read_bytes()
+    bad = tmp_path / "cut.png"
+    bad.write_bytes(data[: len(data) // 2])  # libpng complains on stderr from C
+    with pytest.raises(UserError) as err:
+        read_image(bad)
+    assert "\n" not in str(err.value)
+    with quiet_native():
+        os.write(2, b"libpng warning: iCCP: known incorrect sRGB profile\n")
+        warnings.warn("pydicom: invalid value for VR UI", UserWarning, stacklevel=1)
+    os.write(2, b"after\n")  # stderr is back once decoding ends
+    captured = capfd.readouterr()
+    assert captured.err == "after\n" and captured.out == ""

@@ -39,7 +39,8 @@ def read_dicom(path: str | os.PathLike) -> np.ndarray:
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
     try:
-        ds = pydicom.dcmread(path)
+        with quiet_native():  # pydicom warns on every odd tag value of vendor files
+            ds = pydicom.dcmread(path)
     except Exception as err:  # pydicom raises many types for truncated/corrupt files
         raise UserError(
             f"cannot read DICOM {path}: {type(err).__name__}: {err}; the file is truncated or "

@@ -32,7 +32,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     with quiet_native():  # libpng/libtiff warnings ("iCCP: known incorrect sRGB profile")
         img, bgr = cv2.imread(path, cv2.IMREAD_UNCHANGED), True
     if img is None and path.lower().endswith((".tif", ".tiff")):
-        img, bgr = _read_tiff(path), False
+        with quiet_native():
+            img, bgr = _read_tiff(path), False
     if img is None or img.size == 0:
         size = os.path.getsize(path)
         raise UserError(
