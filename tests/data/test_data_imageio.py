@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -108,3 +110,47 @@ def test_truncated_dicom_names_the_file(tmp_path, cli, error_line, write_dcm):
 def test_missing_image(tmp_path):
     with pytest.raises(UserError, match="not found"):
         read_image(tmp_path / "none.png")
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_rotated_jpeg_reads_in_display_orientation(tmp_path, orientation):
+    from PIL import Image, ImageOps
+
+    from breastbench.data.imageio import exif_orientation, read_image
+
+    # a non-square, asymmetric picture so every rotation/flip is distinguishable
+    stored = np.zeros((24, 40, 3), np.uint8)
+    stored[:8, :10] = (255, 0, 0)
+    stored[16:, 30:] = (0, 0, 255)
+    img = Image.fromarray(stored)
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"phone_{orientation}.jpg"
+    img.save(path, quality=100, subsampling=0, exif=exif)
+    assert exif_orientation(path) == orientation
+    with Image.open(path) as im:
+        expected = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    got = read_image(path)
+    assert got.shape == expected.shape
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 2  # decoder rounding only
+
+
+def test_native_library_noise_stays_off_the_screen(tmp_path, capfd):
+    import warnings
+
+    from breastbench.data.dicomio import quiet_native
+
+    good = tmp_path / "ok.png"
+    cv2.imwrite(str(good), np.full((32, 32, 3), 7, np.uint8))
+    data = good.read_bytes()
+    bad = tmp_path / "cut.png"
+    bad.write_bytes(data[: len(data) // 2])  # libpng complains on stderr from C
+    with pytest.raises(UserError) as err:
+        read_image(bad)
+    assert "\n" not in str(err.value)
+    with quiet_native():
+        os.write(2, b"libpng warning: iCCP: known incorrect sRGB profile\n")
+        warnings.warn("pydicom: invalid value for VR UI", UserWarning, stacklevel=1)
+    os.write(2, b"after\n")  # stderr is back once decoding ends
+    captured = capfd.readouterr()
+    assert captured.err == "after\n" and captured.out == ""

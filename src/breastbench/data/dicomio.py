@@ -9,6 +9,9 @@ these gives washed-out or inverted images, so reading applies all three, in that
 from __future__ import annotations
 
 import os
+import sys
+import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +39,23 @@ def read_dicom(path: str | os.PathLike) -> np.ndarray:
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
     try:
-        ds = pydicom.dcmread(path)
-        raw = ds.pixel_array
+        with quiet_native():  # pydicom warns on every odd tag value of vendor files
+            ds = pydicom.dcmread(path)
     except Exception as err:  # pydicom raises many types for truncated/corrupt files
         raise UserError(
-            f"cannot decode DICOM {path}: {type(err).__name__}: {err}; "
-            "the file is truncated or corrupt (re-copy it or drop it from the manifest)"
+            f"cannot read DICOM {path}: {type(err).__name__}: {err}; the file is truncated or "
+            "not DICOM (re-copy it or drop it from the manifest)"
+        ) from None
+    why = undecodable_reason(ds)
+    if why:
+        raise UserError(f"cannot decode DICOM {path}: {why}")
+    try:
+        with quiet_native():
+            raw = ds.pixel_array
+    except Exception as err:
+        raise UserError(
+            f"cannot decode DICOM {path}: {type(err).__name__}: {err}; the pixel data is "
+            "truncated or corrupt (re-copy it or drop it from the manifest)"
         ) from None
     if int(getattr(ds, "NumberOfFrames", 1) or 1) > 1:
         raw = raw[0]  # multi-frame (e.g. tomosynthesis): the first frame is the 2D view
@@ -55,6 +69,91 @@ def read_dicom(path: str | os.PathLike) -> np.ndarray:
     if photometric == "MONOCHROME1":
         gray = 255 - gray
     return np.repeat(gray[:, :, None], 3, axis=2)
+
+
+#: transfer syntax -> pip package(s) that decode it, for the advice when none is installed
+_DECODER_PACKAGES = {
+    "pylibjpeg": "pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg pylibjpeg-rle",
+    "pyjpegls": "pyjpegls",
+    "gdcm": "python-gdcm",
+    "pillow": "pillow",
+}
+
+
+def undecodable_reason(ds) -> str | None:
+    """Why pydicom cannot give pixels for ``ds`` (one clause with the fix), or None if it can.
+
+    Separates the two cases that are not damage: a DICOM without pixel data (a report, a
+    presentation state) and a transfer syntax whose decoder plugin is not installed.
+    """
+    from pydicom.pixels import get_decoder
+
+    if not any(tag in ds for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        return (
+            "the file has no pixel data (e.g. a structured report or presentation state); "
+            "remove it from the dataset"
+        )
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if ts is None or not ts.is_compressed:
+        return None
+    try:
+        decoder = get_decoder(ts)
+    except NotImplementedError:
+        return (
+            f"no pydicom decoder exists for transfer syntax {ts.name} ({ts}); convert the file "
+            "to an uncompressed syntax (e.g. gdcmconv --raw, or dcmdjpeg from DCMTK)"
+        )
+    if decoder.is_available:
+        return None
+    plugins = sorted(decoder._available | decoder._unavailable)  # noqa: SLF001 (pydicom API)
+    packages = " or ".join(_DECODER_PACKAGES.get(p, p) for p in plugins if p != "pydicom")
+    return (
+        f"transfer syntax {ts.name} ({ts}) needs a decoder plugin that is not installed; "
+        f"pip install {packages}"
+    )
+
+
+_QUIET_LOCK = threading.Lock()
+_QUIET_STATE = {"depth": 0, "saved_fd": None, "warn": None}
+
+
+class quiet_native:  # noqa: N801 (a context manager, named like contextlib's helpers)
+    """Keep decoder libraries' own warnings and C-level stderr lines off the user's screen.
+
+    Python warnings (pydicom, Pillow) are suppressed and file descriptor 2 points at
+    /dev/null while decoding, which silences libpng/libjpeg/OpenCV messages printed from C.
+    Re-entrant and thread-safe: the first entry redirects, the last exit restores.
+    """
+
+    def __enter__(self):
+        with _QUIET_LOCK:
+            if _QUIET_STATE["depth"] == 0:
+                warn = warnings.catch_warnings()
+                warn.__enter__()
+                warnings.simplefilter("ignore")
+                _QUIET_STATE["warn"] = warn
+                try:
+                    sys.stderr.flush()
+                    saved = os.dup(2)
+                    devnull = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(devnull, 2)
+                    os.close(devnull)
+                    _QUIET_STATE["saved_fd"] = saved
+                except (OSError, ValueError):  # no real fd 2: warnings are still silenced
+                    _QUIET_STATE["saved_fd"] = None
+            _QUIET_STATE["depth"] += 1
+        return self
+
+    def __exit__(self, *exc):
+        with _QUIET_LOCK:
+            _QUIET_STATE["depth"] -= 1
+            if _QUIET_STATE["depth"] == 0:
+                saved = _QUIET_STATE["saved_fd"]
+                if saved is not None:
+                    os.dup2(saved, 2)
+                    os.close(saved)
+                _QUIET_STATE["warn"].__exit__(None, None, None)
+        return False
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 One reader for every source and for training means one place where bit depth, channel order
 and grayscale handling are decided. OpenCV decodes the raster formats (fast, handles 16-bit
-PNG/TIFF and PGM); tifffile is the fallback for TIFFs OpenCV refuses; DICOM goes through
+PNG/TIFF and PGM), and camera/phone JPEGs are turned into their EXIF display orientation;
+tifffile is the fallback for TIFFs OpenCV refuses; DICOM goes through
 :mod:`breastbench.data.dicomio`. A file that cannot be decoded raises :class:`UserError`
 naming it, so one corrupt image among thousands is easy to find.
 """
@@ -14,7 +15,7 @@ import os
 import cv2
 import numpy as np
 
-from breastbench.data.dicomio import DICOM_EXTENSIONS, is_dicom, read_dicom
+from breastbench.data.dicomio import DICOM_EXTENSIONS, is_dicom, quiet_native, read_dicom
 from breastbench.errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".pgm", ".bmp") + DICOM_EXTENSIONS
@@ -27,16 +28,56 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise UserError(f"image file {path} not found; fix the path in the manifest")
     if is_dicom(path):
         return read_dicom(path)
-    img, bgr = cv2.imread(path, cv2.IMREAD_UNCHANGED), True
+    # IMREAD_UNCHANGED keeps 16-bit depth but ignores EXIF orientation: applied below
+    with quiet_native():  # libpng/libtiff warnings ("iCCP: known incorrect sRGB profile")
+        img, bgr = cv2.imread(path, cv2.IMREAD_UNCHANGED), True
     if img is None and path.lower().endswith((".tif", ".tiff")):
-        img, bgr = _read_tiff(path), False
+        with quiet_native():
+            img, bgr = _read_tiff(path), False
     if img is None or img.size == 0:
         size = os.path.getsize(path)
         raise UserError(
             f"cannot decode image {path} ({size} bytes): the file is empty, truncated or not "
             "an image; re-copy it or remove it from the dataset"
         )
-    return _to_rgb_uint8(img, bgr=bgr)
+    return _apply_orientation(_to_rgb_uint8(img, bgr=bgr), exif_orientation(path))
+
+
+#: EXIF Orientation value -> the numpy operation that turns stored pixels into display ones
+#: (the same transforms as ``PIL.ImageOps.exif_transpose``).
+_ORIENT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def exif_orientation(path: str | os.PathLike) -> int:
+    """The EXIF Orientation (1..8) of a JPEG/TIFF/PNG/WebP, 1 when absent or unreadable.
+
+    Only the header is parsed (Pillow opens lazily), so checking costs no decode.
+    """
+    if not str(path).lower().endswith((".jpg", ".jpeg", ".tif", ".tiff", ".png", ".webp")):
+        return 1
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            value = int(im.getexif().get(0x0112, 1) or 1)
+    except Exception:  # a header Pillow cannot parse: OpenCV already decoded the pixels
+        return 1
+    return value if value in _ORIENT else 1
+
+
+def _apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
+    """Rotate/flip decoded pixels into display orientation (what every viewer shows)."""
+    if orientation == 1:
+        return img
+    return np.ascontiguousarray(_ORIENT[orientation](img))
 
 
 def _read_tiff(path: str) -> np.ndarray | None:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from breastbench.errors import UserError
+from breastbench.models import convert
 from breastbench.models import weights as W
 from breastbench.models.adapters import LoraHParams, PeftLoraMixin
 from breastbench.models.base import BreastModel
@@ -151,11 +152,19 @@ def _timm_filter(info: ModelInfo, trunk: nn.Module, state: dict) -> dict:
     The converter is the architecture's timm filter (e.g. torchvision VGG -> timm VGG), as in
     timm's own pretrained loader.
     """
+    timm_name = info.extra["timm_name"]
+    state = convert.to_timm_source(timm_name, state)
     if "timm_filter" in info.extra:
         module, fn_name = info.extra["timm_filter"].split(":")
         fn = getattr(importlib.import_module(module), fn_name)
         takes_model = len(inspect.signature(fn).parameters) > 1
-        state = fn(state, trunk) if takes_model else fn(state)
+        try:
+            state = fn(state, trunk) if takes_model else fn(state)
+        except (KeyError, RuntimeError, ValueError) as err:  # names timm's converter cannot map
+            raise UserError(
+                f"weights for '{info.name}' are in an unrecognised format (key {err} does not "
+                f"map); expected {convert.expected_formats(timm_name)}"
+            ) from None
     clf = trunk.pretrained_cfg.get("classifier") or ()
     prefixes = tuple(f"{c}." for c in ((clf,) if isinstance(clf, str) else clf))
     return {k: v for k, v in state.items() if not (prefixes and k.startswith(prefixes))}

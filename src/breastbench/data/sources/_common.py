@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from breastbench.data.walk import JunkCount, walk_files  # noqa: F401  (re-exported)
 from breastbench.errors import UserError
 
 
@@ -16,19 +17,6 @@ def require_root(root: str | os.PathLike, what: str) -> Path:
     if not path.is_dir():
         raise UserError(f"{what} root {path} is not a folder; pass the dataset's top folder")
     return path.absolute()
-
-
-def walk_files(root: Path, extensions: tuple[str, ...]) -> list[str]:
-    """All files under ``root`` whose lower-cased name ends with one of ``extensions``, sorted.
-
-    ``os.walk`` with plain strings is several times faster than ``Path.rglob`` on large trees,
-    which keeps inspecting BreakHis (7,909 files) well under a second.
-    """
-    found = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found.extend(os.path.join(folder, f) for f in files if f.lower().endswith(extensions))
-    return sorted(found)
 
 
 def parse_mapping(value: str | dict | None, option: str) -> dict[str, str]:

@@ -10,13 +10,13 @@ benign/malignant classes as BreakHis so a BreakHis model can be validated on BAC
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from breastbench.data.manifest import build_manifest
 from breastbench.data.sources._common import choose, require_root
+from breastbench.data.walk import JunkCount, list_dir
 from breastbench.errors import UserError
 
 CLASSES = ["Normal", "Benign", "InSitu", "Invasive"]
@@ -62,15 +62,16 @@ def load(root, task: str = "multiclass") -> pd.DataFrame:
     """Manifest of the BACH microscopy photos (``task`` multiclass or binary)."""
     choose(task, tuple(TASKS), "task")
     photos = find_photos(require_root(root, "BACH"))
+    junk = JunkCount()
     on_disk = {
         name: photos / cls / name
         for cls in CLASSES
         if (photos / cls).is_dir()
-        for name in sorted(os.listdir(photos / cls))
+        for name in list_dir(photos / cls, junk, dirs=False)
         if name.lower().endswith((".tif", ".tiff"))
     }
     gt_path = photos / GROUND_TRUTH
-    notes = [NO_PATIENT_NOTE]
+    notes = [NO_PATIENT_NOTE] + ([junk.note()] if junk.note() else [])
     if gt_path.is_file():
         truth = read_ground_truth(gt_path)
         extra = sorted(set(on_disk) - set(truth))

@@ -16,7 +16,7 @@ from collections import defaultdict
 import pandas as pd
 
 from breastbench.data.manifest import build_manifest
-from breastbench.data.sources._common import choose, require_root, walk_files
+from breastbench.data.sources._common import JunkCount, choose, require_root, walk_files
 from breastbench.errors import UserError
 
 NAME_RE = re.compile(
@@ -97,7 +97,8 @@ def load(
     choose(task, tuple(TASKS), "task")
     choose(group_by, tuple(GROUP_COLUMNS), "group_by")
     root = require_root(root, "BreakHis")
-    paths = walk_files(root, (".png",))
+    junk = JunkCount()
+    paths = walk_files(root, (".png",), junk)
     if not paths:
         raise UserError(f"no .png files under {root}; point ROOT at the BreaKHis_v1 folder")
     rows = [parse_name(p) for p in paths]
@@ -124,6 +125,8 @@ def load(
         f"{report['n_folders_merged']} folders, {len(report['multi_subtype'])} span several "
         "subtypes"
     ]
+    if junk.note():
+        notes.append(junk.note())
     df = build_manifest(
         rows,
         TASKS[task],

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from breastbench.data.imageio import IMAGE_EXTENSIONS
+from breastbench.data.imageio import IMAGE_EXTENSIONS, exif_orientation
 from breastbench.data.manifest import build_manifest
-from breastbench.data.sources._common import parse_mapping, require_root, walk_files
+from breastbench.data.sources._common import JunkCount, parse_mapping, require_root, walk_files
+from breastbench.data.walk import list_dir
 from breastbench.errors import UserError
 
 
@@ -42,6 +43,10 @@ def _patient_getter(patient_regex: str | None):
     return get
 
 
+def _is_photo(path: str) -> bool:
+    return path.lower().endswith((".jpg", ".jpeg"))
+
+
 def load(
     root,
     mapping: str | dict | None = None,
@@ -51,13 +56,14 @@ def load(
     """Manifest of a folder-per-class tree with optional class mapping and patient regex."""
     root = require_root(root, "folder")
     mapping = parse_mapping(mapping, "mapping")
-    class_dirs = sorted(d.name for d in root.iterdir() if d.is_dir() and d.name[0] != ".")
+    junk = JunkCount()
+    class_dirs = list_dir(root, junk, dirs=True)
     if not class_dirs:
         raise UserError(f"{root} has no class sub-folders; expected ROOT/<class>/<images>")
     patient_of = _patient_getter(patient_regex)
     rows, skipped = [], 0
     for class_dir in class_dirs:
-        files = walk_files(root / class_dir, IMAGE_EXTENSIONS)
+        files = walk_files(root / class_dir, IMAGE_EXTENSIONS, junk)
         if mapping and class_dir not in mapping:
             skipped += len(files)
             continue
@@ -78,7 +84,10 @@ def load(
     classes = (
         list(dict.fromkeys(mapping.values())) if mapping else sorted({r["label"] for r in rows})
     )
-    notes = []
+    notes = [junk.note()] if junk.note() else []
+    rotated = sum(exif_orientation(r["path"]) != 1 for r in rows if _is_photo(r["path"]))
+    if rotated:
+        notes.append(f"{rotated} image(s) with EXIF orientation read in display orientation")
     if not patient_regex:
         notes.append(
             "no patient_regex: every image is its own patient (only safe with one "
