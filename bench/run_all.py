@@ -14,7 +14,15 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["linear_probe", "data_pipeline", "vlm_lora", "mfu", "memory", "image_cache"]
+SCRIPTS = [
+    "linear_probe",
+    "data_pipeline",
+    "vlm_lora",
+    "mfu",
+    "memory",
+    "image_cache",
+    "ray_overhead",
+]
 
 
 def main() -> int:
