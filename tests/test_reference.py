@@ -35,3 +35,17 @@ def test_every_config_key_and_cli_option_is_documented():
             for flag in action.option_strings:
                 if flag not in ("-h", "--help"):
                     assert f"`{flag}`" in text, (name, flag)
+
+
+def test_readme_source_options_are_accepted():
+    """Every `options: {...}` key the README shows for a source is one that source accepts."""
+    import re
+
+    from breastbench.data.sources import source_options
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    found = re.findall(r"`(density-csv)` with\s+`options: \{([^}]*)\}`", readme.replace("\n", " "))
+    assert found, "README example for density-csv options not found"
+    for source, body in found:
+        keys = [kv.split(":")[0].strip() for kv in body.split(",")]
+        assert set(keys) <= set(source_options(source)), (source, keys)
