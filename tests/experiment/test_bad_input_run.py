@@ -387,3 +387,13 @@ def test_every_flag_an_error_suggests_exists():
                     if flag not in flags and flag not in ("--head", "--block", "--port", "--raw"):
                         unknown.add((py.name, flag))
     assert unknown == set()
+
+
+def test_an_unset_root_variable_is_named(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("BREAKHIS_ROOT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    shipped = Path(__file__).parents[2] / "configs" / "breakhis_cnn_vs_vlm.yaml"
+    assert main(["run", str(shipped), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "BREAKHIS_ROOT is not set" in err[0] and "BREAKHIS_ROOT=" in err[0]
+    assert not (tmp_path / "out").exists()

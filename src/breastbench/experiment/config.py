@@ -412,6 +412,9 @@ def expand_sweeps(models: list) -> list:
     return out
 
 
+# resolved dataset root -> the unset environment variable whose default it is
+UNSET_ROOT_VARS: dict[str, str] = {}
+
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -466,7 +469,10 @@ def load_config(path: str | Path, overrides: dict | None = None) -> ExperimentCo
         raise UserError(f"{path}: {str(err).lstrip('.')}") from None
     base = Path.cwd()
     for d in cfg.datasets:
+        unset = [m.group(1) for m in _VAR.finditer(d.root) if m.group(1) not in os.environ]
         d.root = _resolve(d.root, base)
+        if unset:  # the default stood in for an unset variable: say so if the path is missing
+            UNSET_ROOT_VARS[d.root] = unset[0]
         for key in ("csv", "ground_truth"):
             if isinstance(d.options.get(key), str):
                 d.options[key] = _resolve(d.options[key], base)

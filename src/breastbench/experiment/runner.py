@@ -71,6 +71,14 @@ def prepare_manifests(
     manifests: dict[str, pd.DataFrame] = {}
     for i, ds in enumerate(cfg.datasets):
         if not Path(ds.root).exists():
+            from breastbench.experiment.config import UNSET_ROOT_VARS
+
+            var = UNSET_ROOT_VARS.get(ds.root)
+            if var:
+                raise UserError(
+                    f"datasets[{i}].root: {var} is not set, and its default {ds.root} does not "
+                    f"exist; set {var}=/path/to/the/dataset (or fix the path in the config)"
+                )
             raise UserError(f"datasets[{i}].root: {ds.root} does not exist; fix the path")
         opts = dict(ds.options)
         takes_task = "task" in source_options(ds.source) if ds.source in SOURCES else False
