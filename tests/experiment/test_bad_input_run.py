@@ -397,3 +397,11 @@ def test_an_unset_root_variable_is_named(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "BREAKHIS_ROOT is not set" in err[0] and "BREAKHIS_ROOT=" in err[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_data_option_given_twice_is_refused(tmp_path, capsys):
+    (tmp_path / "benign").mkdir()
+    argv = ["data", "inspect", "folder", str(tmp_path), "-O", "mapping=a=b", "-O", "mapping=c=d"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "given twice" in err[0] and "mapping=" in err[0]

@@ -68,6 +68,11 @@ def _load(args):
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UserError(f"--option {item!r}: expected KEY=VALUE")
+        if key.strip() in options:
+            raise UserError(
+                f"--option {key.strip()}: given twice; give it once (for several mappings use "
+                "one value, e.g. -O mapping=Normal=benign,Benign=benign)"
+            )
         options[key.strip()] = value
     for name in ("task", "magnification", "group_by", "csv", "skip_invalid", "skip_missing"):
         options[name] = getattr(args, name)
