@@ -170,12 +170,8 @@ def _same_split(saved: pd.DataFrame, df: pd.DataFrame, cfg: ExperimentConfig, gr
 
 
 def _has_runs_of(out_dir: Path, dataset: str) -> bool:
-    """Whether any run of ``dataset`` exists in the output folder (complete or partial)."""
-    runs, problems = RunFolder(out_dir).collect()
-    return any(r.key.dataset == dataset for r in runs) or any(
-        p.key is not None and p.key.dataset == dataset and not p.reason.startswith("missing")
-        for p in problems
-    )
+    """Whether any run folder (complete, stopped or broken) of ``dataset`` exists."""
+    return any(k.dataset == dataset for k in RunFolder(out_dir).keys_on_disk())
 
 
 def _check_audit(audit: dict, name: str, mag) -> None:

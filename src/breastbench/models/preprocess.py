@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -106,15 +106,7 @@ class Preprocessing:
             image_tokens=tokens,
         )
 
-    def with_text(self, template: str | None) -> Preprocessing:
-        """A copy with another text-context template."""
-        return replace(self, text_context=template)
-
     # -- images -------------------------------------------------------------------------------
-    def resize_image(self, image: np.ndarray) -> np.ndarray:
-        """Apply the resize rule to a decoded uint8 (H, W, 3) image."""
-        return apply_resize(image, self.size, self.interpolation, self.resize)
-
     def load_image(self, path: str) -> np.ndarray:
         """Decode, stain-normalise (if set) and resize one image file."""
         return decode(path, self.size, self.interpolation, self.stain_norm, self.resize)

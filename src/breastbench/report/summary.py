@@ -101,11 +101,6 @@ class ConfigSummary:
         return len(self.runs)
 
     @property
-    def replicate_axis(self) -> str:
-        """``folds`` or ``seeds``."""
-        return "seeds" if self.external else "folds"
-
-    @property
     def mag_label(self) -> str:
         """``40×`` or ``all``."""
         return f"{self.magnification}×" if self.magnification else "all"

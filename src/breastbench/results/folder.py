@@ -300,6 +300,16 @@ class RunFolder:
             if p.is_dir() and p.name != ".partial":
                 yield p.name, p
 
+    def keys_on_disk(self) -> list[RunKey]:
+        """Keys of every run folder present (complete, stopped or broken), files unread."""
+        keys = []
+        for name, _ in self.entries():
+            m = _TMP.match(name)
+            key = _try_parse(m["run_id"] if m else name)
+            if key is not None:
+                keys.append(key)
+        return keys
+
     def collect(self) -> tuple[list[StoredRun], list[Problem]]:
         """All readable runs, and a Problem for each broken, stopped or missing one."""
         self.check_layout()
