@@ -293,11 +293,13 @@ def run_experiment(
                 execute(spec, ctx)
                 progress.advance(task)
     folder.sweep_temporaries()
+    from breastbench.report.collect import collect_runs
     from breastbench.report.terminal import summary_table
     from breastbench.results.analysis import write_summary
 
-    write_summary(out_dir, cfg.compare)
-    console.print(summary_table(out_dir))
+    result = write_summary(out_dir, cfg.compare)
+    collection = collect_runs(out_dir, (result["runs"], result["problems"]))
+    console.print(summary_table(out_dir, collection))
     console.print(f"{len(todo)} runs in {time.perf_counter() - t0:.1f}s; results in {out_dir}")
     if failed:
         for run_id, why in sorted(failed.items()):
@@ -309,7 +311,9 @@ def run_experiment(
     if report:
         from breastbench.report.html import build_report
 
-        path = build_report(out_dir, explain_maps=explain_maps, analyse=False)
+        path = build_report(
+            out_dir, explain_maps=explain_maps, analyse=False, collection=collection
+        )
         console.print(f"Report: {path}")
     else:
         console.print(

@@ -95,15 +95,19 @@ def _load_summary(folder: RunFolder) -> tuple[dict[str, pd.DataFrame], dict]:
     return tables, analysis
 
 
-def collect_runs(run_dir: str | Path) -> RunCollection:
-    """Read the run folder and its ``summary/``; readable runs are kept, the rest are Problems."""
+def collect_runs(run_dir: str | Path, loaded: tuple | None = None) -> RunCollection:
+    """Read the run folder and its ``summary/``; readable runs are kept, the rest are Problems.
+
+    ``loaded`` = ``(runs, problems)`` the analysis already read (so ``run`` reads every
+    prediction file once, not once per consumer).
+    """
     root = Path(run_dir)
     if not root.is_dir():
         raise UserError(f"run folder {root} not found; pass the --out folder of `breastbench run`")
     folder = RunFolder(root)
     if not folder.runs_dir.is_dir():
         raise UserError(f"{root} has no runs/ folder; pass the output folder of `breastbench run`")
-    runs, problems = folder.collect()
+    runs, problems = loaded if loaded is not None else folder.collect()
     if not runs and not problems:
         raise UserError(f"{folder.runs_dir} holds no runs; run `breastbench run` first")
     tables, analysis = _load_summary(folder)

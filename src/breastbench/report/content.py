@@ -88,9 +88,11 @@ def resize_statement(collection: RunCollection) -> str:
     )
 
 
-def gather(run_dir: Path, work_dir: Path, *, explain_maps: bool = True) -> ReportContent:
+def gather(
+    run_dir: Path, work_dir: Path, *, explain_maps: bool = True, collection=None
+) -> ReportContent:
     """Read ``run_dir`` and produce every section; figures are written under ``work_dir``."""
-    collection = collect_runs(run_dir)
+    collection = collection or collect_runs(run_dir)
     summaries = summarize(collection)
     comparisons = collection.summary.get("comparisons")
     compare_notes = list(collection.analysis.get("notes") or [])

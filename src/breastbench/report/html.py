@@ -152,6 +152,7 @@ def build_report(
     explain_maps: bool = True,
     log=None,
     analyse: bool = True,
+    collection=None,
 ) -> Path:
     """Write the report of ``run_dir`` (default ``RUN_DIR/report``); return report.html.
 
@@ -161,16 +162,18 @@ def build_report(
     """
     run_dir = Path(run_dir)
     if analyse:
+        from breastbench.report.collect import collect_runs
         from breastbench.results.analysis import write_summary
 
-        write_summary(run_dir)
+        result = write_summary(run_dir)
+        collection = collect_runs(run_dir, (result["runs"], result["problems"]))
     out = Path(out_dir) if out_dir is not None else run_dir / "report"
     if out.exists() and not out.is_dir():
         raise UserError(f"report destination {out} is a file; pass a folder with -o")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
     try:
-        content = gather(run_dir, tmp, explain_maps=explain_maps)
+        content = gather(run_dir, tmp, explain_maps=explain_maps, collection=collection)
         for problem in content.problems if log is not None else []:
             log(f"warning: run {problem.name}: {problem.reason}")
         tables_dir = tmp / "tables"

@@ -27,9 +27,9 @@ def _cell(summary, metric: str) -> str:
     return f"{mean:.3f}" if std != std else f"{mean:.3f}±{std:.3f}"
 
 
-def summary_table(run_dir: str | os.PathLike) -> Table:
+def summary_table(run_dir: str | os.PathLike, collection=None) -> Table:
     """Rich table of every configuration in ``run_dir`` with mean ± std over folds."""
-    summaries = summarize(collect_runs(run_dir))
+    summaries = summarize(collection or collect_runs(run_dir))
     scores = [
         next(((m, lab) for m, lab in HEADLINE if m in s.mean), ("auc", "AUC")) for s in summaries
     ]
