@@ -79,8 +79,9 @@ def test_trainable_sets_per_mode(name):
     lora = make(name).set_mode("lora")
     names = trainable(lora) - {"head.weight", "head.bias"}
     assert names and all("lora_" in n and f".{DECODER[name]}." in n for n in names)
-    with pytest.raises(UserError, match="zero_shot"):
-        make(name).set_mode("zero_shot")
+    zero = make(name).set_mode("zero_shot")  # generative: nothing trains, the LM head reads
+    assert not trainable(zero) and "lm_head" in dict(zero.named_children())
+    assert "lm_head" not in dict(make(name).set_mode("linear_probe").named_children())
     with pytest.raises(UserError, match="already carries LoRA"):
         lora.set_mode("linear_probe")
 

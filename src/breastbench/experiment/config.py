@@ -98,6 +98,11 @@ class ModelConfig:
         "centre crop, as timm/open_clip evaluation transforms) or pad (letterbox)",
     )
     init_head_from_text: bool = _f(False, "linear probe starts from the zero-shot text head")
+    shots: list[int] = _f(
+        factory=lambda: [0],
+        help="in-context examples per class for a VLM's generative zero_shot, e.g. [0, 2] "
+        "(0 = plain zero-shot); drawn by patient inside the training fold",
+    )
     options: dict = _f(factory=dict, help="extra create() kwargs, e.g. lora_r, torch_dtype")
     resources: dict | None = _f(
         None, "Ray resources of this model's runs, e.g. {gpus: 0.25} (see resources)"
@@ -119,6 +124,16 @@ class ModelConfig:
                     raise UserError(f"{where}.lr.{mode}: got {value}; must be > 0")
         elif self.lr is not None and not self.lr > 0:
             raise UserError(f"{where}.lr: got {self.lr}; the learning rate must be > 0")
+        for k in self.shots:
+            if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+                raise UserError(
+                    f"{where}.shots: got {k!r}; expected whole numbers >= 0, e.g. [0, 2]"
+                )
+        if any(self.shots) and "zero_shot" not in self.modes:
+            raise UserError(
+                f"{where}.shots: in-context examples are for the zero_shot mode; add zero_shot "
+                "to modes or remove shots"
+            )
         from breastbench.models.preprocess import TEXT_FIELDS, template_fields
 
         for t in self.text_contexts:

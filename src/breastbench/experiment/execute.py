@@ -153,10 +153,18 @@ def make_source(
     if spec.mode in PROBE_MODES:  # probes need the feature matrix (cached unless --no-cache)
         cache = ctx.cache_dir if ctx.use_cache else None
         return feature_source(model, store, targets, eval_tf, ctx.device, cache, texts)
-    if ctx.use_cache and no_aug and spec.mode in ("zero_shot", "linear_probe"):
+    vlm = hasattr(model, "encode_vision")
+    if (
+        ctx.use_cache
+        and no_aug
+        and spec.mode in ("zero_shot", "linear_probe")
+        and not (vlm and spec.mode == "zero_shot")
+    ):
         return feature_source(model, store, targets, eval_tf, ctx.device, ctx.cache_dir, texts)
-    lora_vlm = spec.mode == "lora" and hasattr(model, "encode_vision")
-    if ctx.use_cache and no_aug and lora_vlm and vision_frozen:
+    # VLM LoRA trains the decoder and generative zero-shot scores with it: both read the
+    # cached vision tokens
+    on_vision = vlm and spec.mode in ("lora", "zero_shot")
+    if ctx.use_cache and no_aug and on_vision and vision_frozen:
         return vision_source(model, store, targets, eval_tf, ctx.device, ctx.cache_dir, texts)
     return ImageSource(
         store,
@@ -235,10 +243,43 @@ def support(df: pd.DataFrame, train_idx: np.ndarray, spec: RunSpec, cfg) -> np.n
     from breastbench.protocols.shots import draw_support
 
     k = "all" if spec.shots == "all" else int(spec.shots)
-    n_draws = 1 if k == "all" else cfg.label_efficiency.draws
+    n_draws = 1 if k == "all" else shot_draws(cfg)
     rows = df.iloc[train_idx].reset_index(drop=True)
     draws = draw_support(rows, k, n_draws, seed=cfg.seed * 1000 + (spec.fold or 0))
     return train_idx[draws[spec.draw or 0]]
+
+
+def shot_draws(cfg) -> int:
+    """Support sets per k and fold: ``label_efficiency.draws``, else one."""
+    return cfg.label_efficiency.draws if cfg.label_efficiency is not None else 1
+
+
+def in_context(model, source, df: pd.DataFrame, support_idx: np.ndarray, spec: RunSpec) -> dict:
+    """Show a generative VLM one image per support patient before each query (k-shot ICL).
+
+    The examples come from the run's support set (k patients per class of the training fold,
+    the same draw as the label-efficiency probes), their order round-robin over the classes.
+    Returns what run.json records about them.
+    """
+    from breastbench.experiment.sources import ImageSource
+    from breastbench.protocols.shots import in_context_examples
+
+    rows = df.iloc[support_idx].reset_index(drop=True)
+    picked = support_idx[in_context_examples(rows, seed=spec.seed * 1000 + (spec.draw or 0))]
+    chunks, texts = [], []
+    for x, _ in source.batches(picked, 64, train=False, epoch=0):
+        if isinstance(x, tuple):
+            x, batch_texts = x
+            texts += batch_texts
+        chunks.append(x)
+    vision = not isinstance(source, ImageSource)  # cached vision tokens, else images
+    labels = df["target"].to_numpy()[picked]
+    model.set_examples(torch.cat(chunks), labels, texts or None, vision=vision)
+    return {
+        "examples": int(len(picked)),
+        "paths": df["path"].iloc[picked].astype(str).tolist(),
+        "labels": [int(v) for v in labels],
+    }
 
 
 def execute(spec: RunSpec, ctx: RunContext) -> Path:
@@ -284,6 +325,9 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
     micro = mc.micro_batch_size or cfg.training.batch_size
     lr = mc.lr.get(spec.mode) if isinstance(mc.lr, dict) else mc.lr
     probe_info: dict = {}
+    examples = None
+    if spec.mode == "zero_shot" and spec.shots is not None:  # generative in-context learning
+        examples = in_context(model, source, df, train_idx, spec)
     if spec.mode in PROBE_MODES:
         t0 = time.perf_counter()
         probs = fit_probe(spec, source, df, targets, train_idx, test_idx, len(classes), probe_info)
@@ -331,6 +375,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
         "n_test": int(len(test_idx)),
         "best_epoch": result.best_epoch,
         "probe": probe_info,
+        "in_context": examples,
         "support": {
             "shots": spec.shots,
             "draw": spec.draw,

@@ -72,6 +72,8 @@ def expand(cfg: ExperimentConfig) -> list[RunSpec]:
         for mag in ds.magnifications or [None]:
             for mi, model in enumerate(cfg.models):
                 for mode in model.modes:
+                    if mode == "zero_shot" and 0 not in model.shots:
+                        continue  # in-context only (shots > 0): see _in_context
                     for aug in _augs_for(cfg.augmentation, mode):
                         for text in model.text_contexts:
                             for fold in test_folds(ds, cfg.cv.k):
@@ -88,6 +90,7 @@ def expand(cfg: ExperimentConfig) -> list[RunSpec]:
                                         text=text,
                                     )
                                 )
+    runs += _in_context(cfg)
     runs += _label_efficiency(cfg)
     for ext in cfg.external:
         src = cfg.dataset(ext.train)
@@ -157,6 +160,43 @@ def _label_efficiency(cfg: ExperimentConfig) -> list[RunSpec]:
                                             draw=draw,
                                         )
                                     )
+    return runs
+
+
+def _in_context(cfg: ExperimentConfig) -> list[RunSpec]:
+    """Generative k-shot runs: a model's ``shots`` > 0 under zero_shot, folds x draws.
+
+    The draws are the label-efficiency support sets (``label_efficiency.draws``, else one), so
+    a k-shot prompt shows the same patients as the k-shot probes of the same draw.
+    """
+    draws = cfg.label_efficiency.draws if cfg.label_efficiency is not None else 1
+    runs = []
+    for ds in cfg.datasets:
+        if not ds.cross_validate:
+            continue
+        for mag in ds.magnifications or [None]:
+            for mi, model in enumerate(cfg.models):
+                if "zero_shot" not in model.modes:
+                    continue
+                for text in model.text_contexts:
+                    for k in dict.fromkeys(k for k in model.shots if k > 0):
+                        for fold in test_folds(ds, cfg.cv.k):
+                            for draw in range(draws):
+                                runs.append(
+                                    RunSpec(
+                                        ds.name,
+                                        mag,
+                                        model.display,
+                                        mi,
+                                        "zero_shot",
+                                        "off",
+                                        fold,
+                                        cfg.seed,
+                                        text=text,
+                                        shots=str(k),
+                                        draw=draw,
+                                    )
+                                )
     return runs
 
 

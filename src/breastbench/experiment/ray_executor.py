@@ -51,11 +51,14 @@ def resources_of(cfg: ExperimentConfig, spec: RunSpec, gpus_available: bool) -> 
 
 def cache_group(spec: RunSpec) -> tuple:
     """Runs that read the same caches (decoded images + features or vision tokens)."""
-    frozen = ("zero_shot", "linear_probe", "knn", "simpleshot", "tuned_probe")
-    cached = spec.augmentation == "off" and (spec.mode in frozen or spec.mode == "lora")
+    frozen = ("linear_probe", "knn", "simpleshot", "tuned_probe")
+    cached = spec.augmentation == "off" and (
+        spec.mode in frozen or spec.mode in ("lora", "zero_shot")
+    )
     kind = spec.mode if cached else "images"
     if kind in frozen:
         kind = "linear_probe"  # the same frozen features
+    # zero_shot stays its own group: CLIP reads the features, a generative VLM vision tokens
     return (
         spec.dataset,
         spec.magnification,

@@ -53,6 +53,28 @@ def check_models(cfg: ExperimentConfig) -> None:
                     f"models[{i}].prompt_set: zero-shot needs a prompt file, e.g. "
                     "histology_binary or density"
                 )
+            if mode == "zero_shot" and info.family == "vlm":
+                _check_questions(mc, f"models[{i}]")
+        if any(mc.shots) and info.family != "vlm":
+            raise UserError(
+                f"models[{i}].shots: in-context examples need a generative VLM (vlm/...); "
+                f"'{mc.name}' is a {info.family} model, remove shots"
+            )
+
+
+def _check_questions(mc, where: str) -> None:
+    """A VLM's zero-shot question set loads (and has the asked-for magnification variant)."""
+    from breastbench.models.questions import load_questions
+
+    try:
+        qs = load_questions(mc.prompt_set)
+    except UserError as err:
+        raise UserError(f"{where}.prompt_set: {err}") from None
+    if mc.magnification_prompts and not qs.magnification_question:
+        raise UserError(
+            f"{where}.magnification_prompts: question file {qs.source} has no "
+            "`magnification_question`; set magnification_prompts: false or add one"
+        )
 
 
 def prepare_manifests(

@@ -91,7 +91,7 @@ class ImageSource(InputSource):
         """The whole model on images (and their texts)."""
         if self.texts is not None:
             images, texts = inputs
-            return model.head(model.features(images, text=texts))
+            return model(images, text=texts)
         return model(inputs)
 
 

@@ -104,6 +104,13 @@ class BreastModel(nn.Module):
         missing, unexpected = self.load_state_dict(state, strict=full)
         assert not unexpected, f"unexpected checkpoint keys: {unexpected[:5]}"
 
+    def checkpoint_meta(self) -> dict:
+        """JSON-ready state a checkpoint needs beside its tensors (none by default)."""
+        return {}
+
+    def restore_checkpoint_meta(self, meta: dict) -> None:
+        """Inverse of :meth:`checkpoint_meta`; called before :meth:`load_checkpoint_state`."""
+
     def set_input_size(self, input_size) -> None:
         """Override the input resolution (an int side or a (3, H, W) / (H, W) tuple)."""
         if isinstance(input_size, int):

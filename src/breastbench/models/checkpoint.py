@@ -57,6 +57,7 @@ def save_checkpoint(
         "data_config": _jsonable(model.data_config),
         "preprocessing": (preprocessing or Preprocessing.of_model(model)).to_dict(),
         "extra": _jsonable(extra or {}),
+        "model_meta": _jsonable(model.checkpoint_meta()),  # e.g. a generative zero-shot's prompt
     }
     save_file(tensors, str(out / STATE_FILE), metadata={"format": str(FORMAT)})
     jsonio.write_json(out / META_FILE, meta)
@@ -105,6 +106,7 @@ def load_checkpoint(ckpt_dir, weights=None, device: str | torch.device = "cpu") 
             f"{state_path}: not a readable safetensors file ({type(err).__name__}); copy it "
             "again from the run folder or retrain that run"
         ) from None
+    model.restore_checkpoint_meta(meta.get("model_meta") or {})
     model.load_checkpoint_state(tensors)
     model.classes = meta["classes"]
     prep = meta.get("preprocessing")

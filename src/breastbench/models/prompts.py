@@ -31,18 +31,7 @@ class PromptSet:
 
     def resolve(self, cls: str) -> str:
         """The class key for ``cls``: exact, case-insensitive, or via ``aliases``."""
-        if cls in self.classes:
-            return cls
-        folded = {k.lower(): k for k in self.classes} | {
-            k.lower(): v for k, v in self.aliases.items()
-        }
-        key = folded.get(str(cls).lower())
-        if key is None:
-            raise UserError(
-                f"class '{cls}' has no descriptions in prompt file {self.source}; "
-                f"known classes: {', '.join(self.classes)} (add it under `classes:`)"
-            )
-        return key
+        return resolve_class(cls, self.classes, self.aliases, self.source, "classes")
 
     def prompts(self, cls: str, magnification: int | None = None) -> list[str]:
         """All prompts of one class: templates x descriptions, in file order."""
@@ -71,22 +60,45 @@ def list_prompt_sets() -> list[str]:
     return sorted(p.stem for p in prompt_dir().glob("*.yaml"))
 
 
+def resolve_class(cls: str, keys, aliases: dict[str, str], source: str, section: str) -> str:
+    """The key among ``keys`` for a dataset class: exact, case-insensitive, or an alias.
+
+    ``section`` is the file's mapping of classes (``classes`` or ``answers``), named in the error.
+    """
+    if cls in keys:
+        return cls
+    folded = {k.lower(): k for k in keys} | {k.lower(): v for k, v in aliases.items()}
+    key = folded.get(str(cls).lower())
+    if key is None:
+        raise UserError(
+            f"class '{cls}' has no {'descriptions' if section == 'classes' else section} in "
+            f"prompt file {source}; "
+            f"known classes: {', '.join(keys)} (add it under `{section}:`)"
+        )
+    return key
+
+
+def read_prompt_file(name_or_path, folder: Path, kind: str):
+    """(path, parsed YAML) of a shipped file by name (a stem in ``folder``) or any path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = folder / f"{name_or_path}.yaml"
+    if not path.is_file():
+        shipped = ", ".join(sorted(p.stem for p in folder.glob("*.yaml")))
+        raise UserError(
+            f"{kind} '{name_or_path}' not found; use one of {shipped} or a path to a YAML file"
+        )
+    try:
+        return path, yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise UserError(f"prompt file {path} is not valid YAML ({err})".splitlines()[0]) from None
+
+
 def load_prompts(name_or_path: str | os.PathLike | PromptSet) -> PromptSet:
     """Load a shipped set by name (``density``) or any YAML file by path, and validate it."""
     if isinstance(name_or_path, PromptSet):
         return name_or_path
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = prompt_dir() / f"{name_or_path}.yaml"
-    if not path.is_file():
-        raise UserError(
-            f"prompt set '{name_or_path}' not found; use one of {', '.join(list_prompt_sets())} "
-            f"or a path to a YAML file"
-        )
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise UserError(f"prompt file {path} is not valid YAML ({err})".splitlines()[0]) from None
+    path, raw = read_prompt_file(name_or_path, prompt_dir(), "prompt set")
     return _validate(raw, str(path))
 
 

@@ -49,6 +49,29 @@ def draw_support(train_df: pd.DataFrame, k, n_draws: int, seed: int) -> list[np.
     return draws
 
 
+def in_context_examples(support_df: pd.DataFrame, seed: int) -> np.ndarray:
+    """One image per support patient, for in-context prompts: positions into ``support_df``.
+
+    The image of each patient is drawn with ``seed``; the examples are ordered round-robin over
+    the classes (class 0, class 1, ..., class 0, ...), so no class sits closest to the query.
+    A patient's class is its majority class, as for the support draw.
+    """
+    rng = np.random.default_rng(seed)
+    patients = support_df["patient_id"].astype(str).to_numpy()
+    by_class = patient_classes(support_df.assign(patient_id=patients))
+    queues = []
+    for _, ids in sorted(by_class.groupby(by_class)):
+        picks = []
+        for pid in ids.index:  # sorted patient ids: the draw does not depend on row order
+            rows = np.flatnonzero(
+                (patients == pid) & (support_df["target"].to_numpy() == by_class[pid])
+            )
+            picks.append(int(rng.choice(rows)))
+        queues.append(picks)
+    order = [q[i] for i in range(max(map(len, queues))) for q in queues if i < len(q)]
+    return np.asarray(order, dtype=np.int64)
+
+
 def learning_curve_summary(
     per_draw_scores_df: pd.DataFrame, by=("model", "shots"), value: str = "score"
 ) -> pd.DataFrame:

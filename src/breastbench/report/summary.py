@@ -107,7 +107,9 @@ class ConfigSummary:
 
     @property
     def mode_label(self) -> str:
-        """Human name of the learning mode."""
+        """Human name of the learning mode (a generative zero-shot with examples: in-context)."""
+        if self.mode == "zero_shot" and self.shots is not None:
+            return "in-context"
         return MODE_LABELS.get(self.mode, self.mode)
 
     @property

@@ -51,6 +51,7 @@ def summary_table(run_dir: str | os.PathLike, collection=None) -> Table:
     for s, (metric, _) in zip(summaries, scores):
         folds = s.folds_label if not s.missing else f"[red]{s.folds_label}[/red]"
         dataset = s.dataset + (f"→{s.external}" if s.external else "")
-        cells = (s.mag_label, s.model, s.mode_label, s.aug_label, folds)
+        mode = s.mode_label + (f" ({s.shots}-shot)" if s.shots is not None else "")
+        cells = (s.mag_label, s.model, mode, s.aug_label, folds)
         table.add_row(dataset, *cells, _cell(s, "accuracy"), _cell(s, metric))
     return table

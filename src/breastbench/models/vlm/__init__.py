@@ -7,6 +7,10 @@ tokens). The smaller SmolVLMs have 16-px patches and pixel shuffle 4, so a side 
 multiple of 64; they use 384x384 (the nearest to 336 that fits -> 36 tokens). Any other size
 can be passed as ``input_size=`` if it is a multiple of the model's patch x merge factor.
 
+``zero_shot`` is generative: the instruct model answers a question from a question set and
+each class is scored by the likelihood of its answer words (``vlm/generative.py``); with
+``shots: k`` in the experiment file, k example images per class come first in the prompt.
+
 Normalisation follows each model's own processor: Qwen2-VL uses the OpenAI CLIP mean/std,
 SmolVLM (SigLIP) 0.5/0.5.
 """
@@ -21,7 +25,7 @@ from breastbench.models.vlm.model import VLMClassifier
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 HALF = (0.5, 0.5, 0.5)
-VLM_MODES = ("linear_probe", "lora", "finetune")
+VLM_MODES = ("zero_shot", "linear_probe", "lora", "finetune")
 
 
 def _info(name, hub_id, arch, size, mean, std, description, test=False) -> ModelInfo:

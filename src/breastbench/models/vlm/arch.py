@@ -21,9 +21,54 @@ def _text_ids(text: str) -> list[int]:
 
 
 class _Parts:
-    """Names the part (vision, connector, decoder) a module of the bare model belongs to."""
+    """Names the part (vision, connector, decoder) a module of the bare model belongs to.
+
+    Also the tokenizer-free prompt layout both architectures share (tiny and random models).
+    """
 
     part_prefixes: tuple[tuple[str, str], ...] = ()
+    answer_prefix = ""  # what the model's reply starts with after the generation prompt
+
+    def image_block(self, n_image: int) -> list[int]:
+        """Ids of one image in a synthetic prompt (the image tokens and their frame)."""
+        raise NotImplementedError
+
+    def _bos_eos(self) -> tuple[int, int]:
+        text = self.config.text_config
+        return text.bos_token_id or 1, text.eos_token_id or 2
+
+    def synthetic_ids(self, n_image: int, text: str | None) -> list[int]:
+        """Tokenizer-free prompt: bos, one image, the optional text, eos."""
+        bos, eos = self._bos_eos()
+        return [bos, *self.image_block(n_image), *(_text_ids(text) if text else []), eos]
+
+    def synthetic_dialogue(self, n_image: int, turns) -> list[int]:
+        """Tokenizer-free multi-turn prompt: per turn one image, the question, eos, the reply.
+
+        ``turns`` is a list of (question, reply); the last reply is None, and the prompt ends
+        where the model's reply would start (the generation point).
+        """
+        bos, eos = self._bos_eos()
+        ids = [bos]
+        for question, reply in turns:
+            ids += [*self.image_block(n_image), *_text_ids(question), eos]
+            if reply is not None:
+                ids += [*self.answer_ids(reply), eos]
+        return ids
+
+    def answer_ids(self, answer: str) -> list[int]:
+        """Tokenizer-free ids of a reply."""
+        return _text_ids(answer)
+
+    def expand_image(self, processor, prompt: str, n_image: int, n_slots: int = 1) -> str:
+        """Replace each of the chat template's ``n_slots`` image placeholders by its tokens."""
+        token = processor.image_token
+        if prompt.count(token) != n_slots:
+            raise UserError(
+                f"chat template of {type(processor).__name__} gave {prompt.count(token)} image "
+                f"slots for {n_slots} images"
+            )
+        return prompt.replace(token, self.image_text(processor, n_image))
 
     def part_of(self, name: str) -> str:
         """``vision``, ``connector`` or ``decoder`` for a parameter/module name; else ``other``."""
@@ -88,9 +133,11 @@ class QwenVLArch(_Parts):
         """The language decoder (takes ``inputs_embeds``)."""
         return core.language_model
 
-    def position_ids(self, core, ids, attention_mask, height: int, width: int) -> torch.Tensor:
+    def position_ids(
+        self, core, ids, attention_mask, height: int, width: int, images_per_row: int = 1
+    ) -> torch.Tensor:
         """3-D M-RoPE positions (3, B, L), computed on non-padding tokens only."""
-        grid = self.grid_thw(ids.shape[0], height, width, ids.device)
+        grid = self.grid_thw(ids.shape[0] * images_per_row, height, width, ids.device)
         mm_types = (ids == self.config.image_token_id).int()
         pos, _ = core.get_rope_index(
             ids, mm_token_type_ids=mm_types, image_grid_thw=grid, attention_mask=attention_mask
@@ -98,25 +145,22 @@ class QwenVLArch(_Parts):
         return pos
 
     def reference_inputs(self, images: torch.Tensor, ids, attention_mask) -> dict:
-        """Inputs for transformers' own end-to-end forward (used to check our merged path)."""
+        """Inputs for transformers' own end-to-end forward (used to check our merged path).
+
+        ``images`` holds every image of the batch in prompt order (several per row allowed).
+        """
         inputs = self.pixel_inputs(images)
         inputs["mm_token_type_ids"] = (ids == self.config.image_token_id).int()
         return {"input_ids": ids, "attention_mask": attention_mask, **inputs}
 
-    def synthetic_ids(self, n_image: int, text: str | None) -> list[int]:
-        """Tokenizer-free prompt from the config's special ids (tiny and random models)."""
-        c, bos = self.config, self.config.text_config.bos_token_id or 1
-        eos = self.config.text_config.eos_token_id or 2
-        body = _text_ids(text) if text else []
-        image = [c.image_token_id] * n_image
-        return [bos, c.vision_start_token_id, *image, c.vision_end_token_id, *body, eos]
+    def image_block(self, n_image: int) -> list[int]:
+        """``<vision_start>``, the image pads, ``<vision_end>`` (the config's special ids)."""
+        c = self.config
+        return [c.vision_start_token_id, *([c.image_token_id] * n_image), c.vision_end_token_id]
 
-    def expand_image(self, processor, prompt: str, n_image: int) -> str:
-        """Replace the chat template's single image placeholder by ``n_image`` pad tokens."""
-        token = processor.image_token
-        if prompt.count(token) != 1:
-            raise UserError(f"chat template of {type(processor).__name__} has no image slot")
-        return prompt.replace(token, token * n_image)
+    def image_text(self, processor, n_image: int) -> str:
+        """What one image placeholder of the chat template expands to: ``n_image`` pads."""
+        return processor.image_token * n_image
 
 
 class Idefics3Arch(_Parts):
@@ -124,6 +168,7 @@ class Idefics3Arch(_Parts):
 
     family = "idefics3"
     decoder_name = "text_model"
+    answer_prefix = " "  # the template's generation prompt is "Assistant:"; replies start " "
     vision_names = ("vision_model", "connector")
     part_prefixes = (
         ("vision", "vision_model."),
@@ -171,38 +216,39 @@ class Idefics3Arch(_Parts):
         """The language decoder (takes ``inputs_embeds``)."""
         return core.text_model
 
-    def position_ids(self, core, ids, attention_mask, height: int, width: int) -> torch.Tensor:
+    def position_ids(
+        self, core, ids, attention_mask, height: int, width: int, images_per_row: int = 1
+    ) -> torch.Tensor:
         """1-D positions counted over non-padding tokens, so left padding does not shift them."""
         return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
     def reference_inputs(self, images: torch.Tensor, ids, attention_mask) -> dict:
-        """Inputs for transformers' own end-to-end forward (used to check our merged path)."""
-        return {"input_ids": ids, "attention_mask": attention_mask, **self.pixel_inputs(images)}
+        """Inputs for transformers' own end-to-end forward (used to check our merged path).
 
-    def synthetic_ids(self, n_image: int, text: str | None) -> list[int]:
-        """Tokenizer-free prompt: the image tokens framed by the id just below ``<image>``.
+        ``images`` holds every image of the batch in prompt order, the same number per row.
+        """
+        per_row = images.shape[0] // ids.shape[0]
+        pixels = self.pixel_inputs(images)
+        pixels = {k: v.reshape(ids.shape[0], per_row, *v.shape[2:]) for k, v in pixels.items()}
+        return {"input_ids": ids, "attention_mask": attention_mask, **pixels}
+
+    def image_block(self, n_image: int) -> list[int]:
+        """The image tokens framed by the id just below ``<image>``.
 
         In SmolVLM's tokenizers that id is ``<fake_token_around_image>``; in tiny vocabularies
         it is simply an otherwise unused id, which is all a synthetic prompt needs.
         """
         img = self.config.image_token_id
-        bos = self.config.text_config.bos_token_id or 1
-        eos = self.config.text_config.eos_token_id or 2
-        body = _text_ids(text) if text else []
-        return [bos, img - 1, *([img] * n_image), img - 1, *body, eos]
+        return [img - 1, *([img] * n_image), img - 1]
 
-    def expand_image(self, processor, prompt: str, n_image: int) -> str:
+    def image_text(self, processor, n_image: int) -> str:
         """The processor's single-tile layout: ``<fake><global-img><image>*N<fake>``."""
-        token = processor.image_token
-        if prompt.count(token) != 1:
-            raise UserError(f"chat template of {type(processor).__name__} has no image slot")
-        tile = (
+        return (
             processor.fake_image_token
             + processor.global_image_tag
-            + token * n_image
+            + processor.image_token * n_image
             + processor.fake_image_token
         )
-        return prompt.replace(token, tile)
 
 
 def arch_for(config):

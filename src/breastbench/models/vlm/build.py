@@ -59,13 +59,15 @@ def build_vlm(
     targets = ATTENTION if lora_targets is None else tuple(lora_targets)
     lora = LoraOptions(lora_r, lora_alpha, lora_dropout, targets, lora_scope)
 
-    processor = None
+    processor = lm_head = None
     if kind == W.RANDOM:
         core = build_random(architecture_config(info.extra["arch"]), dtype, attn_implementation)
         source = W.RANDOM
     else:
         folder = resolve_folder(weights, hub_id, info.name)
-        core, processor = load_pretrained(folder, hub_id, info.name, dtype, attn_implementation)
+        core, lm_head, processor = load_pretrained(
+            folder, hub_id, info.name, dtype, attn_implementation
+        )
         source = str(weights) if kind == "local" else hub_id
 
     arch = arch_for(core.config)
@@ -82,7 +84,9 @@ def build_vlm(
     prompts = PromptBuilder(arch, n_image, processor, pad_id or 0, padding_side)
     if gradient_checkpointing:
         core.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    return VLMClassifier(info, num_classes, core, arch, prompts, source, (side, side), lora)
+    return VLMClassifier(
+        info, num_classes, core, arch, prompts, source, (side, side), lora, lm_head=lm_head
+    )
 
 
 def _side(input_size, info) -> int:

@@ -64,7 +64,7 @@ def resolve_folder(weights: str, hub_id: str, what: str) -> Path:
 
 
 def load_pretrained(folder: Path, hub_id: str, what: str, dtype: torch.dtype, attn: str):
-    """(bare VLM, processor) from a complete local folder; failures -> MissingWeightsError."""
+    """(bare VLM, LM head, processor) from a complete local folder; failures -> one line."""
     try:
         full = AutoModelForImageTextToText.from_pretrained(
             str(folder),
@@ -79,5 +79,5 @@ def load_pretrained(folder: Path, hub_id: str, what: str, dtype: torch.dtype, at
     except (OSError, ValueError, KeyError) as err:
         reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
         raise W.missing(what, f"{folder} (for {hub_id})", reason) from None
-    # the LM head is never used by a classifier; keep only the bare model (vision + decoder)
-    return full.model, processor
+    # the classifier runs the bare model (vision + decoder); the LM head serves zero-shot only
+    return full.model, full.get_output_embeddings(), processor

@@ -6,7 +6,9 @@ decoder (:meth:`features_from_vision`), then pools the final hidden state at the
 non-padding token. Both halves are public so the runner can cache the vision output once and
 train LoRA adapters on the decoder alone: ``forward_from_vision(encode_vision(x)) == forward(x)``.
 
-Modes: ``linear_probe`` (head only), ``lora`` (peft LoRA + head on the part named by
+Modes: ``zero_shot`` (generative: each class scored by the likelihood of its answer words,
+see :mod:`breastbench.models.vlm.generative`; the LM head is attached for this mode only),
+``linear_probe`` (head only), ``lora`` (peft LoRA + head on the part named by
 ``lora_scope``: the decoder's attention projections by default, else the vision encoder, the
 connector or all three) and ``finetune`` (everything). Where the vision side trains (vision or
 connector LoRA, finetune) :attr:`vision_trainable` is True and vision tokens are not cacheable.
@@ -21,6 +23,7 @@ import torch
 
 from breastbench.errors import UserError
 from breastbench.models.base import BreastModel
+from breastbench.models.vlm.generative import AnswerScorer
 from breastbench.models.vlm.lora import LoraOptions, adapter_names, wrap_lora
 from breastbench.models.vlm.prompt import PromptBuilder, pool_last
 
@@ -38,6 +41,7 @@ class VLMClassifier(BreastModel):
         weights_source,
         image_size: tuple[int, int],
         lora: LoraOptions,
+        lm_head: torch.nn.Module | None = None,
     ):
         super().__init__(info, num_classes, core.config.text_config.hidden_size, weights_source)
         self.vlm = core  # becomes a peft.PeftModel under lora
@@ -45,6 +49,10 @@ class VLMClassifier(BreastModel):
         self.prompts = prompts
         self.image_size = tuple(image_size)
         self.lora_options = lora
+        # the pretrained LM head, kept outside the module tree: registered (counted, saved,
+        # moved) only under zero_shot, the one mode that reads the vocabulary logits
+        self.__dict__["_pretrained_lm_head"] = lm_head
+        self.scorer: AnswerScorer | None = None  # generative zero-shot: question and answers
 
     # -- properties ------------------------------------------------------------------------
     @property
@@ -105,11 +113,20 @@ class VLMClassifier(BreastModel):
         return self.features_from_vision(self.encode_vision(images), text)
 
     def forward(self, images: torch.Tensor, text=None) -> torch.Tensor:
-        """Logits (B, num_outputs)."""
+        """Logits (B, num_outputs); under zero_shot the answer log-likelihoods per class."""
+        if self.mode == "zero_shot":
+            return self.forward_from_vision(self.encode_vision(images), text)
         return self.head(self.features(images, text))
 
     def forward_from_vision(self, vision_out: torch.Tensor, text=None) -> torch.Tensor:
-        """Logits from cached :meth:`encode_vision` output (LoRA training without augmentation)."""
+        """Logits from cached :meth:`encode_vision` output (LoRA training, zero-shot scoring)."""
+        if self.mode == "zero_shot":
+            if self.scorer is None:
+                raise UserError(
+                    f"generative zero-shot of '{self.name}' needs its question set first "
+                    "(build_zero_shot_head with a prompt_set, e.g. histology_binary)"
+                )
+            return self.scorer.score(self, vision_out, self._texts(text, vision_out.shape[0]))
         return self.head(self.features_from_vision(vision_out, text))
 
     def frozen_features(self, images: torch.Tensor) -> torch.Tensor:
@@ -121,11 +138,63 @@ class VLMClassifier(BreastModel):
                 f"the vision side of '{self.name}' trains under lora_scope "
                 f"'{self.lora_options.scope}'; its vision tokens cannot be cached"
             )
-        return self.encode_vision(images) if self.mode == "lora" else self.features(images)
+        vision = self.mode in ("lora", "zero_shot")
+        return self.encode_vision(images) if vision else self.features(images)
 
     def forward_from_frozen(self, frozen: torch.Tensor) -> torch.Tensor:
         """Logits from :meth:`frozen_features` output."""
-        return self.forward_from_vision(frozen) if self.mode == "lora" else self.head(frozen)
+        vision = self.mode in ("lora", "zero_shot")
+        return self.forward_from_vision(frozen) if vision else self.head(frozen)
+
+    # -- generative zero-shot ----------------------------------------------------------------
+    @torch.no_grad()
+    def build_zero_shot_head(self, classes, prompt_set, magnification=None) -> AnswerScorer:
+        """Set up generative zero-shot: the question and each class's answers.
+
+        ``prompt_set`` names a question set (shipped, e.g. ``histology_binary``, or a YAML
+        path); a magnification picks its magnification-aware question. The head stays unused.
+        """
+        if self.mode != "zero_shot":
+            raise UserError(
+                f"'{self.name}' is generative: its zero-shot scores are answer likelihoods, not "
+                "a text-initialised head; drop init_head_from_text for this model"
+            )
+        classes = list(classes)
+        if len(classes) != self.num_classes:
+            raise UserError(
+                f"zero-shot scorer for '{self.name}' got {len(classes)} classes but the model "
+                f"was created with num_classes={self.num_classes}"
+            )
+        self.scorer = AnswerScorer.from_questions(classes, prompt_set, magnification)
+        self.classes = classes
+        return self.scorer
+
+    @torch.no_grad()
+    def set_examples(self, images: torch.Tensor, labels, texts=None, *, vision=False) -> None:
+        """In-context examples (images, or their vision tokens when ``vision``) for zero-shot."""
+        if self.scorer is None:
+            raise UserError(f"set the question set of '{self.name}' before in-context examples")
+        tokens = images if vision else self.encode_vision(images)
+        self.scorer.set_examples(tokens, labels, texts)
+
+    def _attach_lm_head(self) -> None:
+        """Register the LM head: the pretrained one, else tied or new (random models)."""
+        if "lm_head" in self._modules:
+            return
+        head = self._pretrained_lm_head
+        if head is None:
+            core = self.core
+            embed = core.get_input_embeddings()
+            head = torch.nn.Linear(
+                embed.weight.shape[1], embed.weight.shape[0], bias=False, dtype=embed.weight.dtype
+            )
+            if getattr(core.config, "tie_word_embeddings", False):
+                head.weight = embed.weight
+            else:
+                std = getattr(core.config.text_config, "initializer_range", 0.02)
+                torch.nn.init.normal_(head.weight, std=std)
+            head.to(embed.weight.device)
+        self.lm_head = head
 
     @torch.no_grad()
     def reference_features(self, images: torch.Tensor, text=None) -> torch.Tensor:
@@ -153,6 +222,8 @@ class VLMClassifier(BreastModel):
             raise UserError(
                 f"model '{self.name}' already carries LoRA adapters; build a new model for '{mode}'"
             )
+        if mode == "zero_shot":
+            self._attach_lm_head()
         if mode != "lora":
             return super().set_mode(mode)
         if not self.is_lora:
@@ -217,12 +288,26 @@ class VLMClassifier(BreastModel):
             if self.is_lora:
                 adapters = get_peft_model_state_dict(self.vlm)
                 state.update({f"lora.{k}": v for k, v in adapters.items()})
+        if self.scorer is not None:
+            state.update(self.scorer.state())
         return {k: v.detach().contiguous() for k, v in state.items()}
+
+    def checkpoint_meta(self) -> dict:
+        """The generative zero-shot scorer (question, answers, examples) for ``meta.json``."""
+        return {"scorer": self.scorer.to_meta()} if self.scorer is not None else {}
+
+    def restore_checkpoint_meta(self, meta: dict) -> None:
+        """Inverse of :meth:`checkpoint_meta`, before :meth:`load_checkpoint_state`."""
+        if meta.get("scorer"):
+            self.scorer = AnswerScorer.from_meta(meta["scorer"])
 
     def load_checkpoint_state(self, state: dict[str, torch.Tensor]) -> None:
         """Inverse of :meth:`checkpoint_state`; a state with adapters switches to lora first."""
         from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
+        if self.scorer is not None:
+            self.scorer.load_state(state)
+        state = {k: v for k, v in state.items() if not k.startswith("scorer.")}
         full = any(not k.startswith(("head.", "lora.")) for k in state)
         has_lora = any("lora_" in k for k in state)
         if has_lora and not self.is_lora:

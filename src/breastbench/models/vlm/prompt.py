@@ -2,7 +2,9 @@
 
 Image-only by default: the chat template with one image and no text, exactly as the
 histopathology study ran the VLMs. An optional text context per image (e.g.
-``"Magnification: 200x"``) is appended after the image inside the same user turn. With real
+``"Magnification: 200x"``) is appended after the image inside the same user turn. Generative
+zero-shot scoring uses multi-turn prompts (:meth:`PromptBuilder.dialogue_ids`): in-context
+examples as earlier turns, one image each. With real
 weights the ids come from the model folder's own processor (chat template + tokenizer); tiny and
 random models get a deterministic tokenizer-free layout built from the config's special ids.
 """
@@ -24,6 +26,7 @@ class PromptBuilder:
         self.arch, self.n_image, self.processor = arch, n_image, processor
         self.pad_id, self.side = pad_id, side
         self._ids = lru_cache(maxsize=256)(self._ids_uncached)
+        self._dialogue = lru_cache(maxsize=256)(self._dialogue_uncached)
 
     @property
     def source(self) -> str:
@@ -40,6 +43,37 @@ class PromptBuilder:
         prompt = self.arch.expand_image(self.processor, prompt, self.n_image)
         ids = self.processor.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         return tuple(ids)
+
+    def dialogue_ids(self, turns: tuple[tuple[str, str | None], ...]) -> list[int]:
+        """Ids of a multi-turn prompt, one image per user turn, ending at the generation point.
+
+        ``turns`` are (question, reply) pairs, the last reply None: in-context examples as
+        earlier turns of the conversation, then the image to classify.
+        """
+        return list(self._dialogue(tuple(turns)))
+
+    def _dialogue_uncached(self, turns) -> tuple[int, ...]:
+        if self.processor is None:
+            return tuple(self.arch.synthetic_dialogue(self.n_image, turns))
+        messages = []
+        for question, reply in turns:
+            content = [{"type": "image"}, {"type": "text", "text": question}]
+            messages.append({"role": "user", "content": content})
+            if reply is not None:
+                answer = [{"type": "text", "text": reply}]
+                messages.append({"role": "assistant", "content": answer})
+        prompt = self.processor.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False
+        )
+        prompt = self.arch.expand_image(self.processor, prompt, self.n_image, len(turns))
+        return tuple(self.processor.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+
+    def answer_ids(self, answer: str) -> list[int]:
+        """Ids of a reply as the model would generate it after the generation prompt."""
+        if self.processor is None:
+            return self.arch.answer_ids(answer)
+        text = self.arch.answer_prefix + answer
+        return list(self.processor.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def ids(self, text: str | None = None) -> list[int]:
         """Unpadded ids of one sample (cached: prompts repeat across a dataset)."""
