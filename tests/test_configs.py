@@ -74,12 +74,21 @@ def test_sweep_of_three_lora_ranks_gives_three_configurations(tmp_path):
 def test_label_efficiency_grid():
     cfg = load_config(CONFIGS[0].parent / "label_efficiency.yaml")
     runs = expand(cfg)
-    probes = [r for r in runs if r.shots is None]
-    curve = [r for r in runs if r.shots is not None]
+    probes = [r for r in runs if r.shots is None and r.mode != "zero_shot"]
+    curve = [r for r in runs if r.shots is not None and r.mode != "zero_shot"]
     assert len(probes) == 5 * 3 * 5  # 5 models x (knn, simpleshot, tuned) x 5 folds
     # 5 models x 3 curve modes x (6 shot counts x 10 draws + all) x 5 folds
     assert len(curve) == 5 * 3 * (6 * 10 + 1) * 5
     assert {r.draw for r in curve} == set(range(10))
+    # generative VLMs: zero-shot x 5 folds, and 2-shot in-context x 5 folds x the 10 draws
+    zero = [r for r in runs if r.mode == "zero_shot"]
+    assert {r.model for r in zero} == {"Qwen2-VL-2B", "SmolVLM"}
+    assert len([r for r in zero if r.shots is None]) == 2 * 5
+    assert len([r for r in zero if r.shots == "2"]) == 2 * 5 * 10
+    assert len(runs) == 4650 + 2 * 5 + 2 * 5 * 10
+    # a k-shot prompt and the k-shot probes of one draw share their support patients
+    keys = {(r.model, r.fold, r.draw) for r in zero if r.shots == "2"}
+    assert keys <= {(r.model, r.fold, r.draw) for r in curve if r.shots == "2"}
 
 
 def test_followup_study_grid():

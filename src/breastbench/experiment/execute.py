@@ -380,6 +380,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
             "shots": spec.shots,
             "draw": spec.draw,
             "patients": int(df.iloc[train_idx]["patient_id"].nunique()),
+            "patient_ids": sorted(df.iloc[train_idx]["patient_id"].astype(str).unique()),
         }
         if spec.shots is not None
         else None,

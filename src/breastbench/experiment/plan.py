@@ -9,7 +9,10 @@ source); a model without a measurement borrows its family's default and is flagg
 Seconds per run, by mode (n_train / n_test images of the run, E epochs):
 
 - finetune: E n_train / train + n_test / eval;
-- linear_probe, zero_shot without augmentation: (n_train + n_test) / eval (features once);
+- linear_probe without augmentation: (n_train + n_test) / eval (features once);
+- zero_shot: n_test / eval; for a generative VLM times one pass per answer string, each over
+  the query and its k example images per class (an estimate: the eval rate is one image's
+  forward, and long prompts cost more than linearly);
 - linear_probe with augmentation: (E n_train + n_test) / eval (frozen forward every epoch);
 - lora without augmentation: (n_train + n_test) / vision + (E n_train + n_test) / lora_cached;
 - lora with augmentation: E n_train / lora_images + n_test / eval.
@@ -96,8 +99,14 @@ def _rates(kind: str, model_name: str, family: str) -> tuple[dict, str]:
     return table["models"].get(fallback, {}), f"no measurement: borrowed from {fallback}"
 
 
-def run_seconds(spec: RunSpec, rates: dict, n_train: float, n_test: float, epochs: int) -> float:
-    """Estimated seconds of one run (see the module docstring)."""
+def run_seconds(
+    spec: RunSpec, rates: dict, n_train: float, n_test: float, epochs: int, passes: float = 1.0
+) -> float:
+    """Estimated seconds of one run (see the module docstring).
+
+    ``passes`` scales a generative zero-shot's test images: one decoder pass per answer string,
+    each over the query and its in-context example images (see :func:`generative_passes`).
+    """
 
     def r(name: str, default: str = "eval") -> float:
         return float(rates.get(name) or rates.get(default) or rates.get("train") or 1.0)
@@ -106,7 +115,7 @@ def run_seconds(spec: RunSpec, rates: dict, n_train: float, n_test: float, epoch
     if spec.mode == "finetune":
         return epochs * n_train / r("train") + n_test / r("eval")
     if spec.mode == "zero_shot":
-        return n_test / r("eval")
+        return passes * n_test / r("eval")
     if spec.mode in ("knn", "simpleshot", "tuned_probe"):
         return (n_train + n_test) / r("eval")  # features once; the probe itself is cheap
     if spec.mode == "linear_probe":
@@ -116,6 +125,19 @@ def run_seconds(spec: RunSpec, rates: dict, n_train: float, n_test: float, epoch
     return (n_train + n_test) / r("vision") + (epochs * n_train + n_test) / r(
         "lora_cached", "train"
     )
+
+
+def generative_passes(mc, shots: str | None) -> float:
+    """Image-sized decoder passes per test image of a generative VLM's zero-shot run.
+
+    Every answer string of the question set is scored on its own sequence, and every sequence
+    holds the query plus k example images per class.
+    """
+    from breastbench.models.questions import load_questions
+
+    qs = load_questions(mc.prompt_set)
+    k = int(shots) if shots not in (None, "all") else 0
+    return sum(len(a) for a in qs.answers.values()) * (1 + k * len(qs.answers))
 
 
 def make_plan(cfg: ExperimentConfig, out: str | None = None, kind: str = "h100") -> dict:
@@ -144,14 +166,18 @@ def make_plan(cfg: ExperimentConfig, out: str | None = None, kind: str = "h100")
         epochs = 0 if spec.mode == "zero_shot" else cfg.training.epochs
         if spec.shots not in (None, "all"):  # k patients per class: a few dozen images at most
             n_train = min(n_train, 8 * int(spec.shots) * 2)
-        plan.hours += run_seconds(spec, rates, n_train, n_test, epochs) / 3600.0
+        generative = spec.mode == "zero_shot" and info.family == "vlm"
+        passes = generative_passes(mc, spec.shots) if generative else 1.0
+        plan.hours += run_seconds(spec, rates, n_train, n_test, epochs, passes) / 3600.0
         size = mc.input_size or "default"
         datasets = (spec.dataset, spec.external) if spec.external else (spec.dataset,)
         image_caches.add((datasets, spec.magnification, mc.name, size, mc.resize, cfg.stain_norm))
-        if spec.augmentation == "off" and spec.mode in ("zero_shot", "linear_probe"):
+        frozen = ("zero_shot", "linear_probe", "knn", "simpleshot", "tuned_probe")
+        if spec.augmentation == "off" and spec.mode in frozen and not generative:
             feature_caches.add((spec.model_index, datasets, spec.magnification, spec.text))
-        if spec.augmentation == "off" and spec.mode == "lora" and info.family == "vlm":
-            vision_caches.add((spec.model_index, datasets, spec.magnification))
+        if spec.augmentation == "off" and (spec.mode == "lora" or generative):
+            if info.family == "vlm":
+                vision_caches.add((spec.model_index, datasets, spec.magnification))
     table = throughput_table()[kind]
     return {
         "experiment": cfg.name,
