@@ -103,6 +103,12 @@ CONFIG_ROWS = [
         ["models[0].shots", "generative VLM", "remove shots"],
     ),
     (
+        "vlm-head-from-text",
+        "models.0",
+        {"name": "vlm/test-qwen2-vl", "modes": ["linear_probe"], "init_head_from_text": True},
+        ["models[0].init_head_from_text", "remove init_head_from_text"],
+    ),
+    (
         "vlm-question-set",
         "models.0",
         {"name": "vlm/test-smolvlm", "modes": ["zero_shot"], "prompt_set": "density_views"},

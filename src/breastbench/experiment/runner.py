@@ -55,6 +55,11 @@ def check_models(cfg: ExperimentConfig) -> None:
                 )
             if mode == "zero_shot" and info.family == "vlm":
                 _check_questions(mc, f"models[{i}]")
+        if mc.init_head_from_text and info.family == "vlm":
+            raise UserError(
+                f"models[{i}].init_head_from_text: '{mc.name}' is a generative VLM without a "
+                "text-embedding head; remove init_head_from_text"
+            )
         if any(mc.shots) and info.family != "vlm":
             raise UserError(
                 f"models[{i}].shots: in-context examples need a generative VLM (vlm/...); "

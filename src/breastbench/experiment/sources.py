@@ -137,7 +137,7 @@ def _model_key(model, extra: dict) -> str:
 def _param_digest(model) -> str:
     h = hashlib.sha256()
     for name, p in sorted(model.state_dict().items()):
-        if name.startswith("head."):
+        if name.startswith(("head.", "lm_head.")):  # neither changes what is cached
             continue
         h.update(name.encode())
         h.update(p.detach().float().cpu().numpy().tobytes()[:4096])
