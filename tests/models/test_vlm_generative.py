@@ -54,7 +54,7 @@ def zero_shot(name, questions, magnification=None, **kwargs):
 
 
 def reference_log_probs(model, examples, queries, prompt_ids) -> torch.Tensor:
-    """transformers' forward per (query, answer string); log-probabilities over classes."""
+    """Log-probabilities over classes from transformers' forward per (query, answer string)."""
     ref = AutoModelForImageTextToText.from_config(model.core.config)
     ref.model, ref.lm_head = model.core, model.lm_head
     ref.eval()
@@ -114,8 +114,10 @@ def test_scores_equal_transformers_forward(name, n_examples, questions):
 def test_chat_template_prompt_and_transformers_from_pretrained(
     name, questions, tmp_path, monkeypatch
 ):
-    """Real-weights path: the folder's processor lays out the conversation; the reference is
-    the folder loaded by transformers itself."""
+    """Real-weights path: the folder's processor lays out the conversation.
+
+    The reference is the folder loaded by transformers itself.
+    """
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     folder = tmp_path / "folder"
     write_folder(folder, name)
