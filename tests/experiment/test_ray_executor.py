@@ -16,7 +16,13 @@ from breastbench.experiment import ray_executor  # noqa: E402
 
 MODELS = [
     {"name": "cnn/test-resnet", "label": "cnn", "modes": ["finetune", "linear_probe"]},
-    {"name": "vlm/test-smolvlm", "label": "smol", "modes": ["linear_probe", "lora"]},
+    {
+        "name": "vlm/test-smolvlm",
+        "label": "smol",
+        "modes": ["linear_probe", "lora", "zero_shot"],
+        "prompt_set": "histology_binary",
+        "shots": [0, 2],  # generative zero-shot and 2-shot in-context, on cached vision tokens
+    },
 ]
 
 
@@ -53,7 +59,8 @@ def test_ray_equals_local_retries_and_builds_each_cache_once(
     log = capsys.readouterr().err
     assert local_ray.exists()  # a worker was killed mid-task ...
     local, remote = _tables(tmp_path / "local"), _tables(tmp_path / "ray")
-    assert len(remote) == 12 and remote.keys() == local.keys()  # ... and the grid completed
+    # 2 models x 2 modes x 3 folds, plus zero-shot and 2-shot in-context x 3 folds
+    assert len(remote) == 18 and remote.keys() == local.keys()  # ... and the grid completed
     for run_id, (preds, metrics) in local.items():
         pd.testing.assert_frame_equal(remote[run_id][0], preds)  # bit for bit
         assert remote[run_id][1] == metrics

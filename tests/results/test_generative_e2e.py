@@ -108,3 +108,27 @@ def test_zero_shot_and_in_context_runs(tmp_path, synth):
         checked += 1
     assert checked == 2 * (1 + 2)  # per model: fold 0 zero-shot, fold 0 x 2 draws in-context
     assert strict_json_files(out)
+
+
+def test_adding_shots_to_a_finished_study_runs_only_the_new_runs(tmp_path, synth):
+    model = {"name": "vlm/test-smolvlm", "label": "smol", "modes": ["zero_shot"]}
+    cfg = {
+        "name": "add",
+        "output_dir": str(tmp_path / "out"),
+        "synthetic": True,
+        "datasets": datasets(synth)[:1],
+        "models": [model | {"prompt_set": "histology_binary"}],
+        "cv": {"k": 2, "seed": 0},
+    }
+    path = tmp_path / "add.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    assert main(["run", str(path), "--no-report"]) == 0
+    runs = tmp_path / "out" / "runs"
+    before = {d.name: (d / "predictions.csv").stat().st_mtime_ns for d in runs.iterdir()}
+    assert len(before) == 2
+    cfg["models"][0]["shots"] = [0, 2]  # not a changed setting: new runs of the grid
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    assert main(["run", str(path), "--no-report"]) == 0
+    after = {d.name: (d / "predictions.csv").stat().st_mtime_ns for d in runs.iterdir()}
+    assert len(after) == 4 and all(after[k] == v for k, v in before.items())
+    assert all(RunKey.parse(k).shots == "2" for k in set(after) - set(before))

@@ -428,8 +428,9 @@ NEUTRAL = {
     "eval_every_epoch",
     "micro_batch_size",
     "resources",
-    "modes",  # grid axes: a run's own mode and text are in its key
+    "modes",  # grid axes: a run's own mode, text and shots are in its key
     "text_context",
+    "shots",
 }
 
 

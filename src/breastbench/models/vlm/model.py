@@ -265,6 +265,8 @@ class VLMClassifier(BreastModel):
         """``vision``, ``connector``, ``decoder`` or ``head`` for a name of ``named_parameters``."""
         if name.startswith("head."):
             return "head"
+        if name.startswith("lm_head."):  # the language model's output layer (zero_shot)
+            return "decoder"
         name = name.removeprefix("vlm.").removeprefix("base_model.model.")
         return self.arch.part_of(name)
 
