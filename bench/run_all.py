@@ -22,6 +22,7 @@ SCRIPTS = [
     "memory",
     "image_cache",
     "ray_overhead",
+    "generative_zero_shot",
 ]
 
 

@@ -256,3 +256,15 @@ def test_unknown_class_and_unknown_set_name_the_fix(questions):
         )
     with pytest.raises(UserError, match="2 answer lists for 3 classes"):
         AnswerScorer(["a", "b", "c"], "q", [["x"], ["y"]])
+
+
+def test_shared_prefix_stops_before_the_query_image():
+    from breastbench.models.vlm.generative import shared_prefix
+
+    img = 9
+    example, query = [1, 5, img, img, 6, 7], [5, img, img, 6]
+    rows = [example + query + [20], example + query + [21, 22], example + query + [23]]
+    # examples (with their image tokens) are shared; the query image's tokens never are
+    assert shared_prefix(rows, img, n_image=2) == len(example) + 1
+    assert shared_prefix([[1, 2, img, img, 3], [1, 4, img, img, 3]], img, n_image=2) == 1
+    assert shared_prefix([[img, img, 3], [img, img, 4]], img, n_image=2) == 0
