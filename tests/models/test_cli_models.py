@@ -59,3 +59,13 @@ def test_user_errors_are_one_line_exit_2(capsys, argv, message):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_list_shows_zero_shot_among_the_vlm_modes(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # the modes cell must not be cut
+    assert main(["models", "list", "--family", "vlm"]) == 0
+    rows = [ln for ln in capsys.readouterr().out.splitlines() if "vlm/" in ln]
+    assert {r.split("│")[1].strip() for r in rows} >= {"vlm/qwen2-vl-2b", "vlm/smolvlm"}
+    assert all("zero_shot, linear_probe, lora, finetune" in r for r in rows)
+    d = _json(capsys, ["models", "info", "vlm/test-smolvlm", "--mode", "zero_shot", "--json"])
+    assert d["trainable_params"] == 0 and "zero_shot" in d["modes"]
