@@ -63,33 +63,46 @@ class RunSpec:
         return cls(**data)
 
 
-def expand(cfg: ExperimentConfig) -> list[RunSpec]:
-    """All runs of the experiment, replicates innermost so a configuration finishes together."""
-    runs: list[RunSpec] = []
+def _cv_cells(cfg: ExperimentConfig):
+    """(dataset, magnification, model index, model entry, text, folds) of every CV subset.
+
+    The loops the cross-validated, in-context and label-efficiency grids share.
+    """
     for ds in cfg.datasets:
         if not ds.cross_validate:
             continue
         for mag in ds.magnifications or [None]:
             for mi, model in enumerate(cfg.models):
-                for mode in model.modes:
-                    if mode == "zero_shot" and 0 not in model.shots:
-                        continue  # in-context only (shots > 0): see _in_context
-                    for aug in _augs_for(cfg.augmentation, mode):
-                        for text in model.text_contexts:
-                            for fold in test_folds(ds, cfg.cv.k):
-                                runs.append(
-                                    RunSpec(
-                                        ds.name,
-                                        mag,
-                                        model.display,
-                                        mi,
-                                        mode,
-                                        aug,
-                                        fold,
-                                        cfg.seed,
-                                        text=text,
-                                    )
-                                )
+                for text in model.text_contexts:
+                    yield ds, mag, mi, model, text, test_folds(ds, cfg.cv.k)
+
+
+def _cv_spec(cfg, ds, mag, mi, model, mode, aug, text, fold, shots=None, draw=None) -> RunSpec:
+    """One cross-validated run of a cell (a label-efficiency or in-context one with shots)."""
+    return RunSpec(
+        ds.name,
+        mag,
+        model.display,
+        mi,
+        mode,
+        aug,
+        fold,
+        cfg.seed,
+        text=text,
+        shots=shots,
+        draw=draw,
+    )
+
+
+def expand(cfg: ExperimentConfig) -> list[RunSpec]:
+    """All runs of the experiment, replicates innermost so a configuration finishes together."""
+    runs: list[RunSpec] = []
+    for ds, mag, mi, model, text, folds in _cv_cells(cfg):
+        for mode in model.modes:
+            if mode == "zero_shot" and 0 not in model.shots:
+                continue  # in-context only (shots > 0): see _in_context
+            for aug in _augs_for(cfg.augmentation, mode):
+                runs += [_cv_spec(cfg, ds, mag, mi, model, mode, aug, text, f) for f in folds]
     runs += _in_context(cfg)
     runs += _label_efficiency(cfg)
     for ext in cfg.external:
@@ -121,48 +134,6 @@ def expand(cfg: ExperimentConfig) -> list[RunSpec]:
     return runs
 
 
-def _label_efficiency(cfg: ExperimentConfig) -> list[RunSpec]:
-    """k-shot runs: every model that can probe, each mode of the curve, shots x folds x draws."""
-    le = cfg.label_efficiency
-    if le is None:
-        return []
-    from breastbench.models import get_info
-
-    runs = []
-    for ds in cfg.datasets:
-        if not ds.cross_validate:
-            continue
-        for mag in ds.magnifications or [None]:
-            for mi, model in enumerate(cfg.models):
-                try:
-                    if "linear_probe" not in get_info(model.name).modes:
-                        continue
-                except Exception:  # noqa: BLE001 - unknown names are reported by check_models
-                    continue
-                for mode in le.modes:
-                    for text in model.text_contexts:
-                        for k in le.shots:
-                            draws = [0] if k == "all" else range(le.draws)
-                            for fold in test_folds(ds, cfg.cv.k):
-                                for draw in draws:
-                                    runs.append(
-                                        RunSpec(
-                                            ds.name,
-                                            mag,
-                                            model.display,
-                                            mi,
-                                            mode,
-                                            "off",
-                                            fold,
-                                            cfg.seed,
-                                            text=text,
-                                            shots=str(k),
-                                            draw=draw,
-                                        )
-                                    )
-    return runs
-
-
 def _in_context(cfg: ExperimentConfig) -> list[RunSpec]:
     """Generative k-shot runs: a model's ``shots`` > 0 under zero_shot, folds x draws.
 
@@ -171,32 +142,40 @@ def _in_context(cfg: ExperimentConfig) -> list[RunSpec]:
     """
     draws = cfg.label_efficiency.draws if cfg.label_efficiency is not None else 1
     runs = []
-    for ds in cfg.datasets:
-        if not ds.cross_validate:
+    for ds, mag, mi, model, text, folds in _cv_cells(cfg):
+        if "zero_shot" not in model.modes:
             continue
-        for mag in ds.magnifications or [None]:
-            for mi, model in enumerate(cfg.models):
-                if "zero_shot" not in model.modes:
-                    continue
-                for text in model.text_contexts:
-                    for k in dict.fromkeys(k for k in model.shots if k > 0):
-                        for fold in test_folds(ds, cfg.cv.k):
-                            for draw in range(draws):
-                                runs.append(
-                                    RunSpec(
-                                        ds.name,
-                                        mag,
-                                        model.display,
-                                        mi,
-                                        "zero_shot",
-                                        "off",
-                                        fold,
-                                        cfg.seed,
-                                        text=text,
-                                        shots=str(k),
-                                        draw=draw,
-                                    )
-                                )
+        for k in dict.fromkeys(k for k in model.shots if k > 0):
+            runs += [
+                _cv_spec(cfg, ds, mag, mi, model, "zero_shot", "off", text, f, str(k), d)
+                for f in folds
+                for d in range(draws)
+            ]
+    return runs
+
+
+def _label_efficiency(cfg: ExperimentConfig) -> list[RunSpec]:
+    """k-shot runs: every model that can probe, each mode of the curve, shots x folds x draws."""
+    le = cfg.label_efficiency
+    if le is None:
+        return []
+    from breastbench.models import get_info
+
+    runs = []
+    for ds, mag, mi, model, text, folds in _cv_cells(cfg):
+        try:
+            if "linear_probe" not in get_info(model.name).modes:
+                continue
+        except Exception:  # noqa: BLE001 - unknown names are reported by check_models
+            continue
+        for mode in le.modes:
+            for k in le.shots:
+                draws = [0] if k == "all" else range(le.draws)
+                runs += [
+                    _cv_spec(cfg, ds, mag, mi, model, mode, "off", text, f, str(k), d)
+                    for f in folds
+                    for d in draws
+                ]
     return runs
 
 
