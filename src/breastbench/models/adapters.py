@@ -122,16 +122,9 @@ class PeftLoraMixin:
         """Parameter counts; under lora also peft's own count of the adapter parameters."""
         report = super().trainable_report()
         if self.is_lora:
-            from peft.tuners.lora import LoraLayer
+            from breastbench.models.vlm.lora import peft_report
 
-            wrapped = self._lora_module()
-            peft_trainable, peft_total = wrapped.get_nb_trainable_parameters()
-            report.update(
-                peft_trainable_params=peft_trainable,
-                peft_total_params=peft_total,
-                lora_modules=sum(isinstance(m, LoraLayer) for m in wrapped.modules()),
-                lora=self.lora_options.as_dict(),
-            )
+            report.update(peft_report(self._lora_module(), self.lora_options))
         return report
 
     def checkpoint_is_full(self) -> bool:

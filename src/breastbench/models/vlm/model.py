@@ -24,7 +24,7 @@ import torch
 from breastbench.errors import UserError
 from breastbench.models.base import BreastModel
 from breastbench.models.vlm.generative import AnswerScorer
-from breastbench.models.vlm.lora import LoraOptions, adapter_names, wrap_lora
+from breastbench.models.vlm.lora import LoraOptions, peft_report, wrap_lora
 from breastbench.models.vlm.prompt import PromptBuilder, pool_last
 
 
@@ -246,17 +246,13 @@ class VLMClassifier(BreastModel):
             input_size=list(self.data_config["input_size"]),
         )
         if self.is_lora:
-            peft_trainable, peft_total = self.vlm.get_nb_trainable_parameters()
             report.update(
+                peft_report(self.vlm, self.lora_options),
                 lora_params=sum(
                     p.numel()
                     for n, p in self.named_parameters()
                     if "lora_" in n and p.requires_grad
                 ),
-                peft_trainable_params=peft_trainable,
-                peft_total_params=peft_total,
-                lora_modules=len(adapter_names(self.vlm)),
-                lora=self.lora_options.as_dict(),
                 lora_scope=self.lora_options.scope,
             )
         return report
