@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from breastbench.protocols.shots import draw_support, learning_curve_summary
+from breastbench.protocols.shots import draw_support, in_context_examples, learning_curve_summary
 
 
 def manifest(n_patients=30, seed=0):
@@ -51,3 +51,18 @@ def test_learning_curve_summary_t_interval():
     assert row.n == 6 and np.isclose(row["mean"], s.mean())
     assert np.isclose(row.ci_low, lo) and np.isclose(row.ci_high, hi)
     assert out[out.shots == 2].iloc[0].n == 1
+
+
+def test_in_context_examples_one_image_per_support_patient_round_robin():
+    df = manifest()
+    train = df[df.fold != 0].reset_index(drop=True)
+    support = train.iloc[draw_support(train, 3, 1, seed=5)[0]].reset_index(drop=True)
+    picks = in_context_examples(support, seed=7)
+    assert (picks == in_context_examples(support, seed=7)).all()  # reproducible for a seed
+    chosen = support.iloc[picks]
+    assert sorted(chosen.patient_id) == sorted(support.patient_id.unique())  # one per patient
+    assert chosen.target.tolist() == [0, 1] * 3  # classes alternate
+    # the order of the rows does not change which patients or classes come out
+    shuffled = support.sample(frac=1, random_state=0).reset_index(drop=True)
+    again = shuffled.iloc[in_context_examples(shuffled, seed=7)]
+    assert again.patient_id.tolist() == chosen.patient_id.tolist()
