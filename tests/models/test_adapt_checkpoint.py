@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from breastbench.errors import UserError
 from breastbench.models import create
 from breastbench.models.checkpoint import load_checkpoint, save_checkpoint
 
@@ -64,3 +65,7 @@ def test_cnn_lora_on_local_weights_saves_head_and_adapters_only(tmp_path):
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(again(x), model(x))
+    # adapters of another rank do not fit: one line naming the model
+    other = create("cnn/test-resnet", 2, weights=str(weights), lora_r=8).set_mode("lora")
+    with pytest.raises(UserError, match="LoRA checkpoint does not fit 'cnn/test-resnet': "):
+        other.load_checkpoint_state(state)

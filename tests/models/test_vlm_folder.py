@@ -22,6 +22,7 @@ from transformers import (
 from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
 
 import breastbench.models.vlm  # noqa: F401  (registers vlm/*)
+from breastbench.errors import UserError
 from breastbench.models import registry
 from breastbench.models.vlm.configs import tiny_idefics3, tiny_qwen2_vl
 
@@ -139,3 +140,10 @@ def test_lora_checkpoint_holds_only_head_and_adapters(name, tmp_path, monkeypatc
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(fresh(x), model(x))
+    # adapters of another rank or on other layers do not fit: one line each, naming the model
+    other_r = registry.build(name, 2, weights=str(tmp_path), lora_r=4).eval()
+    with pytest.raises(UserError, match=rf"LoRA checkpoint does not fit '{name}': "):
+        other_r.load_checkpoint_state(state)
+    other_layers = registry.build(name, 2, weights=str(tmp_path), lora_targets=["q_proj"])
+    with pytest.raises(UserError, match=r"\(different r or targets\): \d+ adapter tensors differ"):
+        other_layers.load_checkpoint_state(state)

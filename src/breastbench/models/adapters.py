@@ -122,8 +122,6 @@ class PeftLoraMixin:
         """Parameter counts; under lora also peft's own count of the adapter parameters."""
         report = super().trainable_report()
         if self.is_lora:
-            from breastbench.models.vlm.lora import peft_report
-
             report.update(peft_report(self._lora_module(), self.lora_options))
         return report
 
@@ -137,14 +135,7 @@ class PeftLoraMixin:
         """Head + adapters under lora with reproducible weights; else the base class's rule."""
         if not self.is_lora:
             return super().checkpoint_state()
-        from peft import get_peft_model_state_dict
-
-        if self.checkpoint_is_full():
-            state = dict(self.state_dict())
-        else:
-            state = {f"head.{k}": v for k, v in self.head.state_dict().items()}
-            adapters = get_peft_model_state_dict(self._lora_module())
-            state.update({f"lora.{k}": v for k, v in adapters.items()})
+        state = lora_checkpoint_state(self, self._lora_module(), self.checkpoint_is_full())
         return {k: v.detach().contiguous() for k, v in state.items()}
 
     def load_checkpoint_state(self, state: dict[str, torch.Tensor]) -> None:
@@ -153,28 +144,70 @@ class PeftLoraMixin:
             self.set_mode("lora")
         if not self.is_lora:
             return super().load_checkpoint_state(state)
+        load_lora_checkpoint(self, self._lora_module(), state)
+
+
+def peft_report(wrapped, options) -> dict:
+    """The LoRA counts: peft's own trainable / total, adapted modules, and the options.
+
+    The one LoRA section of ``trainable_report`` for every family (CNN, CLIP tower, VLM).
+    """
+    from peft.tuners.lora import LoraLayer
+
+    peft_trainable, peft_total = wrapped.get_nb_trainable_parameters()
+    return {
+        "peft_trainable_params": peft_trainable,
+        "peft_total_params": peft_total,
+        "lora_modules": sum(isinstance(m, LoraLayer) for m in wrapped.modules()),
+        "lora": options.as_dict(),
+    }
+
+
+def lora_checkpoint_state(model, wrapped, full: bool) -> dict[str, torch.Tensor]:
+    """Every tensor when ``full``; else the head plus ``wrapped``'s adapters as ``lora.*``.
+
+    ``wrapped`` is the peft-wrapped sub-module, or None for a model without adapters (head
+    only). The one checkpoint layout of every family with LoRA.
+    """
+    if full:
+        return dict(model.state_dict())
+    state = {f"head.{k}": v for k, v in model.head.state_dict().items()}
+    if wrapped is not None:
+        from peft import get_peft_model_state_dict
+
+        adapters = get_peft_model_state_dict(wrapped)
+        state.update({f"lora.{k}": v for k, v in adapters.items()})
+    return state
+
+
+def load_lora_checkpoint(model, wrapped, state: dict[str, torch.Tensor]) -> None:
+    """Inverse of :func:`lora_checkpoint_state`; a tensor set that does not fit is one line.
+
+    A full state loads strictly; otherwise the ``lora.*`` adapters go into ``wrapped`` (None:
+    the checkpoint must hold none) and the ``head.*`` tensors into the head.
+    """
+    if any(not k.startswith(("head.", "lora.")) for k in state):
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as err:
+            raise UserError(
+                f"checkpoint does not fit '{model.name}': {str(err).splitlines()[0]}"
+            ) from None
+        return
+    if wrapped is not None:
         from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
-        if any(not k.startswith(("head.", "lora.")) for k in state):
-            try:
-                self.load_state_dict(state, strict=True)
-            except RuntimeError as err:
-                raise UserError(
-                    f"checkpoint does not fit '{self.name}': {str(err).splitlines()[0]}"
-                ) from None
-            return
-        wrapped = self._lora_module()
         adapters = {k[5:]: v for k, v in state.items() if k.startswith("lora.")}
         expected = set(get_peft_model_state_dict(wrapped))
         if set(adapters) != expected:
             raise UserError(
-                f"LoRA checkpoint does not fit '{self.name}': "
+                f"LoRA checkpoint does not fit '{model.name}' (different r or targets): "
                 f"{len(set(adapters) ^ expected)} adapter tensors differ"
             )
         try:
             set_peft_model_state_dict(wrapped, adapters)
-        except RuntimeError as err:
+        except RuntimeError as err:  # same names, other shapes (e.g. another rank r)
             raise UserError(
-                f"LoRA checkpoint does not fit '{self.name}': {str(err).splitlines()[0]}"
+                f"LoRA checkpoint does not fit '{model.name}': {str(err).splitlines()[0]}"
             ) from None
-        self.head.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("head.")})
+    model.head.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("head.")})

@@ -104,17 +104,3 @@ def adapter_names(model) -> list[str]:
     from peft.tuners.lora import LoraLayer
 
     return [name for name, module in model.named_modules() if isinstance(module, LoraLayer)]
-
-
-def peft_report(wrapped, options) -> dict:
-    """The LoRA counts: peft's own trainable / total, adapted modules, and the options.
-
-    The one LoRA section of ``trainable_report`` for every family (CNN, CLIP tower, VLM).
-    """
-    peft_trainable, peft_total = wrapped.get_nb_trainable_parameters()
-    return {
-        "peft_trainable_params": peft_trainable,
-        "peft_total_params": peft_total,
-        "lora_modules": len(adapter_names(wrapped)),
-        "lora": options.as_dict(),
-    }

@@ -22,9 +22,10 @@ from __future__ import annotations
 import torch
 
 from breastbench.errors import UserError
+from breastbench.models.adapters import load_lora_checkpoint, lora_checkpoint_state, peft_report
 from breastbench.models.base import BreastModel
 from breastbench.models.vlm.generative import AnswerScorer
-from breastbench.models.vlm.lora import LoraOptions, peft_report, wrap_lora
+from breastbench.models.vlm.lora import LoraOptions, wrap_lora
 from breastbench.models.vlm.prompt import PromptBuilder, pool_last
 
 
@@ -277,15 +278,8 @@ class VLMClassifier(BreastModel):
         Everything after finetune or with a random backbone (it cannot be rebuilt); otherwise
         the head, plus the adapters as ``lora.<peft key>`` under lora.
         """
-        from peft import get_peft_model_state_dict
-
-        if self.checkpoint_is_full():
-            state = dict(self.state_dict())
-        else:
-            state = {f"head.{k}": v for k, v in self.head.state_dict().items()}
-            if self.is_lora:
-                adapters = get_peft_model_state_dict(self.vlm)
-                state.update({f"lora.{k}": v for k, v in adapters.items()})
+        wrapped = self.vlm if self.is_lora else None
+        state = lora_checkpoint_state(self, wrapped, self.checkpoint_is_full())
         if self.scorer is not None:
             state.update(self.scorer.state())
         return {k: v.detach().contiguous() for k, v in state.items()}
@@ -301,36 +295,9 @@ class VLMClassifier(BreastModel):
 
     def load_checkpoint_state(self, state: dict[str, torch.Tensor]) -> None:
         """Inverse of :meth:`checkpoint_state`; a state with adapters switches to lora first."""
-        from peft import get_peft_model_state_dict, set_peft_model_state_dict
-
         if self.scorer is not None:
             self.scorer.load_state(state)
         state = {k: v for k, v in state.items() if not k.startswith("scorer.")}
-        full = any(not k.startswith(("head.", "lora.")) for k in state)
-        has_lora = any("lora_" in k for k in state)
-        if has_lora and not self.is_lora:
+        if any("lora_" in k for k in state) and not self.is_lora:
             self.set_mode("lora")
-        if full:
-            try:
-                self.load_state_dict(state, strict=True)
-            except RuntimeError as err:
-                raise UserError(
-                    f"checkpoint does not fit '{self.name}': {str(err).splitlines()[0]}"
-                ) from None
-            return
-        adapters = {k[5:]: v for k, v in state.items() if k.startswith("lora.")}
-        if self.is_lora:
-            expected = set(get_peft_model_state_dict(self.vlm))
-            if set(adapters) != expected:
-                raise UserError(
-                    f"LoRA checkpoint does not fit '{self.name}' (different r or targets): "
-                    f"{len(set(adapters) ^ expected)} adapter tensors differ"
-                )
-            try:
-                set_peft_model_state_dict(self.vlm, adapters)
-            except RuntimeError as err:  # same names, other shapes (e.g. another rank r)
-                raise UserError(
-                    f"LoRA checkpoint does not fit '{self.name}': {str(err).splitlines()[0]}"
-                ) from None
-        head = {k[5:]: v for k, v in state.items() if k.startswith("head.")}
-        self.head.load_state_dict(head, strict=True)
+        load_lora_checkpoint(self, self.vlm if self.is_lora else None, state)
