@@ -18,7 +18,7 @@ from breastbench.cli import main
 from breastbench.results import RunKey
 
 sys.path.insert(0, str(Path(__file__).parent))
-from helpers import datasets, strict_json_files  # noqa: E402
+from helpers import check_predict, datasets, strict_json_files  # noqa: E402
 
 
 def test_zero_shot_and_in_context_runs(tmp_path, synth):
@@ -98,15 +98,8 @@ def test_zero_shot_and_in_context_runs(tmp_path, synth):
     assert "in-context" in (out / "report" / "report.md").read_text()
 
     # predict reproduces zero-shot and in-context runs from their checkpoints
-    checked = 0
-    for ckpt in sorted((out / "runs").glob("*zero_shot*/checkpoint")):
-        expected = pd.read_csv(ckpt.parent / "predictions.csv")
-        target = tmp_path / f"{ckpt.parent.name}.csv"
-        assert main(["predict", str(ckpt.parent), *expected["path"], "-o", str(target)]) == 0
-        got = pd.read_csv(target).set_index("path").loc[expected["path"]]
-        np.testing.assert_allclose(got["prob_malignant"], expected["prob_malignant"], atol=1e-6)
-        checked += 1
-    assert checked == 2 * (1 + 2)  # per model: fold 0 zero-shot, fold 0 x 2 draws in-context
+    # per model: fold 0 zero-shot, fold 0 x 2 draws in-context
+    assert check_predict(out, tmp_path, "*zero_shot*") == 2 * (1 + 2)
     assert strict_json_files(out)
 
 

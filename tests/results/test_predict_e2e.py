@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -19,7 +18,7 @@ import yaml
 from breastbench.cli import main
 
 sys.path.insert(0, str(Path(__file__).parent))
-from helpers import datasets, strict_json_files  # noqa: E402
+from helpers import check_predict, datasets, strict_json_files  # noqa: E402
 
 TRAINING = {"epochs": 1, "batch_size": 16, "lr": 3.0e-3, "save_checkpoints": "first_fold"}
 MODELS = [
@@ -57,22 +56,9 @@ def _run(tmp_path: Path, synth: Path, models, **extra) -> Path:
     return tmp_path / "out"
 
 
-def _check_predict(out: Path, tmp_path: Path) -> int:
-    checked = 0
-    for ckpt in sorted((out / "runs").glob("*/checkpoint")):
-        expected = pd.read_csv(ckpt.parent / "predictions.csv")
-        target = tmp_path / f"{ckpt.parent.name}.csv"
-        assert main(["predict", str(ckpt.parent), *expected["path"], "-o", str(target)]) == 0
-        got = pd.read_csv(target).set_index("path").loc[expected["path"]]
-        for col in [c for c in expected.columns if c.startswith("prob_")]:
-            np.testing.assert_allclose(got[col], expected[col], atol=1e-6, err_msg=ckpt.parent.name)
-        checked += 1
-    return checked
-
-
 def test_predict_equals_the_run_for_every_family_and_mode(tmp_path, synth):
     out = _run(tmp_path, synth, MODELS)
-    assert _check_predict(out, tmp_path) == 9  # every (model, mode), fold 0
+    assert check_predict(out, tmp_path) == 9  # every (model, mode), fold 0
     meta = json.loads(
         next((out / "runs").glob("*smol*lora*fold0/checkpoint/meta.json")).read_text()
     )
@@ -123,7 +109,7 @@ def test_stain_normalised_run_predicts_the_same(tmp_path, synth):
     )
     meta = json.loads(next((out / "runs").glob("*fold0/checkpoint/meta.json")).read_text())
     assert meta["preprocessing"]["stain_norm"] is True
-    assert _check_predict(out, tmp_path) == 1
+    assert check_predict(out, tmp_path) == 1
 
 
 def test_run_works_without_fcntl(tmp_path, synth):
