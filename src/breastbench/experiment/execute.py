@@ -19,7 +19,7 @@ import torch
 
 from breastbench.errors import UserError
 from breastbench.experiment.config import PROBE_MODES, ExperimentConfig, ModelConfig
-from breastbench.experiment.grid import RunSpec
+from breastbench.experiment.grid import RunSpec, shot_draws
 from breastbench.experiment.images import ImageStore
 from breastbench.experiment.outputs import predictions_table
 from breastbench.experiment.provenance import (
@@ -153,17 +153,12 @@ def make_source(
     if spec.mode in PROBE_MODES:  # probes need the feature matrix (cached unless --no-cache)
         cache = ctx.cache_dir if ctx.use_cache else None
         return feature_source(model, store, targets, eval_tf, ctx.device, cache, texts)
-    vlm = hasattr(model, "encode_vision")
-    if (
-        ctx.use_cache
-        and no_aug
-        and spec.mode in ("zero_shot", "linear_probe")
-        and not (vlm and spec.mode == "zero_shot")
-    ):
-        return feature_source(model, store, targets, eval_tf, ctx.device, ctx.cache_dir, texts)
     # VLM LoRA trains the decoder and generative zero-shot scores with it: both read the
     # cached vision tokens
-    on_vision = vlm and spec.mode in ("lora", "zero_shot")
+    on_vision = hasattr(model, "encode_vision") and spec.mode in ("lora", "zero_shot")
+    frozen_head = spec.mode in ("zero_shot", "linear_probe") and not on_vision
+    if ctx.use_cache and no_aug and frozen_head:
+        return feature_source(model, store, targets, eval_tf, ctx.device, ctx.cache_dir, texts)
     if ctx.use_cache and no_aug and on_vision and vision_frozen:
         return vision_source(model, store, targets, eval_tf, ctx.device, ctx.cache_dir, texts)
     return ImageSource(
@@ -247,11 +242,6 @@ def support(df: pd.DataFrame, train_idx: np.ndarray, spec: RunSpec, cfg) -> np.n
     rows = df.iloc[train_idx].reset_index(drop=True)
     draws = draw_support(rows, k, n_draws, seed=cfg.seed * 1000 + (spec.fold or 0))
     return train_idx[draws[spec.draw or 0]]
-
-
-def shot_draws(cfg) -> int:
-    """Support sets per k and fold: ``label_efficiency.draws``, else one."""
-    return cfg.label_efficiency.draws if cfg.label_efficiency is not None else 1
 
 
 def in_context(model, source, df: pd.DataFrame, support_idx: np.ndarray, spec: RunSpec) -> dict:

@@ -134,13 +134,18 @@ def expand(cfg: ExperimentConfig) -> list[RunSpec]:
     return runs
 
 
+def shot_draws(cfg: ExperimentConfig) -> int:
+    """Support sets per k and fold: ``label_efficiency.draws``, else one."""
+    return cfg.label_efficiency.draws if cfg.label_efficiency is not None else 1
+
+
 def _in_context(cfg: ExperimentConfig) -> list[RunSpec]:
     """Generative k-shot runs: a model's ``shots`` > 0 under zero_shot, folds x draws.
 
     The draws are the label-efficiency support sets (``label_efficiency.draws``, else one), so
     a k-shot prompt shows the same patients as the k-shot probes of the same draw.
     """
-    draws = cfg.label_efficiency.draws if cfg.label_efficiency is not None else 1
+    draws = shot_draws(cfg)
     runs = []
     for ds, mag, mi, model, text, folds in _cv_cells(cfg):
         if "zero_shot" not in model.modes:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from breastbench.experiment.config import ExperimentConfig
+from breastbench.experiment.config import PROBE_MODES, ExperimentConfig
 from breastbench.experiment.grid import RunSpec, expand
 from breastbench.results import RunFolder
 
@@ -116,7 +116,7 @@ def run_seconds(
         return epochs * n_train / r("train") + n_test / r("eval")
     if spec.mode == "zero_shot":
         return passes * n_test / r("eval")
-    if spec.mode in ("knn", "simpleshot", "tuned_probe"):
+    if spec.mode in PROBE_MODES:
         return (n_train + n_test) / r("eval")  # features once; the probe itself is cheap
     if spec.mode == "linear_probe":
         return ((epochs * n_train if aug else n_train) + n_test) / r("eval")
@@ -172,7 +172,7 @@ def make_plan(cfg: ExperimentConfig, out: str | None = None, kind: str = "h100")
         size = mc.input_size or "default"
         datasets = (spec.dataset, spec.external) if spec.external else (spec.dataset,)
         image_caches.add((datasets, spec.magnification, mc.name, size, mc.resize, cfg.stain_norm))
-        frozen = ("zero_shot", "linear_probe", "knn", "simpleshot", "tuned_probe")
+        frozen = ("zero_shot", "linear_probe", *PROBE_MODES)
         if spec.augmentation == "off" and spec.mode in frozen and not generative:
             feature_caches.add((spec.model_index, datasets, spec.magnification, spec.text))
         if spec.augmentation == "off" and (spec.mode == "lora" or generative):

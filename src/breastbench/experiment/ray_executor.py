@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from breastbench.errors import MissingExtraError, UserError
-from breastbench.experiment.config import ExperimentConfig
+from breastbench.experiment.config import PROBE_MODES, ExperimentConfig
 from breastbench.experiment.grid import RunSpec
 from breastbench.results import RunFolder
 
@@ -51,10 +51,8 @@ def resources_of(cfg: ExperimentConfig, spec: RunSpec, gpus_available: bool) -> 
 
 def cache_group(spec: RunSpec) -> tuple:
     """Runs that read the same caches (decoded images + features or vision tokens)."""
-    frozen = ("linear_probe", "knn", "simpleshot", "tuned_probe")
-    cached = spec.augmentation == "off" and (
-        spec.mode in frozen or spec.mode in ("lora", "zero_shot")
-    )
+    frozen = ("linear_probe", *PROBE_MODES)
+    cached = spec.augmentation == "off" and spec.mode in (*frozen, "lora", "zero_shot")
     kind = spec.mode if cached else "images"
     if kind in frozen:
         kind = "linear_probe"  # the same frozen features
