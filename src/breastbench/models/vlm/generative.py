@@ -217,9 +217,6 @@ def shared_prefix(seqs: list[list[int]], image_token_id: int, n_image: int) -> i
     image_at = [i for i, t in enumerate(first) if t == image_token_id]
     limit = image_at[-n_image] if len(image_at) >= n_image else len(first)
     shared = 0
-    for shared in range(limit):  # noqa: B007 - the loop variable is the answer
-        if any(len(s) <= shared or s[shared] != first[shared] for s in seqs):
-            break
-    else:
-        shared = limit
+    while shared < limit and all(len(s) > shared and s[shared] == first[shared] for s in seqs):
+        shared += 1
     return shared
