@@ -2,7 +2,8 @@
 
 Each subpackage registers its own sub-commands (``data``, ``models``, ``run``, ``predict``,
 ``report``, ``demo``); this module only wires them together and turns a :class:`UserError`
-into one clear line on stderr and a non-zero exit.
+into one clear line on stderr and a non-zero exit; :mod:`breastbench.boundary` does the same
+for operating-system errors and signals.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import importlib
 import sys
 
+from breastbench.boundary import Terminated, describe, expand_user_paths, sigterm_as_interrupt
 from breastbench.errors import UserError
 
 # module path of every command group; each exposes ``register(subparsers)``.
@@ -37,14 +39,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; return the process exit code (0 ok, 2 user error)."""
+    """Run the CLI; return the process exit code (0 ok, 2 user error, 130/143 stopped).
+
+    The one boundary of every command (:mod:`breastbench.boundary`): a :class:`UserError` or
+    an operating-system error becomes one line on stderr and exit 2, SIGTERM stops a command
+    as Ctrl-C does (temporaries are removed on the way out), ``~`` in paths is expanded.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    expand_user_paths(args)
     try:
-        return int(args.func(args) or 0)
+        with sigterm_as_interrupt():
+            return int(args.func(args) or 0)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    except (OSError, UnicodeError) as err:
+        print(f"error: {describe(err)}", file=sys.stderr)
+        return 2
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from runfolder import make_run_folder  # noqa: E402
 
 from breastbench.cli import main  # noqa: E402
+from breastbench.errors import UserError  # noqa: E402
 from breastbench.report.collect import collect_runs  # noqa: E402
 from breastbench.report.content import banners  # noqa: E402
 from breastbench.report.html import build_report  # noqa: E402
@@ -114,10 +115,19 @@ def test_html_is_self_contained(report):
 
 
 def test_report_is_rebuilt_in_place(report):
+    """A figure an earlier report wrote (listed in its marker) goes; a user's file stops it."""
     root, html = report
-    (html.parent / "stale.txt").write_text("old")
+    marker = html.parent / "breastbench-report.json"
+    record = json.loads(marker.read_text())
+    (html.parent / "figures" / "stale.png").write_bytes(b"old")
+    marker.write_text(json.dumps({**record, "files": record["files"] + ["figures/stale.png"]}))
     again = build_report(root, explain_maps=False)
-    assert again == html and not (html.parent / "stale.txt").exists()
+    assert again == html and not (html.parent / "figures" / "stale.png").exists()
+    (html.parent / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="notes.txt, which breastbench did not write"):
+        build_report(root, explain_maps=False)
+    assert (html.parent / "notes.txt").read_text() == "mine" and html.is_file()
+    (html.parent / "notes.txt").unlink()
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="headless Chromium is not installed")

@@ -10,6 +10,7 @@ back is checked, never silently re-split.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -115,12 +116,25 @@ def validate_manifest(df: pd.DataFrame, check_files: bool = True, origin: str = 
             "regenerate the manifest instead of editing targets by hand"
         )
     if check_files:
-        absent = [p for p in df["path"] if not os.path.exists(p)]
+        absent = [p for p in df["path"] if not os.path.isfile(p)]
         if absent:
             raise UserError(
-                f"{origin}: {len(absent)} image file(s) not found, first {absent[0]}; "
-                "fix the paths or pass check_files=False (--no-check-files)"
+                f"{origin}: {len(absent)} image file(s) not found, first {absent[0]} "
+                f"({why_absent(absent[0])}); fix the paths or pass check_files=False "
+                "(--no-check-files)"
             )
+
+
+def why_absent(path: str) -> str:
+    """Why ``path`` is no readable file: missing, a folder, a broken link or a link loop."""
+    if os.path.isdir(path):
+        return "a folder named like an image"
+    if os.path.islink(path):
+        try:
+            os.stat(path)
+        except OSError as err:
+            return "a symbolic link loop" if err.errno == errno.ELOOP else "a broken symbolic link"
+    return "no such file"
 
 
 def folds_hash(df: pd.DataFrame) -> str:

@@ -159,7 +159,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from breastbench.errors import UserError
-    from breastbench.experiment.predict import predict_images, write_predictions
+    from breastbench.experiment.predict import check_output, predict_images, write_predictions
     from breastbench.experiment.provenance import resolve_device
 
     context = {}
@@ -172,6 +172,7 @@ def _predict(args: argparse.Namespace) -> int:
         context[name] = value
     if args.batch_size < 1:
         raise UserError(f"--batch-size {args.batch_size}: must be at least 1")
+    check_output(args.output)  # a folder given as -o is refused before the model loads
     df = predict_images(
         args.checkpoint,
         args.images,

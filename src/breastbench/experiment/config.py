@@ -58,8 +58,11 @@ class DatasetConfig:
         for key in ("name", "source", "root"):
             if not getattr(self, key):
                 raise UserError(f"{where}.{key}: required (e.g. name: breakhis)")
-        if not re.fullmatch(r"[A-Za-z0-9._-]+", self.name):
-            raise UserError(f"{where}.name: '{self.name}' may use letters, digits, . _ - only")
+        if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", str(self.name)):
+            raise UserError(
+                f"{where}.name: '{self.name}' may use letters, digits, . _ - only, and may not "
+                "start with '.' (it names files: manifests/<name>.csv)"
+            )
         for m in self.magnifications or []:
             if m not in (40, 100, 200, 400):
                 raise UserError(f"{where}.magnifications: got {m}; allowed: 40, 100, 200, 400")

@@ -308,8 +308,11 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
         if due and time.perf_counter() - last_save[0] >= min_s:
             partial.parent.mkdir(parents=True, exist_ok=True)
             tmp = partial.with_suffix(f".tmp{os.getpid()}")
-            torch.save(state(), tmp)
-            os.replace(tmp, partial)
+            try:  # a stop mid-write (Ctrl-C, SIGTERM) leaves the previous state, no temporary
+                torch.save(state(), tmp)
+                os.replace(tmp, partial)
+            finally:
+                tmp.unlink(missing_ok=True)
             last_save[0] = time.perf_counter()
 
     micro = mc.micro_batch_size or cfg.training.batch_size

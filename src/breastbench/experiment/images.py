@@ -256,6 +256,7 @@ class ImageStore:
             }
             side = target.with_suffix(".json")
             tmp_side = side.with_name(f"{side.name}.tmp{os.getpid()}")
+            tmps.append(tmp_side)
             tmp_side.write_text(jsonio.dumps(meta))
             os.replace(tmp_side, side)
             BUILT_CACHES.append(str(target))

@@ -26,12 +26,16 @@ def collect_images(inputs: list[str]) -> list[str]:
         p = Path(item)
         if p.is_dir():
             paths += sorted(
-                str(f.resolve()) for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES
+                os.path.realpath(f)
+                for f in p.rglob("*")
+                if f.suffix.lower() in IMAGE_SUFFIXES and not f.is_dir()
             )
         elif p.is_file():
-            paths.append(str(p.resolve()))
+            paths.append(os.path.realpath(p))
         else:
-            raise UserError(f"{item}: no such file or folder")
+            from breastbench.data.manifest import why_absent
+
+            raise UserError(f"{item}: not an image file or folder ({why_absent(item)})")
     if not paths:
         raise UserError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found in {inputs}")
     return paths
@@ -120,10 +124,26 @@ def predict_images(
     return out
 
 
+def check_output(path: str) -> Path:
+    """The CSV path ``-o`` names (``~`` expanded); UserError for a folder, before any work."""
+    from breastbench.results.outdir import check_parents
+
+    target = Path(os.path.expanduser(path))
+    check_parents(target.absolute(), "-o", path)
+    if target.is_dir():
+        raise UserError(
+            f"-o {path}: is a folder; give a CSV file path such as {target / 'predictions.csv'}"
+        )
+    return target
+
+
 def write_predictions(df: pd.DataFrame, path: str) -> None:
-    """Write the table atomically."""
-    target = Path(path)
+    """Write the table atomically; the temporary goes on any exit, SIGTERM included."""
+    target = check_output(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(f".tmp{os.getpid()}")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, target)
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    try:
+        df.to_csv(tmp, index=False)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -8,6 +8,7 @@ continue if the data changed underneath.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -250,7 +251,7 @@ def run_experiment(
     console = console or Console(stderr=True)
     if not console.is_terminal and console.width < 100:
         console = Console(stderr=True, width=100)  # logs get the whole results table
-    out_dir = Path(out or cfg.output_dir).resolve()
+    out_dir = Path(os.path.expanduser(out or cfg.output_dir)).resolve()  # --out ~/x
     dev = resolve_device(device)
     check_models(cfg)
     runs = select(expand(cfg), only)
@@ -263,6 +264,8 @@ def run_experiment(
     created = not out_dir.exists()
     try:  # plan-time checks: a mistake found here leaves no new output folder behind
         folder.init()
+        if cfg.cache_dir and Path(cfg.cache_dir).exists() and not Path(cfg.cache_dir).is_dir():
+            raise UserError(f"cache_dir: {cfg.cache_dir} is a file; give a folder path")
         manifests = prepare_manifests(cfg, out_dir, console)
         check_external(cfg, manifests)
         done = [r for r in runs if folder.is_complete(r.key)]
@@ -275,8 +278,8 @@ def run_experiment(
                 "--retrain-changed to retrain them"
             )
         _write_config(cfg, folder)
-    except UserError:
-        if created:
+    except (UserError, OSError):
+        if created:  # only this call wrote there: leave no half-made folder behind
             shutil.rmtree(out_dir, ignore_errors=True)
         raise
     ctx = RunContext(

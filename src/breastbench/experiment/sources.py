@@ -207,8 +207,11 @@ def cached_tensor(
         if target is not None:
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_suffix(f".tmp{os.getpid()}.npy")
-            np.save(tmp, data.numpy())
-            os.replace(tmp, target)
+            try:  # no temporary left by an error or a signal mid-write
+                np.save(tmp, data.numpy())
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
             target.with_suffix(".json").write_text(key_text)
             BUILT_CACHES.append(str(target))
     return data

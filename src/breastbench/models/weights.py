@@ -172,20 +172,35 @@ def local_file(path: str | os.PathLike, what: str, names: tuple[str, ...] = WEIG
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a state dict from safetensors or a weights-only torch file (no arbitrary pickles)."""
+    """Read a state dict from safetensors or a weights-only torch file (no arbitrary pickles).
+
+    A file that is neither (corrupt, truncated, a pickle of other objects, a text file) is one
+    line: "not a weights file", with what to do; never a loader's multi-line message.
+    """
     path = Path(path)
+    advice = "pass a .safetensors or .pth state dict, or 'pretrained' / 'random'"
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path), device="cpu")
+        try:
+            return load_file(str(path), device="cpu")
+        except OSError:
+            raise  # permissions and the like: the CLI's boundary names the path
+        except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
+            raise UserError(
+                f"{path}: not a weights file (unreadable safetensors: {_short(err)}); {advice}"
+            ) from None
     try:
         sd = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise UserError(f"cannot read weights file {path} ({_short(err)})") from None
+    except OSError:
+        raise
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a foreign file
+        why = "it holds objects other than tensors" if "Weights only" in str(err) else _short(err)
+        raise UserError(f"{path}: not a weights file ({why}); {advice}") from None
     if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
         sd = sd["state_dict"]
-    if not isinstance(sd, dict):
-        raise UserError(f"weights file {path} does not hold a state dict")
+    if not isinstance(sd, dict) or not any(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise UserError(f"{path}: not a weights file (no state dict of tensors); {advice}")
     return sd
 
 

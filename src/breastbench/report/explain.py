@@ -23,7 +23,7 @@ import torch  # noqa: E402
 
 from breastbench.experiment.augment import resize_to
 from breastbench.report.collect import Run  # noqa: E402
-from breastbench.report.figures import DPI, FigureInfo, config_label  # noqa: E402
+from breastbench.report.figures import DPI, PLAIN_TEXT, FigureInfo, config_label  # noqa: E402
 from breastbench.report.summary import ConfigSummary  # noqa: E402
 
 
@@ -172,6 +172,7 @@ def explain_run(run: Run, out_path: Path, per_class: int = 2) -> tuple[Path, str
     return out_path, method
 
 
+@matplotlib.rc_context(PLAIN_TEXT)
 def explain(
     summaries: list[ConfigSummary], out_dir: Path, per_class: int = 2, max_models: int = 8
 ) -> tuple[list[FigureInfo], list[str]]:

@@ -27,6 +27,8 @@ from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
 from breastbench.report.summary import ConfigSummary  # noqa: E402
 
 DPI = 110
+# labels are user text (model labels, class names): a '$' is a dollar sign, never mathtext
+PLAIN_TEXT = {"text.parse_math": False, "text.usetex": False}
 
 
 @dataclass
@@ -437,6 +439,7 @@ def _groups(summaries: list[ConfigSummary]) -> dict[tuple, list[ConfigSummary]]:
     return groups
 
 
+@matplotlib.rc_context(PLAIN_TEXT)
 def render_figures(summaries: list[ConfigSummary], out_dir: Path) -> list[FigureInfo]:
     """Draw every figure into ``out_dir`` and describe them, in report order."""
     out_dir.mkdir(parents=True, exist_ok=True)

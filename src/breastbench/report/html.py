@@ -16,7 +16,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from breastbench.errors import UserError
 from breastbench.report.content import ReportContent, gather
 from breastbench.report.figures import FigureInfo
 from breastbench.report.markdown import render_markdown
@@ -135,12 +134,21 @@ def _protocol(content: ReportContent) -> list[str]:
 
 
 def _swap_in(tmp: Path, out: Path) -> None:
-    """Replace ``out`` by ``tmp`` with renames only (never a half-written report)."""
+    """Replace ``out`` by ``tmp`` with renames only (never a half-written report).
+
+    ``out`` is a real folder already checked to hold only this report's own files
+    (:func:`breastbench.results.outdir.report_destination`), so nothing else is removed.
+    """
     old = None
     if out.exists():
         old = out.with_name(f".old-{out.name}-{os.getpid()}")
         os.replace(out, old)
-    os.replace(tmp, out)
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        if old is not None:
+            os.replace(old, out)
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -158,20 +166,30 @@ def build_report(
 
     With ``analyse`` (the default) the analysis runs first and refreshes ``summary/`` (with the
     folder's own ``compare:`` section); the report then renders those files. ``log``, when
-    given, receives one line per missing or unreadable run.
+    given, receives one line per missing or unreadable run. The destination is checked before
+    anything is written: never the run folder itself or one of its subfolders, never a folder
+    holding files the report did not write (see :mod:`breastbench.results.outdir`).
     """
-    run_dir = Path(run_dir)
+    from breastbench.results import RunFolder
+    from breastbench.results.outdir import (
+        report_destination,
+        sweep_siblings,
+        user_path,
+        write_report_marker,
+    )
+
+    run_dir = user_path(run_dir)
+    RunFolder(run_dir).require()
+    out = report_destination(out_dir if out_dir is not None else run_dir / "report", run_dir)
     if analyse:
         from breastbench.report.collect import collect_runs
         from breastbench.results.analysis import write_summary
 
         result = write_summary(run_dir)
         collection = collect_runs(run_dir, (result["runs"], result["problems"]))
-    out = Path(out_dir) if out_dir is not None else run_dir / "report"
-    if out.exists() and not out.is_dir():
-        raise UserError(f"report destination {out} is a file; pass a folder with -o")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
+    sweep_siblings(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-{os.getpid()}-", dir=out.parent))
     try:
         content = gather(run_dir, tmp, explain_maps=explain_maps, collection=collection)
         for problem in content.problems if log is not None else []:
@@ -183,8 +201,8 @@ def build_report(
             (tables_dir / f"{table.key}.tex").write_text(to_latex(table))
         (tmp / "report.md").write_text(render_markdown(content))
         (tmp / "report.html").write_text(render_html(content))
+        write_report_marker(tmp, run_dir.resolve())
         _swap_in(tmp, out)
-    except BaseException:
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out / "report.html"

@@ -71,6 +71,20 @@ class Problem:
     key: RunKey | None = None
 
 
+def component(name: str, what: str) -> str:
+    """``name`` as one file-name component; UserError for anything that would be a path.
+
+    Free text reaches file names only through a codec (:func:`breastbench.results.key.encode`)
+    or a slug; this is the last check that no user string walks out of the output folder.
+    """
+    bad = not name or name in (".", "..") or any(c in name for c in "/\\\0")
+    if bad or name.startswith(".tmp-"):
+        raise UserError(
+            f"{what} {name!r} cannot be a file name; use letters, digits, . _ - (no / or ..)"
+        )
+    return name
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -119,12 +133,12 @@ class RunFolder:
         return self.root / "grid.json"
 
     def manifest_path(self, dataset: str) -> Path:
-        """Manifest (with folds) of one dataset."""
-        return self.manifests_dir / f"{dataset}.csv"
+        """Manifest (with folds) of one dataset (a name that is a path is refused)."""
+        return self.manifests_dir / f"{component(dataset, 'dataset name')}.csv"
 
     def path(self, key: RunKey) -> Path:
         """Final folder of a run."""
-        return self.runs_dir / key.run_id
+        return self.runs_dir / component(key.run_id, "run id")
 
     def partial_path(self, key: RunKey) -> Path:
         """Resume state of an unfinished run."""
@@ -159,10 +173,28 @@ class RunFolder:
                 "changed since); run the experiment into a new --out folder"
             )
 
+    def require(self) -> None:
+        """Refuse, in one line, a folder that is not a run folder (before anything is written)."""
+        if not self.root.is_dir():
+            raise UserError(
+                f"run folder {self.root} not found; pass the --out folder of `breastbench run`"
+            )
+        if not (self.root / MARKER).is_file() and not self.runs_dir.is_dir():
+            raise UserError(
+                f"{self.root}: not a breastbench run folder (no {MARKER} or runs/); pass the "
+                "--out folder of `breastbench run`"
+            )
+        self.check_layout()
+
     def init(self) -> None:
-        """Create the folder (or check an existing one) and write the layout marker."""
-        if self.root.exists() and not self.root.is_dir():
-            raise UserError(f"--out {self.root}: is a file; give a folder path")
+        """Create the folder (or check an existing one) and write the layout marker.
+
+        A folder holding files no run wrote, or one inside another run folder, is refused
+        (:func:`breastbench.results.outdir.run_destination`): a run never mixes with them.
+        """
+        from breastbench.results.outdir import run_destination
+
+        run_destination(self.root)
         self.check_layout()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -204,7 +236,7 @@ class RunFolder:
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.runs_dir / f".tmp-{key.run_id}-{os.getpid()}"
         final = self.path(key)
-        try:
+        try:  # any exit short of the rename (an OS error, Ctrl-C, SIGTERM) removes the temporary
             if tmp.exists():
                 shutil.rmtree(tmp)
             tmp.mkdir(parents=True)
@@ -235,6 +267,9 @@ class RunFolder:
                 f"{err.filename or tmp}: could not write run {key.run_id} ({err.strerror}); "
                 "free space or fix permissions and rerun: completed runs are kept"
             ) from None
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         return final
 
     def remove(self, key: RunKey) -> None:
