@@ -88,16 +88,33 @@ def _table(title: str, header: list[str], rows) -> Table:
     return table
 
 
+def _decode_all(paths) -> list[str]:
+    """Decode every image (failing on the first bad one); notes on how DICOMs were decoded.
+
+    One note per distinct list of steps (windowing, MONOCHROME1 inversion, YBR conversion...),
+    so what was applied to the pixels is on record rather than implied.
+    """
+    from collections import Counter
+
+    from breastbench.data.dicomio import decode_dicom, is_dicom
+    from breastbench.data.imageio import read_image
+
+    steps: Counter = Counter()
+    for path in paths:
+        if is_dicom(path):
+            steps[", ".join(decode_dicom(path)[1]) or "pixels as stored"] += 1
+        else:
+            read_image(path)
+    return [f"DICOM decoding of {n} image(s): {what}" for what, n in sorted(steps.items())]
+
+
 def cmd_inspect(args) -> int:
     """Print counts per label/subtype/magnification, patients, exclusions and notes."""
     from breastbench.data.summary import summarize
 
     df = _load(args)
     if args.decode:  # opt-in: decoding every image is what makes inspect slow
-        from breastbench.data.imageio import read_image
-
-        for path in df["path"]:
-            read_image(path)
+        df.attrs["notes"] = [*df.attrs.get("notes", []), *_decode_all(df["path"])]
     info = summarize(df)
     if args.json:
         print(jsonio.dumps(dict(sorted(info.items())), indent=None))

@@ -4,6 +4,12 @@ Mammograms are stored as 12-16 bit values that mean nothing on their own: the mo
 (rescale slope/intercept) maps them to physical units, the VOI LUT or window centre/width picks
 the range a radiologist looks at, and MONOCHROME1 means "high values are dark". Skipping any of
 these gives washed-out or inverted images, so reading applies all three, in that order.
+
+Those three steps belong to grayscale only. A colour DICOM (RGB, YBR_FULL, YBR_FULL_422...) is
+already display pixels: YBR is converted to RGB with pydicom's ``convert_color_space`` and the
+values are kept as stored (8-bit as is, deeper samples scaled by their stored bit depth), never
+windowed or min-max stretched. A multi-frame file gives its first frame. What was applied to a
+file is returned by :func:`decode_dicom` as a list of steps, so callers can record it.
 """
 
 from __future__ import annotations
@@ -35,6 +41,21 @@ def is_dicom(path: str | os.PathLike) -> bool:
 
 def read_dicom(path: str | os.PathLike) -> np.ndarray:
     """Decode a DICOM file to a display-ready (H, W, 3) uint8 array."""
+    return decode_dicom(path)[0]
+
+
+#: photometric interpretations pydicom's ``convert_color_space`` turns into RGB
+YBR_INTERPRETATIONS = ("YBR_FULL", "YBR_FULL_422")
+
+
+def decode_dicom(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
+    """Decode a DICOM file; return the (H, W, 3) uint8 pixels and the steps applied.
+
+    Grayscale: modality LUT, then the VOI LUT or window (pydicom's ``apply_voi_lut``) when the
+    file has one, MONOCHROME1 inversion, then a min-max scale to 0..255. Colour: YBR converted
+    to RGB, samples kept (no windowing, no stretch). The steps read like
+    ``["first of 3 frames", "modality LUT", "VOI window", "MONOCHROME1 inverted"]``.
+    """
     import pydicom
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
@@ -51,24 +72,67 @@ def read_dicom(path: str | os.PathLike) -> np.ndarray:
         raise UserError(f"cannot decode DICOM {path}: {why}")
     try:
         with quiet_native():
-            raw = ds.pixel_array
+            raw, photometric = _first_frame(ds)
     except Exception as err:
         raise UserError(
             f"cannot decode DICOM {path}: {type(err).__name__}: {err}; the pixel data is "
             "truncated or corrupt (re-copy it or drop it from the manifest)"
         ) from None
-    if int(getattr(ds, "NumberOfFrames", 1) or 1) > 1:
-        raw = raw[0]  # multi-frame (e.g. tomosynthesis): the first frame is the 2D view
-    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2"))
-    if raw.ndim == 3:  # colour DICOM (RGB/YBR already converted by pydicom)
-        return _to_uint8(raw.astype(np.float32))
+    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    steps = [f"first of {frames} frames"] if frames > 1 else []
+    if raw.ndim == 3:  # colour: display values already, only the colour space may change
+        return _colour_to_uint8(raw, ds, photometric, steps), steps
     values = apply_modality_lut(raw, ds).astype(np.float32)
+    if "RescaleSlope" in ds or "RescaleIntercept" in ds or "ModalityLUTSequence" in ds:
+        steps.append("modality LUT")
     if "WindowCenter" in ds or "VOILUTSequence" in ds:
         values = apply_voi_lut(values, ds, index=0).astype(np.float32)
+        steps.append("VOI LUT" if "VOILUTSequence" in ds else "VOI window")
     gray = _to_uint8(values)
     if photometric == "MONOCHROME1":
         gray = 255 - gray
-    return np.repeat(gray[:, :, None], 3, axis=2)
+        steps.append("MONOCHROME1 inverted")
+    steps.append("min-max scaled to 8 bits")
+    return np.repeat(gray[:, :, None], 3, axis=2), steps
+
+
+def _first_frame(ds) -> tuple[np.ndarray, str]:
+    """The first frame as stored (no colour conversion) and its photometric interpretation.
+
+    pydicom's decoder reports the interpretation of what it returns (a JPEG codec may already
+    have turned YBR into RGB), so the conversion below is applied exactly once.
+    """
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    meta = getattr(ds, "file_meta", None)
+    ts = getattr(meta, "TransferSyntaxUID", None) or ExplicitVRLittleEndian
+    arr, info = get_decoder(ts).as_array(ds, index=0, as_rgb=False)
+    photometric = str(
+        info.get("photometric_interpretation")
+        or getattr(ds, "PhotometricInterpretation", "MONOCHROME2")
+    )
+    return arr, photometric
+
+
+def _colour_to_uint8(raw: np.ndarray, ds, photometric: str, steps: list[str]) -> np.ndarray:
+    """Colour samples to RGB uint8: YBR converted by pydicom, deeper samples scaled by bits."""
+    from pydicom.pixels import convert_color_space
+
+    if photometric in YBR_INTERPRETATIONS:
+        raw = convert_color_space(raw, photometric, "RGB")
+        steps.append(f"{photometric} converted to RGB")
+    elif photometric != "RGB":
+        raise UserError(
+            f"cannot decode DICOM colour pixels with photometric interpretation {photometric}; "
+            "convert the file to RGB or YBR_FULL"
+        )
+    if raw.dtype == np.uint8:
+        return np.ascontiguousarray(raw)
+    bits = int(getattr(ds, "BitsStored", 8 * raw.dtype.itemsize) or 8)
+    steps.append(f"{bits}-bit samples scaled to 8 bits")
+    scaled = raw.astype(np.float64) * (255.0 / ((1 << bits) - 1))
+    return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
 
 
 #: transfer syntax -> pip package(s) that decode it, for the advice when none is installed

@@ -3,7 +3,8 @@
 One reader for every source and for training means one place where bit depth, channel order
 and grayscale handling are decided. OpenCV decodes the raster formats (fast, handles 16-bit
 PNG/TIFF and PGM), and camera/phone JPEGs are turned into their EXIF display orientation;
-tifffile is the fallback for TIFFs OpenCV refuses; DICOM goes through
+tifffile is the fallback for TIFFs OpenCV refuses; CMYK/YCCK JPEGs are converted by Pillow
+(OpenCV's CMYK formula differs); a multi-page TIFF gives its first page; DICOM goes through
 :mod:`breastbench.data.dicomio`. A file that cannot be decoded raises :class:`UserError`
 naming it, so one corrupt image among thousands is easy to find.
 """
@@ -28,6 +29,10 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise UserError(f"image file {path} not found; fix the path in the manifest")
     if is_dicom(path):
         return read_dicom(path)
+    if _is_jpeg(path):
+        _check_jpeg_complete(path)
+        if _pillow_mode(path) == "CMYK":  # CMYK/YCCK (Adobe) JPEG: Pillow's conversion
+            return _apply_orientation(_read_with_pillow(path), exif_orientation(path))
     # IMREAD_UNCHANGED keeps 16-bit depth but ignores EXIF orientation: applied below
     with quiet_native():  # libpng/libtiff warnings ("iCCP: known incorrect sRGB profile")
         img, bgr = cv2.imread(path, cv2.IMREAD_UNCHANGED), True
@@ -41,6 +46,53 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             "an image; re-copy it or remove it from the dataset"
         )
     return _apply_orientation(_to_rgb_uint8(img, bgr=bgr), exif_orientation(path))
+
+
+def _is_jpeg(path: str) -> bool:
+    """True when the file starts with the JPEG SOI marker (whatever its extension)."""
+    with open(path, "rb") as fh:
+        return fh.read(3) == b"\xff\xd8\xff"
+
+
+def _check_jpeg_complete(path: str) -> None:
+    """Refuse a JPEG cut short: its last scan must be followed by the end-of-image marker.
+
+    libjpeg decodes a truncated file without complaint (grey fill below the cut); the
+    markers ``FF DA`` (start of scan) and ``FF D9`` (end of image) cannot occur inside
+    entropy-coded data, so a file whose last scan has no end marker after it was cut.
+    """
+    with open(path, "rb") as fh:
+        data = fh.read()
+    last_scan = data.rfind(b"\xff\xda")
+    if last_scan >= 0 and data.find(b"\xff\xd9", last_scan) < 0:
+        raise UserError(
+            f"image {path} is truncated ({len(data)} bytes, the JPEG has no end-of-image "
+            "marker); re-copy it or remove it from the dataset"
+        )
+
+
+def _pillow_mode(path: str) -> str:
+    """Pillow's mode for the file's header (e.g. ``CMYK``), '' when Pillow cannot parse it."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.mode
+    except Exception:  # OpenCV gets its turn and names the file if it fails too
+        return ""
+
+
+def _read_with_pillow(path: str) -> np.ndarray:
+    """Decode with Pillow and convert to RGB (its CMYK conversion handles Adobe inversion)."""
+    from PIL import Image
+
+    try:
+        with quiet_native(), Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except Exception as err:  # Pillow raises OSError/SyntaxError/ValueError on bad data
+        raise UserError(
+            f"cannot decode image {path}: {err}; re-copy it or remove it from the dataset"
+        ) from None
 
 
 #: EXIF Orientation value -> the numpy operation that turns stored pixels into display ones
@@ -91,7 +143,13 @@ def _read_tiff(path: str) -> np.ndarray | None:
 
 
 def _to_rgb_uint8(img: np.ndarray, bgr: bool) -> np.ndarray:
-    """Scale deeper bit depths to 8 bits, drop alpha, replicate gray, BGR -> RGB."""
+    """Drop alpha, scale deeper bit depths to 8 bits, replicate gray, BGR -> RGB.
+
+    Alpha goes first: it is not intensity, so it never joins the min-max scaling (an opaque
+    16-bit RGBA image decodes exactly like the same image without alpha).
+    """
+    if img.ndim == 3 and img.shape[2] in (2, 4):
+        img = img[:, :, : img.shape[2] - 1]
     if img.dtype != np.uint8:
         img = img.astype(np.float32)
         lo, hi = float(img.min()), float(img.max())
@@ -102,7 +160,6 @@ def _to_rgb_uint8(img: np.ndarray, bgr: bool) -> np.ndarray:
         return np.repeat(img[:, :, None], 3, axis=2)
     if img.shape[2] == 1:
         return np.repeat(img, 3, axis=2)
-    img = img[:, :, :3]
     return np.ascontiguousarray(img[:, :, ::-1]) if bgr else img
 
 
