@@ -48,8 +48,13 @@ def matmul_flops(device, dtype, n=8192, reps=10) -> float:
     return 2 * n**3 / common.median(times)
 
 
-def _rate(step, n_per_step: int, device, warmup=3, reps=10) -> float:
+REPS = {"warmup": 3, "reps": 10}  # --smoke: 1 and 2
+
+
+def _rate(step, n_per_step: int, device, warmup=None, reps=None) -> float:
     """Images/s of ``step()`` (median step time over ``reps`` after ``warmup``)."""
+    warmup = REPS["warmup"] if warmup is None else min(warmup, REPS["warmup"])
+    reps = REPS["reps"] if reps is None else min(reps, REPS["reps"])
     for _ in range(warmup):
         step()
     times = []
