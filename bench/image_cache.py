@@ -82,8 +82,9 @@ def main() -> int:
         from breastbench.experiment.images import ImageStore
 
         store = ImageStore(paths, (args.side, args.side), str(Path(tmp) / "c"))
+        side = (args.side, args.side)
         diff = max(
-            int(np.abs(store.get(i).astype(int) - decode_resized(paths[i], (args.side,) * 2, "bicubic").astype(int)).max())
+            int(np.abs(store.get(i).astype(int) - decode_resized(paths[i], side).astype(int)).max())
             for i in (0, args.n - 1)
         )
     rate = args.n / res["build_s"]

@@ -110,9 +110,7 @@ def compare(root: Path, work: Path, model: dict, epochs: int) -> dict:
         prob_diff = max(prob_diff, float(np.abs(pa - pb).max()))
         kinds = [json.loads((d / "run.json").read_text())["input_path"] for d in (a, b)]
         assert kinds == ["ImageSource", "TensorSource"], kinds
-    n_images = sum(
-        json.loads((d / "run.json").read_text())["n_test"] for d in run_dirs["naive"]
-    )
+    n_images = sum(json.loads((d / "run.json").read_text())["n_test"] for d in run_dirs["naive"])
     naive, cached = sum(times["naive"]), sum(times["cached"])
     return {
         "model": model,

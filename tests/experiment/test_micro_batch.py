@@ -59,9 +59,7 @@ def test_probe_leaves_model_and_generators_untouched(monkeypatch):
     source = TensorSource(x, y, torch.device("cpu"), lambda m, b: m(b))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     real = microbatch.training_step
-    monkeypatch.setattr(
-        microbatch, "training_step", lambda *a: _oom_above(4, real(*a))
-    )
+    monkeypatch.setattr(microbatch, "training_step", lambda *a: _oom_above(4, real(*a)))
     torch.manual_seed(1)
     expected_draw = torch.rand(3)
     torch.manual_seed(1)
@@ -74,8 +72,9 @@ def test_probe_leaves_model_and_generators_untouched(monkeypatch):
 
 
 @pytest.mark.parametrize("model", FAMILIES, ids=lambda m: m["name"].split("/")[0])
-def test_auto_equals_the_fixed_micro_batch_it_chose(model, write_config, load_runs, tmp_path,
-                                                     monkeypatch):
+def test_auto_equals_the_fixed_micro_batch_it_chose(
+    model, write_config, load_runs, tmp_path, monkeypatch
+):
     runs = {}
     # forced probe, out of memory above 4 -> auto chooses 4 -> equal to a fixed 4; and (one
     # family is enough: the same code path) on the CPU auto is the batch size -> equal to 16
@@ -88,8 +87,7 @@ def test_auto_equals_the_fixed_micro_batch_it_chose(model, write_config, load_ru
             if probe:
                 mp.setattr(microbatch, "needs_probe", lambda device: True)
                 mp.setattr(microbatch, "training_step", lambda *a: _oom_above(4, real(*a)))
-            cfg = write_config([{**model, "micro_batch_size": micro}], name=label, k=2,
-                               epochs=2)
+            cfg = write_config([{**model, "micro_batch_size": micro}], name=label, k=2, epochs=2)
             out = tmp_path / label
             assert main(["run", "--no-report", str(cfg), "--out", str(out)]) == 0
         runs[label] = load_runs(out)
@@ -110,8 +108,10 @@ def test_auto_equals_the_fixed_micro_batch_it_chose(model, write_config, load_ru
         for a, b in zip(runs[auto].values(), runs[fixed].values(), strict=True):
             cols = [c for c in a["predictions"].columns if c.startswith("prob_")]
             np.testing.assert_allclose(
-                a["predictions"][cols].to_numpy(), b["predictions"][cols].to_numpy(),
-                rtol=0, atol=1e-6,
+                a["predictions"][cols].to_numpy(),
+                b["predictions"][cols].to_numpy(),
+                rtol=0,
+                atol=1e-6,
             )
             assert a["metrics"]["auc"] == pytest.approx(b["metrics"]["auc"], abs=1e-6)
 

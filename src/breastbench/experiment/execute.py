@@ -182,8 +182,17 @@ def micro_batch(ctx: RunContext, spec: RunSpec, mc: ModelConfig, model, source, 
     trains = spec.mode not in PROBE_MODES and spec.mode != "zero_shot"
     if not trains or ctx.cfg.training.epochs == 0 or len(train_idx) == 0:
         configured = None if mc.micro_batch_size == "auto" else mc.micro_batch_size
-        return resolve(configured, batch_size=batch, model=None, source=None, train_idx=None,
-                       device=ctx.device, amp="", key_parts={}, cache_dir=None)
+        return resolve(
+            configured,
+            batch_size=batch,
+            model=None,
+            source=None,
+            train_idx=None,
+            device=ctx.device,
+            amp="",
+            key_parts={},
+            cache_dir=None,
+        )
     size = tuple(model.data_config["input_size"][1:])
     key = {
         "model": mc.name,

@@ -99,9 +99,7 @@ class _Restore:
         self.model = model
         names = {n for n, p in model.named_parameters() if p.requires_grad}
         names |= {n for n, _ in model.named_buffers()}
-        self.state = {
-            k: v.detach().clone() for k, v in model.state_dict().items() if k in names
-        }
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items() if k in names}
         self.rng = (
             torch.get_rng_state(),
             torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
