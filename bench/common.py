@@ -26,6 +26,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run with
 THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 
 
+def add_smoke(ap) -> None:
+    """Add ``--smoke``: tiny sizes, a few seconds, nothing written to ``results/``.
+
+    ``tests/test_bench_smoke.py`` runs every script this way, so a changed signature in the
+    code a benchmark calls fails the test suite instead of the next benchmark run.
+    """
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes to check the script itself (seconds); prints the JSON, writes no file",
+    )
+
+
 def set_threads() -> None:
     """Apply ``THREADS`` to torch (CPU only; harmless on GPU runs)."""
     import torch
@@ -92,26 +105,32 @@ class Timer:
         return False
 
 
-def write_result(name: str, result: dict) -> dict:
-    """Add the machine, print the JSON object, write ``results/<name>-<host>.json``."""
-    result = {"benchmark": name, "machine": machine(), **result}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    host = result["machine"]["host"].split(".")[0] or "host"
-    (RESULTS / f"{name}-{host}.json").write_text(json.dumps(result, indent=2, default=float))
+def write_result(name: str, result: dict, smoke: bool = False) -> dict:
+    """Add the machine, print the JSON object, write ``results/<name>-<host>.json``.
+
+    A smoke run (``smoke=True``) only prints: its tiny figures must not replace a real result.
+    """
+    result = {"benchmark": name, "machine": machine(), "smoke": smoke, **result}
+    if not smoke:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        host = result["machine"]["host"].split(".")[0] or "host"
+        (RESULTS / f"{name}-{host}.json").write_text(json.dumps(result, indent=2, default=float))
     print(json.dumps(result, default=float))
     return result
 
 
-def synth_breakhis(root: Path, per_patient: int, magnification: int = 200, seed: int = 0):
+def synth_breakhis(
+    root: Path, per_patient: int, magnification: int = 200, seed: int = 0, tile_hw=(460, 700)
+):
     """Synthetic BreakHis tree of real-size 700x460 PNG tiles; the manifest of one magnification.
 
     16 patients (2 per subtype) x ``per_patient`` images per magnification; the manifest gets
-    5 patient-level folds, as in the study.
+    5 patient-level folds, as in the study. Smoke runs pass small ``tile_hw``.
     """
     from breastbench.data import assign_folds, load_manifest, synthesize
     from breastbench.data.synthetic import SynthSize
 
-    size = SynthSize(2, per_patient, (460, 700), 2, (72, 96), 2, (96, 72))
+    size = SynthSize(2, per_patient, tuple(tile_hw), 2, (72, 96), 2, (96, 72))
     synthesize("synthetic-breakhis", Path(root), seed=seed, size=size)
     df = load_manifest("synthetic-breakhis", str(root), task="binary")
     df = df[df["magnification"] == magnification].reset_index(drop=True)

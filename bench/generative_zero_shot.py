@@ -89,10 +89,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--queries", type=int, default=4, help="query images per measurement")
     ap.add_argument("--reps", type=int, default=3)
+    common.add_smoke(ap)
     args = ap.parse_args()
     common.set_threads()
+    names = ("vlm/test-qwen2-vl", "vlm/test-smolvlm", *MID)
+    if args.smoke:
+        names, args.queries, args.reps = ("vlm/test-qwen2-vl",), 2, 1
     models = {}
-    for name in ("vlm/test-qwen2-vl", "vlm/test-smolvlm", *MID):
+    for name in names:
         models[name] = compare(name, args.queries, args.reps)
     common.write_result(
         "generative_zero_shot",
@@ -101,6 +105,7 @@ def main() -> None:
             "2-shot = 4 example images; cached vision tokens; variants alternated",
             "models": models,
         },
+        smoke=args.smoke,
     )
 
 

@@ -15,16 +15,26 @@ From these it estimates the wall time of ``configs/breakhis_cnn_vs_vlm.yaml`` on
 (see :func:`estimate`). The GPU-side numbers assume the input pipeline keeps up; the CPU-side
 transform throughput is measured separately by ``data_pipeline.py``.
 
-Usage: ``python bench/gpu_throughput.py [--quick]`` (``--quick``: tiny models on CPU, to check
-the script itself).
+With ``--auto`` (what ``bench/gpu_check.sh`` runs) every model is also measured at the
+micro-batch ``micro_batch_size: auto`` finds on this device, with the runner's own probe
+(:func:`breastbench.experiment.microbatch.probe`: forward + backward + AdamW, halving on
+out-of-memory), VLM batches are the study's 64, and the throughput table ``breastbench plan
+--throughput`` reads is written to ``bench/results/throughput-<kind>.json`` (``--table``).
+
+Usage: ``python bench/gpu_throughput.py [--quick] [--auto]`` (``--quick``: tiny models on CPU,
+to check the script itself; ``--smoke``: the same with fewer repetitions and no result file).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import time
+from pathlib import Path
 
 import common
+import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -48,8 +58,13 @@ def matmul_flops(device, dtype, n=8192, reps=10) -> float:
     return 2 * n**3 / common.median(times)
 
 
-def _rate(step, n_per_step: int, device, warmup=3, reps=10) -> float:
+REPS = {"warmup": 3, "reps": 10}  # --smoke: 1 and 2
+
+
+def _rate(step, n_per_step: int, device, warmup=None, reps=None) -> float:
     """Images/s of ``step()`` (median step time over ``reps`` after ``warmup``)."""
+    warmup = REPS["warmup"] if warmup is None else min(warmup, REPS["warmup"])
+    reps = REPS["reps"] if reps is None else min(reps, REPS["reps"])
     for _ in range(warmup):
         step()
     times = []
@@ -84,7 +99,18 @@ def _peak(device) -> float | None:
     return torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None
 
 
-def bench_cnn(name: str, size: int, batch: int, device, peak_flops: float) -> dict:
+def _probe(model, x, y, forward, batch: int, device) -> tuple[int, list[int]]:
+    """The runner's ``auto`` probe (forward + backward + AdamW, halving on out-of-memory)."""
+    from breastbench.experiment.microbatch import probe
+    from breastbench.experiment.train import TensorSource
+
+    source = TensorSource(x, y.long().cpu().numpy(), device, forward)
+    return probe(model, source, np.arange(len(x)), batch, device, "bf16")
+
+
+def bench_cnn(
+    name: str, size: int, batch: int, device, peak_flops: float, auto_micro: bool = False
+) -> dict:
     """Fine-tuning and eval images/s, FLOPs per image and MFU of one CNN."""
     from breastbench.models import create
 
@@ -121,6 +147,22 @@ def bench_cnn(name: str, size: int, batch: int, device, peak_flops: float) -> di
 
     _peak_reset(device)
     eval_ips = _rate(eval_step, batch, device)
+    auto = None
+    if auto_micro:
+        model.train()
+        micro, failed = _probe(model, x, y, lambda m, b: m(b), batch, device)
+        auto = {"micro_batch": micro, "failed": failed, "train_img_s": train_ips}
+        if micro < batch:  # accumulate micro-batches up to the batch, as the runner does
+
+            def micro_step():
+                opt.zero_grad(set_to_none=True)
+                for s in range(0, batch, micro):
+                    with _autocast(device):
+                        loss = crit(model(x[s : s + micro])[:, 0].float(), y[s : s + micro])
+                    (loss * len(y[s : s + micro]) / batch).backward()
+                opt.step()
+
+            auto["train_img_s"] = _rate(micro_step, batch, device)
     out = {
         "model": name,
         "input": size,
@@ -131,10 +173,20 @@ def bench_cnn(name: str, size: int, batch: int, device, peak_flops: float) -> di
         "mfu": train_ips * flops_img / peak_flops,
         "peak_mem_gib": {"finetune": train_mem, "eval": _peak(device)},
     }
+    if auto:
+        out["auto"] = auto
     return out
 
 
-def bench_vlm(name: str, batch: int, micro: int, device, peak_flops: float, quick: bool) -> dict:
+def bench_vlm(
+    name: str,
+    batch: int,
+    micro: int,
+    device,
+    peak_flops: float,
+    quick: bool,
+    auto_micro: bool = False,
+) -> dict:
     """Images/s of every VLM input path of the study (linear probe and LoRA, aug off/on)."""
     from breastbench.models import create
 
@@ -178,7 +230,7 @@ def bench_vlm(name: str, batch: int, micro: int, device, peak_flops: float, quic
     crit = torch.nn.BCEWithLogitsLoss()
     y = torch.randint(0, 2, (batch,), device=device).float()
 
-    def lora_step(from_cache: bool):
+    def lora_step(from_cache: bool, micro: int = micro):
         def step():
             opt.zero_grad(set_to_none=True)
             for s in range(0, batch, micro):
@@ -188,7 +240,7 @@ def bench_vlm(name: str, batch: int, micro: int, device, peak_flops: float, quic
                     else:
                         logits = model(x[s : s + micro])
                 loss = crit(logits[:, 0].float(), y[s : s + micro])
-                (loss * micro / batch).backward()
+                (loss * len(y[s : s + micro]) / batch).backward()
             opt.step()
 
         return step
@@ -206,6 +258,24 @@ def bench_vlm(name: str, batch: int, micro: int, device, peak_flops: float, quic
         res["lora_mfu_images"] = res["lora_train_images_img_s"] * image_flops / peak_flops
     res["micro_batch"] = micro
     res["peak_mem_gib"] = mem
+    if auto_micro:  # each input path probed on its own, as the runner does
+        auto = {}
+        for path, from_cache, inputs, fwd in (
+            ("cached", True, v, lambda m, b: m.forward_from_vision(b)),
+            ("images", False, x, lambda m, b: m(b)),
+        ):
+            chosen, failed = _probe(model, inputs, y, fwd, batch, device)
+            _peak_reset(device)
+            rate = res[f"lora_train_{path}_img_s"]
+            if chosen != micro:
+                rate = _rate(lora_step(from_cache, chosen), batch, device, reps=5)
+            auto[path] = {
+                "micro_batch": chosen,
+                "failed": failed,
+                "img_s": rate,
+                "peak_mem_gib": _peak(device),
+            }
+        res["auto"] = auto
     return res
 
 
@@ -256,13 +326,85 @@ def estimate(cnn: dict[str, dict], vlm: dict[str, dict]) -> dict:
     return {"hours_by_config": hours, "total_hours": round(sum(hours.values()), 2)}
 
 
+def device_kind(device) -> str:
+    """The plan's device-kind name: h100, h200, a100, ... from the GPU name; cpu."""
+    if device.type != "cuda":
+        return "cpu"
+    name = torch.cuda.get_device_name(device).lower()
+    for part in name.replace("-", " ").split():
+        if part[:1] in "abhlv" and part[1:].isdigit():
+            return part
+    return "".join(c if c.isalnum() else "_" for c in name)
+
+
+def throughput_entry(cnn: dict, vlm: dict, device, configured: dict) -> dict:
+    """One device kind of the plan's throughput table (``experiment/throughput.json`` layout).
+
+    Base rates are at the configured micro-batch (``configured``: model -> micro-batch, the
+    study config's); ``auto`` holds the rates at the micro-batch the probe chose.
+    """
+    models = {}
+    for name, r in cnn.items():
+        models[name] = {
+            "train": round(r["finetune_train_img_s"], 1),
+            "eval": round(r["eval_img_s"], 1),
+        }
+        if "auto" in r:
+            models[name]["micro_batch"] = r["batch"]
+            models[name]["auto"] = {
+                "micro_batch": r["auto"]["micro_batch"],
+                "train": round(r["auto"]["train_img_s"], 1),
+            }
+    for name, r in vlm.items():
+        models[name] = {
+            "eval": round(r["full_fwd_img_s"], 1),
+            "vision": round(r["vision_fwd_img_s"], 1),
+            "lora_cached": round(r["lora_train_cached_img_s"], 1),
+            "lora_images": round(r["lora_train_images_img_s"], 1),
+            "micro_batch": configured.get(name, r["micro_batch"]),
+        }
+        if "auto" in r:
+            a = r["auto"]
+            models[name]["auto"] = {
+                "micro_batch": min(a["cached"]["micro_batch"], a["images"]["micro_batch"]),
+                "lora_cached": round(a["cached"]["img_s"], 1),
+                "lora_images": round(a["images"]["img_s"], 1),
+            }
+    cuda = device.type == "cuda"
+    gpu = torch.cuda.get_device_name(device) if cuda else "cpu (tiny models, fp32)"
+    family = {"cnn": next(iter(cnn), None), "clip": next(iter(cnn), None)}
+    family["vlm"] = "vlm/smolvlm" if "vlm/smolvlm" in vlm else next(iter(vlm), None)
+    return {
+        device_kind(device): {
+            "source": f"bench/gpu_throughput.py --auto on {gpu}, "
+            f"{datetime.date.today().isoformat()}, torch {torch.__version__}"
+            + (", bf16 autocast" if cuda else ""),
+            "models": models,
+            "family_default": {k: v for k, v in family.items() if v},
+        }
+    }
+
+
 def main() -> None:
     """Run every measurement, print and write the JSON."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny models, to test the script")
     ap.add_argument("--only", nargs="*", help="model names to run (default: all)")
     ap.add_argument("--smolvlm-micro", type=int, default=8, help="LoRA micro-batch of SmolVLM")
+    ap.add_argument(
+        "--auto",
+        action="store_true",
+        help="also measure at the micro-batch `micro_batch_size: auto` finds; write the table",
+    )
+    ap.add_argument(
+        "--table", help="where --auto writes the plan's throughput table (JSON)", default=None
+    )
+    common.add_smoke(ap)
     args = ap.parse_args()
+    if args.smoke:
+        args.quick = True
+        REPS.update(warmup=1, reps=2)
+        common.set_threads()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -271,24 +413,25 @@ def main() -> None:
     quick = args.quick or device.type != "cuda"
     t0 = time.perf_counter()
     dtype = torch.float32 if quick else torch.bfloat16
-    peak = matmul_flops(device, dtype, n=1024 if quick else 8192)
+    peak = matmul_flops(device, dtype, n=256 if args.smoke else 1024 if quick else 8192)
     cnns = [("cnn/test-resnet", 64, 8)] if quick else []
     cnns += [] if quick else [(n, 336, 64) for n in ("cnn/resnet34", "cnn/alexnet", "cnn/vgg19")]
-    vlms = [("vlm/test-smolvlm", 8, 4)] if quick else [("vlm/qwen2-vl-2b", 32, 32)]
-    vlms += [] if quick else [("vlm/smolvlm", 32, args.smolvlm_micro)]  # study config: 8
+    vlm_batch = 64 if args.auto else 32  # --auto: the study's batch, the probe's ceiling
+    vlms = [("vlm/test-smolvlm", 8, 4)] if quick else [("vlm/qwen2-vl-2b", vlm_batch, 32)]
+    vlms += [] if quick else [("vlm/smolvlm", vlm_batch, args.smolvlm_micro)]  # study: 8
     if args.only:
         cnns = [c for c in cnns if c[0] in args.only]
         vlms = [v for v in vlms if v[0] in args.only]
     cnn_res, vlm_res, errors = {}, {}, {}
     for name, size, batch in cnns:
         try:
-            cnn_res[name] = bench_cnn(name, size, batch, device, peak)
+            cnn_res[name] = bench_cnn(name, size, batch, device, peak, args.auto)
         except Exception as err:  # report and go on: one OOM must not lose the rest
             errors[name] = f"{type(err).__name__}: {str(err)[:300]}"
         print(name, cnn_res.get(name) or errors[name], flush=True)
     for name, batch, micro in vlms:
         try:
-            vlm_res[name] = bench_vlm(name, batch, micro, device, peak, quick)
+            vlm_res[name] = bench_vlm(name, batch, micro, device, peak, quick, args.auto)
         except Exception as err:
             errors[name] = f"{type(err).__name__}: {str(err)[:300]}"
         print(name, vlm_res.get(name) or errors[name], flush=True)
@@ -303,8 +446,19 @@ def main() -> None:
     }
     if not quick and not args.only:
         result["study_estimate"] = estimate(cnn_res, vlm_res)
+    if args.auto:
+        configured = {name: micro for name, _, micro in vlms}
+        result["throughput_table"] = throughput_entry(cnn_res, vlm_res, device, configured)
+        table = args.table or None
+        if table is None and not args.smoke:
+            table = common.RESULTS / f"throughput-{device_kind(device)}.json"
+        if table:
+            Path(table).parent.mkdir(parents=True, exist_ok=True)
+            Path(table).write_text(json.dumps(result["throughput_table"], indent=1) + "\n")
+            result["table_written"] = str(table)
     name = "gpu_throughput" + ("_quick" if quick else "") + ("_subset" if args.only else "")
-    common.write_result(name, result)
+    name += "_auto" if args.auto else ""
+    common.write_result(name, result, smoke=args.smoke)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
 """Linear-probe protocol: naive (backbone forward every epoch) vs the feature cache.
 
 The study's protocol (5 patient-level folds x 20 epochs, frozen backbone, batch 64, AdamW,
-cosine) is run through the runner's own ``execute`` twice per fold, once with
-``use_cache=False`` (what ``breastbench run --no-cache`` does: an ``ImageSource`` feeds images
-through the frozen backbone every epoch) and once with the feature cache (features computed
-once per magnification, the head trains on them). The two variants alternate fold by fold
-(and which goes first alternates too); the reported ratio is total naive time / total cached
-time, the cached total including building the cache. Both variants read the same
-decoded-image cache, built before timing, so only the feature cache is measured.
+cosine) is run through the public command, ``breastbench run`` (``breastbench.cli.main``), one
+fold per call (``--only``), twice per fold: once with ``--no-cache`` (an ``ImageSource`` feeds
+images through the frozen backbone every epoch) and once with the feature cache (features
+computed once per magnification, the head trains on them). The two variants alternate fold by
+fold (and which goes first alternates too); the reported ratio is total naive time / total
+cached time, each run's time being its own ``timings.total_s`` in ``run.json`` (model build,
+data, fit, predict; the cached total includes building the cache). Both variants read the same
+decoded-image cache, built before timing by a warm-up run, so only the feature cache is
+measured.
 
 Data: synthetic BreakHis, real-size 700x460 PNG tiles, one magnification.
 Target (issue 6): >= 30x faster, every metric equal within 1e-4.
@@ -16,6 +18,8 @@ Target (issue 6): >= 30x faster, every metric equal within 1e-4.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import shutil
 import tempfile
@@ -29,6 +33,10 @@ import yaml
 
 MODELS = {
     "cnn": {"name": "cnn/resnet34", "input_size": 112},
+    "clip": {"name": "clip/test-biomedclip"},
+}
+SMOKE_MODELS = {
+    "cnn": {"name": "cnn/test-resnet"},
     "clip": {"name": "clip/test-biomedclip"},
 }
 
@@ -60,47 +68,40 @@ def _config(root: Path, out: Path, model: dict, epochs: int) -> Path:
     return path
 
 
+def _run(cfg: Path, out: Path, only: str, no_cache: bool) -> None:
+    from breastbench.cli import main as cli
+
+    argv = ["run", str(cfg), "--out", str(out), "--only", only, "--no-report", "--device", "cpu"]
+    with contextlib.redirect_stdout(io.StringIO()):  # the command's tables: not this JSON
+        code = cli(argv + (["--no-cache"] if no_cache else []))
+    if code != 0:
+        raise SystemExit(f"breastbench {' '.join(argv)} exited {code}")
+
+
 def compare(root: Path, work: Path, model: dict, epochs: int) -> dict:
     """Run every fold naive and cached, alternating; times, ratio and largest differences."""
-    import torch
-    from rich.console import Console
-
-    from breastbench.experiment.config import load_config
-    from breastbench.experiment.execute import RunContext, execute
-    from breastbench.experiment.grid import expand
-    from breastbench.experiment.runner import prepare_manifests
-
     out = work / model["name"].replace("/", "-")
-    cfg = load_config(_config(root, out, model, epochs))
-    manifests = prepare_manifests(cfg, out, Console(quiet=True))
-    cache = out / "cache"
-    dev = torch.device("cpu")
-    ctxs = {
-        "naive": RunContext(cfg, out / "naive", dev, manifests, cache, use_cache=False),
-        "cached": RunContext(cfg, out / "cached", dev, manifests, cache, use_cache=True),
-    }
-    specs = expand(cfg)
-    # decoded-image cache built once, outside the timing (both variants read it)
-    from breastbench.experiment.execute import build_model, make_source, subset
-
-    df = subset(manifests["breakhis"], 200)
-    warm = build_model(specs[0], cfg.models[0], ["benign", "malignant"], dev)
-    ctxs["naive"].use_cache = False
-    make_source(ctxs["naive"], specs[0], cfg.models[0], warm, df, df["target"].to_numpy())
-    ctxs["cached"].stores = ctxs["naive"].stores  # same in-memory decoded images
-    if (cache / "features").exists():
-        shutil.rmtree(cache / "features")
+    cfg = _config(root, out, model, epochs)
+    folds = range(5)
+    # warm-up: builds the decoded-image cache both variants read (no feature cache)
+    _run(cfg, out / "warm-up", "*fold0*", no_cache=True)
+    if (out / "cache" / "features").exists():
+        shutil.rmtree(out / "cache" / "features")
     times = {"naive": [], "cached": []}
-    for i, spec in enumerate(specs):
+    wall = {"naive": 0.0, "cached": 0.0}
+    run_dirs = {"naive": [], "cached": []}
+    for i in folds:
         order = ["naive", "cached"] if i % 2 == 0 else ["cached", "naive"]
         for variant in order:
             t0 = time.perf_counter()
-            execute(spec, ctxs[variant])
-            times[variant].append(time.perf_counter() - t0)
+            _run(cfg, out / variant, f"*fold{i}*", no_cache=variant == "naive")
+            wall[variant] += time.perf_counter() - t0
+            (run,) = [d for d in (out / variant / "runs").glob(f"*fold{i}*") if d.is_dir()]
+            info = json.loads((run / "run.json").read_text())
+            times[variant].append(info["timings"]["total_s"])
+            run_dirs[variant].append(run)
     metric_diff, prob_diff = 0.0, 0.0
-    for spec in specs:
-        a = out / "naive" / "runs" / spec.run_id
-        b = out / "cached" / "runs" / spec.run_id
+    for a, b in zip(run_dirs["naive"], run_dirs["cached"], strict=True):
         ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (a, b))
         for k, v in ma.items():
             if isinstance(v, int | float) and not (np.isnan(v) and np.isnan(mb[k])):
@@ -109,15 +110,17 @@ def compare(root: Path, work: Path, model: dict, epochs: int) -> dict:
         prob_diff = max(prob_diff, float(np.abs(pa - pb).max()))
         kinds = [json.loads((d / "run.json").read_text())["input_path"] for d in (a, b)]
         assert kinds == ["ImageSource", "TensorSource"], kinds
+    n_images = sum(json.loads((d / "run.json").read_text())["n_test"] for d in run_dirs["naive"])
     naive, cached = sum(times["naive"]), sum(times["cached"])
     return {
         "model": model,
-        "images": len(df),
+        "images": n_images,
         "naive_s": naive,
         "cached_s": cached,
         "speedup": naive / cached,
         "naive_fold_s": times["naive"],
         "cached_fold_s": times["cached"],
+        "cli_wall_s": wall,
         "max_metric_diff": metric_diff,
         "max_prob_diff": prob_diff,
         "target_met": naive / cached >= 30 and metric_diff <= 1e-4,
@@ -130,27 +133,33 @@ def main() -> None:
     ap.add_argument("--per-patient", type=int, default=8, help="images per patient (16 patients)")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--data", default=str(Path(tempfile.gettempdir()) / "breastbench-bench-data"))
+    common.add_smoke(ap)
     args = ap.parse_args()
     common.set_threads()
-    root = Path(args.data) / f"breakhis-full-{args.per_patient}"
-    common.synth_breakhis(root, args.per_patient)
+    models, tile = MODELS, (460, 700)
+    if args.smoke:  # tiny models and tiles, 1 image per patient, 2 epochs
+        models, tile, args.per_patient, args.epochs = SMOKE_MODELS, (46, 70), 1, 2
+    root = Path(args.data) / f"breakhis-{tile[1]}x{tile[0]}-{args.per_patient}"
+    common.synth_breakhis(root, args.per_patient, tile_hw=tile)
     work = Path(tempfile.mkdtemp(prefix="bb-lp-"))
     try:
-        results = {k: compare(root, work, m, args.epochs) for k, m in MODELS.items()}
+        results = {k: compare(root, work, m, args.epochs) for k, m in models.items()}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     common.write_result(
         "linear_probe",
         {
             "setup": (
-                f"synthetic BreakHis 200X, {args.per_patient * 16} PNGs of 700x460, 5 folds x "
-                f"{args.epochs} epochs, batch 64, runner execute() per fold, naive = "
-                "use_cache=False (--no-cache); decoded-image cache shared and prebuilt"
+                f"synthetic BreakHis 200X, {args.per_patient * 16} PNGs of {tile[1]}x{tile[0]}, "
+                f"5 folds x {args.epochs} epochs, batch 64, `breastbench run --only` per fold, "
+                "naive = --no-cache; run time = run.json timings.total_s; decoded-image cache "
+                "shared and prebuilt"
             ),
             "target": ">= 30x, metrics within 1e-4",
             **results,
             "target_met": all(r["target_met"] for r in results.values()),
         },
+        smoke=args.smoke,
     )
 
 

@@ -9,6 +9,7 @@ CUDA it is ``torch.cuda.max_memory_allocated``.
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -25,6 +26,11 @@ CONFIGS = [
     ("vlm/smolvlm-256m", "lora", 4, {}),
     ("vlm/smolvlm-256m", "linear_probe", 4, {}),
     ("vlm/test-qwen2-vl", "lora", 16, {}),
+]
+
+SMOKE_CONFIGS = [
+    ("cnn/test-resnet", "finetune", 4, {}),
+    ("vlm/test-smolvlm", "lora", 4, {}),
 ]
 
 CHILD = r"""
@@ -62,8 +68,11 @@ print(json.dumps(out))
 
 def main() -> None:
     """One subprocess per configuration; print and write the JSON."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common.add_smoke(ap)
+    args = ap.parse_args()
     rows = []
-    for name, mode, batch, kw in CONFIGS:
+    for name, mode, batch, kw in SMOKE_CONFIGS if args.smoke else CONFIGS:
         proc = subprocess.run(
             [sys.executable, "-c", CHILD, json.dumps([name, mode, batch, kw])],
             capture_output=True,
@@ -76,7 +85,7 @@ def main() -> None:
         else:
             row["error"] = proc.stderr.strip().splitlines()[-1][:300]
         rows.append(row)
-    common.write_result("memory", {"configs": rows})
+    common.write_result("memory", {"configs": rows}, smoke=args.smoke)
 
 
 if __name__ == "__main__":

@@ -161,13 +161,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(Path(tempfile.gettempdir()) / "breastbench-bench-data"))
     ap.add_argument("--images", type=int, default=16, help="images per mid-size run")
+    common.add_smoke(ap)
     args = ap.parse_args()
     common.set_threads()
-    df = common.synth_breakhis(Path(args.data) / "breakhis-full-8", 8)
+    per, tile = (1, (46, 70)) if args.smoke else (8, (460, 700))
+    df = common.synth_breakhis(
+        Path(args.data) / f"breakhis-{tile[1]}x{tile[0]}-{per}", per, tile_hw=tile
+    )
     paths, targets = df["path"].tolist(), df["target"].to_numpy()
     out = {}
-    for name in ("vlm/test-qwen2-vl", "vlm/test-smolvlm"):
-        out[name] = compare(name, paths, targets, epochs=3, reps=2)
+    tiny = ("vlm/test-smolvlm",) if args.smoke else ("vlm/test-qwen2-vl", "vlm/test-smolvlm")
+    for name in tiny:
+        out[name] = compare(name, paths, targets, epochs=1 if args.smoke else 3, reps=2)
+    if args.smoke:  # tiny model only: checks the script and the cache's equality
+        common.write_result("vlm_lora", {"setup": "smoke", "models": out}, smoke=True)
+        return
     # balanced subset for the mid-size models (their epochs cost seconds per image)
     sel = np.concatenate([np.flatnonzero(targets == c)[: args.images // 2] for c in (0, 1)])
     for name in MID:

@@ -83,8 +83,14 @@ def register(subparsers) -> None:
     pl.add_argument(
         "--device-kind",
         default="h100",
-        choices=["h100", "cpu"],
-        help="throughput table row to estimate with (default: h100)",
+        help="throughput table row to estimate with: h100 or cpu, or a kind of the "
+        "--throughput file (default: h100)",
+    )
+    pl.add_argument(
+        "--throughput",
+        metavar="FILE",
+        help="throughput JSON measured on your GPU (bench/gpu_check.sh writes it) to use "
+        "instead of the packaged table for the models and device kinds it holds",
     )
     pl.add_argument("--json", action="store_true", help="print the plan as JSON")
     pl.set_defaults(func=_plan)
@@ -149,7 +155,7 @@ def _plan(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.experiment)
     check_models(cfg)
-    plan = make_plan(cfg, args.out, args.device_kind)
+    plan = make_plan(cfg, args.out, args.device_kind, args.throughput)
     if args.json:
         print(jsonio.dumps(plan))
     else:

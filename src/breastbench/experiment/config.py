@@ -82,8 +82,10 @@ class ModelConfig:
     weights: str | None = _f(None, "null/random, pretrained, or a local folder/file")
     label: str | None = _f(None, "display name in tables (default: the registry name)")
     input_size: int | None = _f(None, "square input size; null = the model's default")
-    micro_batch_size: int | None = _f(
-        None, "per-step batch; gradient accumulation keeps training.batch_size effective"
+    micro_batch_size: int | Literal["auto"] | None = _f(
+        None,
+        "per-step batch; gradient accumulation keeps training.batch_size effective; auto = "
+        "the largest that fits the GPU (probed once per model, mode, input and device)",
     )
     lr: float | dict | None = _f(
         None, "learning-rate override: one number, or per mode, e.g. {linear_probe: 1e-2}"
@@ -155,7 +157,7 @@ class ModelConfig:
                 raise UserError(f"{where}.resources.{key}: got {value!r}; expected a number >= 0")
         for key in ("input_size", "micro_batch_size"):
             value = getattr(self, key)
-            if value is not None and value < 1:
+            if isinstance(value, int) and value < 1:
                 raise UserError(f"{where}.{key}: got {value}; use 1 or more")
 
     @property

@@ -174,6 +174,47 @@ def make_source(
     )
 
 
+def micro_batch(ctx: RunContext, spec: RunSpec, mc: ModelConfig, model, source, train_idx):
+    """The run's micro-batch (:mod:`breastbench.experiment.microbatch`; ``auto`` probes)."""
+    from breastbench.experiment.microbatch import resolve
+
+    batch = ctx.cfg.training.batch_size
+    trains = spec.mode not in PROBE_MODES and spec.mode != "zero_shot"
+    if not trains or ctx.cfg.training.epochs == 0 or len(train_idx) == 0:
+        configured = None if mc.micro_batch_size == "auto" else mc.micro_batch_size
+        return resolve(
+            configured,
+            batch_size=batch,
+            model=None,
+            source=None,
+            train_idx=None,
+            device=ctx.device,
+            amp="",
+            key_parts={},
+            cache_dir=None,
+        )
+    size = tuple(model.data_config["input_size"][1:])
+    key = {
+        "model": mc.name,
+        "options": sorted(mc.options.items()),
+        "mode": spec.mode,
+        "input": "x".join(map(str, size)),
+        "input_path": type(source).__name__,
+    }
+    return resolve(
+        mc.micro_batch_size,
+        batch_size=batch,
+        model=model,
+        source=source,
+        train_idx=train_idx,
+        device=ctx.device,
+        amp=ctx.cfg.training.amp,
+        key_parts=key,
+        cache_dir=ctx.cache_dir,
+        where=f"models[{spec.model_index}].",
+    )
+
+
 def _workers(ctx: RunContext, n_images: int) -> int:
     """Configured DataLoader workers, else a choice by device and size.
 
@@ -315,7 +356,8 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
                 tmp.unlink(missing_ok=True)
             last_save[0] = time.perf_counter()
 
-    micro = mc.micro_batch_size or cfg.training.batch_size
+    micro_info = micro_batch(ctx, spec, mc, model, source, train_idx)
+    micro = micro_info.chosen
     lr = mc.lr.get(spec.mode) if isinstance(mc.lr, dict) else mc.lr
     probe_info: dict = {}
     examples = None
@@ -333,7 +375,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
             cfg.training,
             seed=spec.seed,
             device=ctx.device,
-            micro_batch=min(micro, cfg.training.batch_size),
+            micro_batch=micro,
             lr=lr or cfg.training.lr,
             test_idx=test_idx,
             val_idx=val_idx,
@@ -378,6 +420,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
         if spec.shots is not None
         else None,
         "input_path": type(source).__name__,
+        "micro_batch": micro_info.to_dict(),
         "metric_warnings": metric_warnings,
         "trainable": model.trainable_report(),
         "synthetic": bool(cfg.synthetic or full.attrs.get("synthetic", False)),

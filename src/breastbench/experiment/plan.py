@@ -16,6 +16,12 @@ Seconds per run, by mode (n_train / n_test images of the run, E epochs):
 - linear_probe with augmentation: (E n_train + n_test) / eval (frozen forward every epoch);
 - lora without augmentation: (n_train + n_test) / vision + (E n_train + n_test) / lora_cached;
 - lora with augmentation: E n_train / lora_images + n_test / eval.
+
+A model whose table entry has ``auto`` rates (measured at the micro-batch that
+``micro_batch_size: auto`` finds on that device, ``bench/gpu_check.sh``) is estimated with them
+when its config says ``auto``; otherwise the plan says beside the estimate how many
+device-hours ``auto`` would save. ``--throughput FILE`` (the JSON ``bench/gpu_check.sh``
+writes) overrides the packaged table's models for the device kinds it holds.
 """
 
 from __future__ import annotations
@@ -32,9 +38,33 @@ from breastbench.results import RunFolder
 KINDS = ("h100", "cpu")
 
 
-def throughput_table() -> dict:
-    """The packaged throughput table."""
-    return json.loads((resources.files("breastbench") / "experiment/throughput.json").read_text())
+def throughput_table(extra: str | Path | None = None) -> dict:
+    """The packaged throughput table, with the device kinds of ``extra`` (a JSON file) merged.
+
+    ``extra`` has the packaged file's layout, ``{kind: {source, models, family_default}}``; its
+    models replace the packaged ones of the same name, the others stay.
+    """
+    from breastbench.errors import UserError
+
+    table = json.loads((resources.files("breastbench") / "experiment/throughput.json").read_text())
+    if extra is None:
+        return table
+    try:
+        add = json.loads(Path(extra).read_text())
+    except (OSError, ValueError) as err:
+        raise UserError(f"--throughput {extra}: cannot read it as JSON ({err})") from None
+    kinds = {k: v for k, v in add.items() if isinstance(v, dict) and "models" in v}
+    if not kinds:
+        raise UserError(
+            f"--throughput {extra}: no device kind with 'models' in it; expected the JSON "
+            'bench/gpu_check.sh writes, e.g. {"h100": {"source": ..., "models": {...}}}'
+        )
+    for kind, entry in kinds.items():
+        base = table.setdefault(kind, {"source": "", "models": {}, "family_default": {}})
+        base["models"] = {**base["models"], **entry["models"]}
+        base["family_default"] = {**base["family_default"], **entry.get("family_default", {})}
+        base["source"] = f"{entry.get('source', extra)}; other models: {base['source']}"
+    return table
 
 
 @dataclass
@@ -54,6 +84,7 @@ class ConfigPlan:
     runs: int = 0
     complete: int = 0
     hours: float = 0.0
+    auto_saves: float = 0.0  # device-hours micro_batch_size: auto would save
     throughput_note: str = ""
     specs: list[RunSpec] = field(default_factory=list)
 
@@ -91,8 +122,7 @@ def _count_dataset(ds) -> DatasetCount:
     return DatasetCount(counts, f"published size: {found[1]}")
 
 
-def _rates(kind: str, model_name: str, family: str) -> tuple[dict, str]:
-    table = throughput_table()[kind]
+def _rates(table: dict, model_name: str, family: str) -> tuple[dict, str]:
     if model_name in table["models"]:
         return table["models"][model_name], ""
     fallback = table["family_default"].get(family)
@@ -140,10 +170,28 @@ def generative_passes(mc, shots: str | None) -> float:
     return sum(len(a) for a in qs.answers.values()) * (1 + k * len(qs.answers))
 
 
-def make_plan(cfg: ExperimentConfig, out: str | None = None, kind: str = "h100") -> dict:
+def with_auto(rates: dict) -> dict:
+    """The rates at the micro-batch ``auto`` finds (the table's ``auto`` entry), else as given."""
+    auto = rates.get("auto")
+    if not isinstance(auto, dict):
+        return rates
+    return {**rates, **{k: v for k, v in auto.items() if isinstance(v, (int, float))}}
+
+
+def make_plan(
+    cfg: ExperimentConfig, out: str | None = None, kind: str = "h100", throughput=None
+) -> dict:
     """The plan as plain data: configurations, cache builds, totals and their sources."""
     from breastbench.models import get_info
 
+    full_table = throughput_table(throughput)
+    if kind not in full_table:
+        from breastbench.errors import UserError
+
+        known = ", ".join(k for k, v in full_table.items() if isinstance(v, dict))
+        raise UserError(f"--device-kind {kind}: no throughput for it; known: {known}")
+    table = full_table[kind]
+    auto_detail: dict[str, str] = {}
     out_dir = Path(out or cfg.output_dir)
     folder = RunFolder(out_dir)
     counts = {ds.name: _count_dataset(ds) for ds in cfg.datasets}
@@ -154,7 +202,11 @@ def make_plan(cfg: ExperimentConfig, out: str | None = None, kind: str = "h100")
         mc = cfg.models[spec.model_index]
         info = get_info(mc.name)
         plan = configs.setdefault(spec.key.config_id, ConfigPlan(spec.key.config_id, mc.name))
-        rates, note = _rates(kind, mc.name, info.family)
+        rates, note = _rates(table, mc.name, info.family)
+        auto = rates.get("auto") if isinstance(rates.get("auto"), dict) else None
+        if auto and mc.micro_batch_size == "auto":
+            rates = with_auto(rates)
+            note = (note + "; " if note else "") + f"auto: micro-batch {auto['micro_batch']}"
         plan.throughput_note = note
         plan.runs += 1
         plan.complete += int(folder.is_complete(spec.key))
@@ -168,7 +220,24 @@ def make_plan(cfg: ExperimentConfig, out: str | None = None, kind: str = "h100")
             n_train = min(n_train, 8 * int(spec.shots) * 2)
         generative = spec.mode == "zero_shot" and info.family == "vlm"
         passes = generative_passes(mc, spec.shots) if generative else 1.0
-        plan.hours += run_seconds(spec, rates, n_train, n_test, epochs, passes) / 3600.0
+        seconds = run_seconds(spec, rates, n_train, n_test, epochs, passes)
+        plan.hours += seconds / 3600.0
+        batch = cfg.training.batch_size
+        configured = batch if mc.micro_batch_size in (None, "auto") else mc.micro_batch_size
+        configured = min(configured, batch)
+        bigger = auto and mc.micro_batch_size != "auto" and auto["micro_batch"] > configured
+        if bigger and spec.mode in ("finetune", "lora"):
+            faster = run_seconds(spec, with_auto(rates), n_train, n_test, epochs, passes)
+            plan.auto_saves += max(seconds - faster, 0.0) / 3600.0
+            auto_detail[mc.name] = (
+                f"{mc.name}: micro-batch {configured} -> auto {auto['micro_batch']} ("
+                + ", ".join(
+                    f"{k} {rates[k]:g} -> {auto[k]:g} img/s"
+                    for k in ("train", "lora_cached", "lora_images")
+                    if k in auto and k in rates
+                )
+                + f"; {auto.get('source', table['source'])})"
+            )
         size = mc.input_size or "default"
         datasets = (spec.dataset, spec.external) if spec.external else (spec.dataset,)
         image_caches.add((datasets, spec.magnification, mc.name, size, mc.resize, cfg.stain_norm))
@@ -178,7 +247,7 @@ def make_plan(cfg: ExperimentConfig, out: str | None = None, kind: str = "h100")
         if spec.augmentation == "off" and (spec.mode == "lora" or generative):
             if info.family == "vlm":
                 vision_caches.add((spec.model_index, datasets, spec.magnification))
-    table = throughput_table()[kind]
+    saves = round(sum(p.auto_saves for p in configs.values()), 2)
     return {
         "experiment": cfg.name,
         "device_kind": kind,
@@ -191,6 +260,7 @@ def make_plan(cfg: ExperimentConfig, out: str | None = None, kind: str = "h100")
                 "runs": p.runs,
                 "complete": p.complete,
                 "device_hours": round(p.hours, 3),
+                "auto_saves_hours": round(p.auto_saves, 3),
                 "note": p.throughput_note,
             }
             for p in configs.values()
@@ -203,6 +273,11 @@ def make_plan(cfg: ExperimentConfig, out: str | None = None, kind: str = "h100")
             "vision_tokens": len(vision_caches),
         },
         "device_hours": round(sum(p.hours for p in configs.values()), 2),
+        "micro_batch_auto": {
+            "saves_device_hours": saves,
+            "device_hours_with_auto": round(sum(p.hours for p in configs.values()) - saves, 2),
+            "detail": sorted(auto_detail.values()),
+        },
     }
 
 
@@ -210,24 +285,37 @@ def render(plan: dict):
     """A rich table of the plan."""
     from rich.table import Table
 
+    auto = plan["micro_batch_auto"]
+    saving = ""
+    if auto["saves_device_hours"] > 0:
+        saving = (
+            f"; micro_batch_size: auto would save ~{auto['saves_device_hours']} "
+            f"(~{auto['device_hours_with_auto']} device-hours)"
+        )
     table = Table(
         title=f"plan: {plan['experiment']} on {plan['device_kind']} "
-        f"({plan['runs']} runs, {plan['complete']} complete, ~{plan['device_hours']} device-hours)"
+        f"({plan['runs']} runs, {plan['complete']} complete, ~{plan['device_hours']} "
+        f"device-hours{saving})"
     )
-    for col in ("configuration", "runs", "done", "hours", "note"):
-        table.add_column(col, justify="right" if col in ("runs", "done", "hours") else "left")
+    cols = ["configuration", "runs", "done", "hours", "auto saves", "note"]
+    if not saving:
+        cols.remove("auto saves")
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("configuration", "note") else "right")
     for c in plan["configurations"]:
-        table.add_row(
-            c["config_id"],
-            str(c["runs"]),
-            str(c["complete"]),
-            f"{c['device_hours']:.2f}",
-            c["note"],
-        )
+        row = [c["config_id"], str(c["runs"]), str(c["complete"]), f"{c['device_hours']:.2f}"]
+        if saving:
+            row.append(f"{c['auto_saves_hours']:.2f}" if c["auto_saves_hours"] else "")
+        table.add_row(*row, c["note"])
     caches = plan["cache_builds"]
     table.caption = (
         f"cache builds: {caches['images']} image, {caches['features']} feature, "
         f"{caches['vision_tokens']} vision-token; throughput: {plan['throughput_source']}; "
         + "; ".join(f"{n}: {d['origin']}" for n, d in plan["datasets"].items())
     )
+    if saving:
+        table.caption += (
+            "; micro_batch_size: auto (the largest micro-batch that fits, probed per run "
+            "configuration; same batch by gradient accumulation): " + "; ".join(auto["detail"])
+        )
     return table
