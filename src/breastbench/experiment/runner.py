@@ -35,36 +35,41 @@ def check_models(cfg: ExperimentConfig) -> None:
             info = get_info(mc.name)
         except UserError as err:
             raise UserError(f"models[{i}].name: {err}") from None
-        for mode in mc.modes:
-            if mode in PROBE_MODES and "linear_probe" in info.modes:
-                continue  # frozen-feature probes run wherever a linear probe can
-            if mode not in info.modes:
-                raise UserError(
-                    f"models[{i}].modes: '{mc.name}' cannot run mode '{mode}'; "
-                    f"it supports: {', '.join(info.modes)}"
-                )
-            if any(t is not None for t in mc.text_contexts) and info.family != "vlm":
-                raise UserError(
-                    f"models[{i}].text_context: '{mc.name}' reads images only; text context "
-                    "needs a VLM (vlm/...)"
-                )
-            if mode == "zero_shot" and not mc.prompt_set:
-                raise UserError(
-                    f"models[{i}].prompt_set: zero-shot needs a prompt file, e.g. "
-                    "histology_binary or density"
-                )
-            if mode == "zero_shot" and info.family == "vlm":
-                _check_questions(mc, f"models[{i}]")
-        if mc.init_head_from_text and info.family == "vlm":
+        check_model(i, mc, info)
+
+
+def check_model(i: int, mc, info) -> None:
+    """One model entry's modes, text context, prompts and shots fit its family."""
+    for mode in mc.modes:
+        if mode in PROBE_MODES and "linear_probe" in info.modes:
+            continue  # frozen-feature probes run wherever a linear probe can
+        if mode not in info.modes:
             raise UserError(
-                f"models[{i}].init_head_from_text: '{mc.name}' is a generative VLM without a "
-                "text-embedding head; remove init_head_from_text"
+                f"models[{i}].modes: '{mc.name}' cannot run mode '{mode}'; "
+                f"it supports: {', '.join(info.modes)}"
             )
-        if any(mc.shots) and info.family != "vlm":
+        if any(t is not None for t in mc.text_contexts) and info.family != "vlm":
             raise UserError(
-                f"models[{i}].shots: in-context examples need a generative VLM (vlm/...); "
-                f"'{mc.name}' is a {info.family} model, remove shots"
+                f"models[{i}].text_context: '{mc.name}' reads images only; text context "
+                "needs a VLM (vlm/...)"
             )
+        if mode == "zero_shot" and not mc.prompt_set:
+            raise UserError(
+                f"models[{i}].prompt_set: zero-shot needs a prompt file, e.g. "
+                "histology_binary or density"
+            )
+        if mode == "zero_shot" and info.family == "vlm":
+            _check_questions(mc, f"models[{i}]")
+    if mc.init_head_from_text and info.family == "vlm":
+        raise UserError(
+            f"models[{i}].init_head_from_text: '{mc.name}' is a generative VLM without a "
+            "text-embedding head; remove init_head_from_text"
+        )
+    if any(mc.shots) and info.family != "vlm":
+        raise UserError(
+            f"models[{i}].shots: in-context examples need a generative VLM (vlm/...); "
+            f"'{mc.name}' is a {info.family} model, remove shots"
+        )
 
 
 def _check_questions(mc, where: str) -> None:
@@ -241,6 +246,8 @@ def run_experiment(
     retrain_changed: bool = False,
     executor: str = "local",
     address: str | None = None,
+    skip_preflight: bool = False,
+    resume_command: str | None = None,
 ) -> Path:
     """Validate, run every pending unit of the grid, analyse it; return the folder.
 
@@ -252,13 +259,11 @@ def run_experiment(
         console = Console(stderr=True, width=100)  # logs get the whole results table
     out_dir = Path(out or cfg.output_dir).resolve()
     dev = resolve_device(device)
-    check_models(cfg)
-    runs = select(expand(cfg), only)
-    if not runs:
-        raise UserError(
-            f"--only {' '.join(only)}: matches no run (case-insensitive glob or substring); "
-            f"run ids look like {expand(cfg)[0].run_id}"
-        )
+    from breastbench.experiment.preflight import preflight
+
+    runs = selected_runs(cfg, only)
+    # every model, weights and data problem at once, before anything is written
+    preflight(cfg, skip=skip_preflight, models={r.model_index for r in runs})
     folder = RunFolder(out_dir)
     created = not out_dir.exists()
     try:  # plan-time checks: a mistake found here leaves no new output folder behind
@@ -349,6 +354,17 @@ def run_experiment(
     return out_dir
 
 
+def selected_runs(cfg: ExperimentConfig, only: list[str] | None) -> list:
+    """The grid's runs that ``--only`` picks (all without it); none picked is an error."""
+    runs = select(expand(cfg), only)
+    if not runs:
+        raise UserError(
+            f"--only {' '.join(only)}: matches no run (case-insensitive glob or substring); "
+            f"run ids look like {expand(cfg)[0].run_id}"
+        )
+    return runs
+
+
 def check_external(cfg: ExperimentConfig, manifests: dict[str, pd.DataFrame]) -> None:
     """Every external test set's labels map onto its training classes (before any training)."""
     from breastbench.experiment.execute import external_targets
@@ -386,5 +402,9 @@ def _stale_runs(cfg: ExperimentConfig, folder: RunFolder, done: list) -> list:
 def _write_config(cfg: ExperimentConfig, folder: RunFolder) -> None:
     from breastbench import jsonio
 
-    jsonio.atomic_write_text(folder.config_path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    sets = getattr(cfg, "overrides", [])
+    head = "".join(f"# --set {s}\n" for s in sets)
+    head = f"# resolved with overrides:\n{head}" if sets else ""
+    text = head + yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    jsonio.atomic_write_text(folder.config_path, text)
     folder.write_grid([r.key for r in expand(cfg)])
