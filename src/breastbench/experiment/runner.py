@@ -329,9 +329,13 @@ def run_experiment(
     from breastbench.report.terminal import summary_table
     from breastbench.results.analysis import write_summary
 
-    result = write_summary(out_dir, cfg.compare)
+    result = write_summary(out_dir, cfg.compare, only=only)
     collection = collect_runs(out_dir, (result["runs"], result["problems"]))
     console.print(summary_table(out_dir, collection))
+    if only:
+        from breastbench.results.scope import not_selected_line
+
+        console.print(not_selected_line(only, result["not_selected"], len(result["runs"])))
     console.print(f"{len(todo)} runs in {time.perf_counter() - t0:.1f}s; results in {out_dir}")
     if failed:
         for run_id, why in sorted(failed.items()):

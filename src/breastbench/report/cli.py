@@ -22,6 +22,13 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--no-explain", action="store_true", help="skip Grad-CAM / saliency maps (faster)"
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="PATTERN",
+        help="report only the runs whose id or model label matches PATTERN (glob or substring, "
+        "case-insensitive), as `run --only`; the others are counted as not selected",
+    )
     parser.set_defaults(func=run_report)
 
 
@@ -34,6 +41,8 @@ def run_report(args) -> int:
         raise UserError(
             f"run folder {run_dir} not found; pass the --out folder of `breastbench run`"
         )
-    path = build_report(run_dir, args.out, explain_maps=not args.no_explain, log=print)
+    path = build_report(
+        run_dir, args.out, explain_maps=not args.no_explain, log=print, only=args.only
+    )
     print(path)
     return 0

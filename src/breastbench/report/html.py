@@ -153,20 +153,26 @@ def build_report(
     log=None,
     analyse: bool = True,
     collection=None,
+    only: list[str] | None = None,
 ) -> Path:
     """Write the report of ``run_dir`` (default ``RUN_DIR/report``); return report.html.
 
     With ``analyse`` (the default) the analysis runs first and refreshes ``summary/`` (with the
     folder's own ``compare:`` section); the report then renders those files. ``log``, when
-    given, receives one line per missing or unreadable run.
+    given, receives one line per missing or unreadable run. ``only`` scopes the analysis and
+    the report to the runs it selects (``--only``); the others are one "not selected" line.
     """
     run_dir = Path(run_dir)
     if analyse:
         from breastbench.report.collect import collect_runs
         from breastbench.results.analysis import write_summary
 
-        result = write_summary(run_dir)
+        result = write_summary(run_dir, only=only)
         collection = collect_runs(run_dir, (result["runs"], result["problems"]))
+        if log is not None and result["not_selected"]:
+            from breastbench.results.scope import not_selected_line
+
+            log(not_selected_line(only, result["not_selected"], len(result["runs"])))
     out = Path(out_dir) if out_dir is not None else run_dir / "report"
     if out.exists() and not out.is_dir():
         raise UserError(f"report destination {out} is a file; pass a folder with -o")
