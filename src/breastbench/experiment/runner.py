@@ -15,7 +15,6 @@ from pathlib import Path
 import pandas as pd
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from breastbench.errors import UserError
 from breastbench.experiment.config import PROBE_MODES, ExperimentConfig
@@ -300,13 +299,14 @@ def run_experiment(
         f"{len(todo)} to run on {dev}; output {out_dir}"
     )
     t0 = time.perf_counter()
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
+    from breastbench.experiment.monitor import Monitor
+
     failed: dict[str, str] = {}
+    monitor = Monitor(out_dir, console, len(todo))
+    monitor.log.write(
+        f"{cfg.name}: {len(runs)} runs, {len(done)} already complete, {len(todo)} to run on "
+        f"{dev} ({executor})"
+    )
     if executor == "ray":
         from breastbench.experiment.ray_executor import run_on_ray
 
@@ -317,13 +317,22 @@ def run_experiment(
             f"ray: {result['cache_tasks']} cache tasks built {len(built)} cache files "
             f"({len(set(built))} distinct); runs built {len(result['caches_built_by_runs'])}"
         )
+        for run_id, why in sorted(failed.items()):
+            monitor.log.write(f"failed {run_id}: {why}")
     else:
-        with Progress(*columns, console=console, transient=False) as progress:
-            task = progress.add_task("runs", total=len(todo))
+        ctx.monitor = monitor
+        with monitor:
             for spec in todo:
-                progress.update(task, description=f"{spec.run_id[:70]}")
-                execute(spec, ctx)
-                progress.advance(task)
+                try:
+                    execute(spec, ctx)
+                except KeyboardInterrupt:
+                    monitor.interrupted(out_dir, resume_command)
+                    raise
+                except Exception as err:
+                    monitor.run_failed(spec.run_id, str(err).splitlines()[0] if str(err) else "")
+                    raise
+    monitor.log.write(f"grid finished: {len(todo) - len(failed)} of {len(todo)} runs")
+    monitor.log.close()
     folder.sweep_temporaries()
     from breastbench.report.collect import collect_runs
     from breastbench.report.terminal import summary_table
