@@ -254,8 +254,6 @@ def run_experiment(
     ``--no-report``, and then says how to build it later); ``None`` leaves it to the caller.
     """
     console = console or Console(stderr=True)
-    if not console.is_terminal and console.width < 100:
-        console = Console(stderr=True, width=100)  # logs get the whole results table
     out_dir = Path(out or cfg.output_dir).resolve()
     dev = resolve_device(device)
     from breastbench.experiment.preflight import preflight
@@ -335,12 +333,14 @@ def run_experiment(
     monitor.log.close()
     folder.sweep_temporaries()
     from breastbench.report.collect import collect_runs
-    from breastbench.report.terminal import summary_table
+    from breastbench.report.terminal import results_view, write_table
     from breastbench.results.analysis import write_summary
 
     result = write_summary(out_dir, cfg.compare, only=only)
     collection = collect_runs(out_dir, (result["runs"], result["problems"]))
-    console.print(summary_table(out_dir, collection))
+    console.print(results_view(console, out_dir, collection))
+    table_file = write_table(out_dir, collection, RunFolder(out_dir).summary_dir / "table.txt")
+    console.print(f"whole table: {table_file}", soft_wrap=True, highlight=False)
     if only:
         from breastbench.results.scope import not_selected_line
 
