@@ -327,6 +327,11 @@ class ExperimentConfig:
         help="which configurations the analysis compares, with which tests (see README)",
     )
     synthetic: bool = _f(False, "data are synthetic (the report says so)")
+    tracking: list[Literal["mlflow", "tensorboard"]] = _f(
+        factory=list,
+        help="optional trackers fed during the run: mlflow (OUT/mlruns), tensorboard "
+        "(OUT/tensorboard); pip install 'breastbench[tracking]'",
+    )
 
     def validate(self, where: str) -> None:
         """Cross-field checks: unique names, external datasets exist."""

@@ -306,7 +306,8 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
 
         resumes.append({"epoch": done_epochs + 1, "of": cfg.training.epochs, "time": stamp()})
     if mon is not None:
-        mon.run_start(spec.run_id, done_epochs, cfg.training.epochs)
+        params = {"key": spec.key.to_dict(), **recorded_settings(cfg, mc, spec.mode)}
+        mon.run_start(spec.run_id, done_epochs, cfg.training.epochs, params)
 
     last_save = [time.perf_counter()]
 
@@ -422,7 +423,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
     if partial.exists():
         partial.unlink()
     if mon is not None:
-        mon.run_end(spec.run_id, time.perf_counter() - t_start, metrics)
+        mon.run_end(spec.run_id, time.perf_counter() - t_start, metrics, final)
     return final
 
 

@@ -79,6 +79,7 @@ class Monitor:
         self.completed = 0
         self._epoch_t0 = time.perf_counter()
         self._epoch_times: list[float] = []
+        self.trackers = None  # experiment.tracking.Trackers when `tracking:` names any
         self.progress = None
         if self.live:
             self.progress = Progress(
@@ -101,6 +102,8 @@ class Monitor:
     def __exit__(self, *exc) -> None:
         if self.progress is not None:
             self.progress.stop()
+        if self.trackers is not None:
+            self.trackers.close()
         self.log.close()
 
     def say(self, message: str, log: str | None = None) -> None:
@@ -110,8 +113,10 @@ class Monitor:
         target.print(message, markup=False, highlight=False, soft_wrap=True)
 
     # -- events ------------------------------------------------------------------------------
-    def run_start(self, run_id: str, done_epochs: int, epochs: int) -> None:
+    def run_start(self, run_id: str, done_epochs: int, epochs: int, params=None) -> None:
         """A run begins, fresh or from a resume checkpoint holding ``done_epochs`` epochs."""
+        if self.trackers is not None:
+            self.trackers.start(run_id, params or {})
         self.index += 1
         self.current, self.epoch, self.at_epoch = run_id, (done_epochs, epochs), done_epochs
         self._epoch_t0, self._epoch_times = time.perf_counter(), []
@@ -142,6 +147,8 @@ class Monitor:
 
     def epoch_end(self, epoch: int, row: dict) -> None:
         """An epoch finished: its losses, its time and the run's time left."""
+        if self.trackers is not None:
+            self.trackers.epoch(self.current, epoch + 1, row)
         now = time.perf_counter()
         self._epoch_times.append(now - self._epoch_t0)
         self._epoch_t0, self.at_epoch = now, epoch + 1
@@ -161,8 +168,10 @@ class Monitor:
         self.saved[run_id] = epochs_done
         self.log.write(f"  checkpoint {run_id} after epoch {epochs_done}")
 
-    def run_end(self, run_id: str, seconds: float, metrics: dict) -> None:
+    def run_end(self, run_id: str, seconds: float, metrics: dict, folder=None) -> None:
         """A run's folder is complete."""
+        if self.trackers is not None:
+            self.trackers.end(run_id, metrics, folder)
         self.completed += 1
         self.saved.pop(run_id, None)
         shown = ", ".join(

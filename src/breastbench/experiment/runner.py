@@ -301,6 +301,10 @@ def run_experiment(
 
     failed: dict[str, str] = {}
     monitor = Monitor(out_dir, console, len(todo))
+    if cfg.tracking:
+        from breastbench.experiment.tracking import Trackers
+
+        monitor.trackers = Trackers(cfg.tracking, out_dir, cfg.name, monitor.say)
     monitor.log.write(
         f"{cfg.name}: {len(runs)} runs, {len(done)} already complete, {len(todo)} to run on "
         f"{dev} ({executor})"
@@ -317,6 +321,14 @@ def run_experiment(
         )
         for run_id, why in sorted(failed.items()):
             monitor.log.write(f"failed {run_id}: {why}")
+        if monitor.trackers is not None:  # trained in Ray tasks: fed from their files
+            from breastbench.experiment.execute import recorded_settings
+
+            for spec in todo:
+                if spec.run_id not in failed and folder.is_complete(spec.key):
+                    mc = cfg.models[spec.model_index]
+                    params = {"key": spec.key.to_dict(), **recorded_settings(cfg, mc, spec.mode)}
+                    monitor.trackers.replay(folder.path(spec.key), params)
     else:
         ctx.monitor = monitor
         with monitor:
@@ -337,6 +349,9 @@ def run_experiment(
     from breastbench.results.analysis import write_summary
 
     result = write_summary(out_dir, cfg.compare, only=only)
+    if monitor.trackers is not None:
+        monitor.trackers.summary(folder.summary_dir)
+        monitor.trackers.close()
     collection = collect_runs(out_dir, (result["runs"], result["problems"]))
     console.print(results_view(console, out_dir, collection))
     table_file = write_table(out_dir, collection, RunFolder(out_dir).summary_dir / "table.txt")
