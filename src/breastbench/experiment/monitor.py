@@ -1,11 +1,11 @@
 """What a running grid says while it runs: live progress, plain log lines, ``OUT/run.log``.
 
 On a terminal (rich), a bar for the grid and one for the current run (epoch, step, running
-loss, time left) move with every optimiser step, and each finished epoch leaves a line above
-them. Without a terminal (SLURM output, ``tee``, CI) the same events are plain lines, one per
-run start, epoch and finish, with nothing that redraws. Either way every event also goes to
-``OUT/run.log`` with a UTC timestamp, appended and flushed line by line, so ``tail -f`` on a
-cluster shows where a run is.
+loss, time left) move with every optimiser step, and each finished epoch and run leaves a line
+above them (the demo keeps only the run lines). Without a terminal (SLURM output,
+``tee``, CI) the same events are plain lines (run start, epoch, finish), with nothing that
+redraws. Either way every event also goes to ``OUT/run.log`` with a UTC timestamp, appended and
+flushed line by line, so ``tail -f`` on a cluster shows where a run is.
 """
 
 from __future__ import annotations
@@ -66,8 +66,9 @@ class Monitor:
     Used as a context manager around the grid loop (it owns the live display on a terminal).
     """
 
-    def __init__(self, out_dir: Path, console: Console, total_runs: int):
+    def __init__(self, out_dir: Path, console: Console, total_runs: int, epoch_lines: bool = True):
         self.log = RunLog(out_dir)
+        self.epoch_lines = epoch_lines  # off: epochs only in the live bar and run.log (demo)
         self.console = console
         self.live = console.is_terminal
         self.total = total_runs
@@ -106,9 +107,11 @@ class Monitor:
             self.trackers.close()
         self.log.close()
 
-    def say(self, message: str, log: str | None = None) -> None:
-        """A line on the console (above the bars on a terminal) and in run.log (``log`` there)."""
+    def say(self, message: str, log: str | None = None, console: bool = True) -> None:
+        """A line in run.log (``log`` there) and, with ``console``, on the console."""
         self.log.write(log or message)
+        if not console:
+            return
         target = self.progress.console if self.progress is not None else self.console
         target.print(message, markup=False, highlight=False, soft_wrap=True)
 
@@ -125,7 +128,7 @@ class Monitor:
             self.saved[run_id] = done_epochs
             self.say(f"{where} resuming {run_id} at epoch {done_epochs + 1} of {epochs}")
         else:
-            self.say(f"{where} start {run_id}")
+            self.say(f"{where} start {run_id}", console=not self.live)  # the bar names it
         if self.progress is not None:
             self.progress.update(self._grid, description=f"run {self.index}/{self.total}")
             self.progress.update(
@@ -161,7 +164,7 @@ class Monitor:
         )
         took = self._epoch_times[-1]
         line = f"  epoch {epoch + 1}/{epochs} {values} ({took:.1f}s, ETA {_fmt(left)})"
-        self.say(line, log=f"{line} {self.current}")
+        self.say(line, log=f"{line} {self.current}", console=self.epoch_lines)
 
     def checkpoint(self, run_id: str, epochs_done: int) -> None:
         """A resume checkpoint holding ``epochs_done`` epochs was saved."""

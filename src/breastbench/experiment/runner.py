@@ -247,11 +247,14 @@ def run_experiment(
     address: str | None = None,
     skip_preflight: bool = False,
     resume_command: str | None = None,
+    epoch_lines: bool = True,
 ) -> Path:
     """Validate, run every pending unit of the grid, analyse it; return the folder.
 
-    With ``report`` the HTML report is written too (``breastbench run`` does so unless
-    ``--no-report``, and then says how to build it later); ``None`` leaves it to the caller.
+    ``epoch_lines=False`` keeps epochs off the console (bar and ``run.log`` only; the demo's
+    hundreds of tiny runs). With ``report`` the HTML report is written too (``breastbench
+    run`` does so unless ``--no-report``, and then says how to build it later); ``None`` leaves
+    it to the caller.
     """
     console = console or Console(stderr=True)
     out_dir = Path(out or cfg.output_dir).resolve()
@@ -300,7 +303,7 @@ def run_experiment(
     from breastbench.experiment.monitor import Monitor
 
     failed: dict[str, str] = {}
-    monitor = Monitor(out_dir, console, len(todo))
+    monitor = Monitor(out_dir, console, len(todo), epoch_lines=epoch_lines)
     if cfg.tracking:
         from breastbench.experiment.tracking import Trackers
 
