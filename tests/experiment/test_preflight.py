@@ -90,3 +90,45 @@ def test_only_checks_the_selected_models_and_skip_preflight(
     argv = ["run", str(cfg), "--out", str(out), "--only", "__c__", "--skip-preflight"]
     assert main(argv) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        (None, None),  # the Hub lets this user in: the weights will download
+        ("gated", ["models[0].weights", "gated", "hf auth login", "HF_TOKEN"]),
+        ("missing", ["models[0].weights", "not found on the Hugging Face Hub"]),
+        ("offline", ["not cached and the Hugging Face Hub is unreachable", "HF_ENDPOINT"]),
+    ],
+)
+def test_online_hub_answers(tmp_path, monkeypatch, answer, expected):
+    """Not cached and not offline: the Hub is asked (here a stand-in; tests never go online)."""
+    import huggingface_hub
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    from breastbench.experiment.config import ModelConfig
+    from breastbench.experiment.preflight import weights_problem
+    from breastbench.models import get_info
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "0")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    asked = []
+
+    def auth_check(repo_id, **kwargs):
+        asked.append(repo_id)
+        if answer == "gated":
+            raise GatedRepoError.__new__(GatedRepoError)
+        if answer == "missing":
+            raise RepositoryNotFoundError.__new__(RepositoryNotFoundError)
+        if answer == "offline":
+            raise ConnectionError("no route to host")
+
+    monkeypatch.setattr(huggingface_hub, "auth_check", auth_check)
+    mc = ModelConfig(name="vit/uni", weights="pretrained", modes=["linear_probe"])
+    problem = weights_problem(0, mc, get_info("vit/uni"))
+    assert asked == ["MahmoodLab/uni"]
+    if expected is None:
+        assert problem is None
+    else:
+        assert all(e in problem for e in expected) and "\n" not in problem, problem
