@@ -73,7 +73,9 @@ def run_demo(args: argparse.Namespace) -> int:
     console.rule("[bold]running configs/demo.yaml")
     os.environ["BREASTBENCH_DATA"] = str(data)
     cfg = load_config(args.config or demo_config_path())
-    run_dir = run_experiment(cfg, out=str(out / "run"), device=args.device, console=console)
+    run_dir = run_experiment(
+        cfg, out=str(out / "run"), device=args.device, console=console, epoch_lines=False
+    )
     console.rule("[bold]report")
     report = build_report(run_dir, analyse=False)  # run_experiment wrote summary/
     console.print(

@@ -18,7 +18,10 @@ CONFIGS = Path(__file__).parents[2] / "configs"
 def test_plan_counts_equal_the_grid(name, capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no data here: published sizes are used
     path = CONFIGS / f"{name}.yaml"
-    assert main(["plan", str(path), "--json"]) == 0
+    # no data and no weights here: the plan prints, the preflight lists why `run` would stop
+    assert main(["plan", str(path), "--json"]) == 2
+    assert any("datasets[0].root" in p for p in json.loads(capsys.readouterr().out)["preflight"])
+    assert main(["plan", str(path), "--json", "--skip-preflight"]) == 0
     plan = json.loads(capsys.readouterr().out)
     grid = expand(load_config(path))
     assert plan["runs"] == len(grid)
@@ -31,7 +34,7 @@ def test_plan_counts_equal_the_grid(name, capsys, monkeypatch, tmp_path):
         assert "published size" in plan["datasets"]["breakhis"]["origin"]
         assert plan["datasets"]["breakhis"]["images"]["40"] == 1995
         assert 10 < plan["device_hours"] < 25  # bench/ measured ~16 h on one H100
-    assert main(["plan", str(path)]) == 0  # the table renders
+    assert main(["plan", str(path), "--skip-preflight"]) == 0  # the table renders
     assert "device-hours" in capsys.readouterr().out
 
 

@@ -19,7 +19,8 @@ def _json(capsys, argv):
     return json.loads(capsys.readouterr().out)
 
 
-def test_list_shows_every_family(capsys):
+def test_list_shows_every_family(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # wide enough for the licence column
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
     for name in ("cnn/resnet34", "cnn/alexnet", "clip/biomedclip", "clip/test-biomedclip"):

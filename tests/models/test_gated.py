@@ -40,7 +40,7 @@ def test_gated_repo_names_the_access_page_and_login(hub_raises, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "gated" in err and "https://huggingface.co/MahmoodLab/uni" in err
-    assert "huggingface-cli login" in err and "HF_TOKEN" in err and "weights:" in err
+    assert "hf auth login" in err and "HF_TOKEN" in err and "weights:" in err
 
 
 def test_gated_snapshot_repo(hub_raises):

@@ -1,20 +1,25 @@
-"""``breastbench run`` and ``breastbench predict``."""
+"""``breastbench run``, ``plan``, ``configs list`` and ``predict``."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers) -> None:
-    """Add the ``run`` and ``predict`` commands."""
+    """Add the ``run``, ``plan``, ``configs`` and ``predict`` commands."""
     p = subparsers.add_parser(
         "run",
         help="run an experiment YAML (datasets x models x modes x folds)",
         description="Run every pending unit of an experiment; completed runs are skipped and "
         "interrupted runs resume from their last epoch checkpoint.",
     )
-    p.add_argument("experiment", help="experiment YAML file (see configs/)")
+    p.add_argument(
+        "experiment",
+        help="experiment YAML file, or the name of a shipped config (breastbench configs list)",
+    )
     p.add_argument("--out", help="output folder (default: output_dir of the YAML)")
+    _common(p)
     p.add_argument(
         "--only",
         nargs="+",
@@ -69,6 +74,11 @@ def register(subparsers) -> None:
         action="store_true",
         help="do not use frozen-feature / vision-token caches (for checks)",
     )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the run ids that would run (after --only) and exit; nothing is written",
+    )
     p.set_defaults(func=_run)
 
     pl = subparsers.add_parser(
@@ -78,8 +88,9 @@ def register(subparsers) -> None:
         "cache builds) and an estimate of device-hours from the packaged throughput table; "
         "works before the data is downloaded.",
     )
-    pl.add_argument("experiment", help="experiment YAML file")
+    pl.add_argument("experiment", help="experiment YAML file, or a shipped config's name")
     pl.add_argument("--out", help="output folder to check for complete runs")
+    _common(pl)
     pl.add_argument(
         "--device-kind",
         default="h100",
@@ -94,6 +105,17 @@ def register(subparsers) -> None:
     )
     pl.add_argument("--json", action="store_true", help="print the plan as JSON")
     pl.set_defaults(func=_plan)
+
+    c = subparsers.add_parser(
+        "configs",
+        help="the experiment configs shipped with breastbench",
+        description="Shipped configs can be named instead of a path: breastbench run NAME.",
+    )
+    csub = c.add_subparsers(dest="configs_command", metavar="COMMAND")
+    csub.required = True
+    cl = csub.add_parser("list", help="list the shipped configs with their one-line description")
+    cl.add_argument("--paths", action="store_true", help="print each config's file path too")
+    cl.set_defaults(func=_configs_list)
 
     q = subparsers.add_parser(
         "predict",
@@ -120,15 +142,75 @@ def register(subparsers) -> None:
     q.set_defaults(func=_predict)
 
 
+def _common(p: argparse.ArgumentParser) -> None:
+    """Options ``run`` and ``plan`` share: overrides and the preflight switch."""
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one experiment-file value, e.g. --set training.epochs=1 --set "
+        "models.0.modes=[linear_probe] (dotted path, list index, YAML value; repeatable)",
+    )
+    p.add_argument(
+        "--skip-preflight",
+        action="store_true",
+        help="do not check weights, data roots and CSVs before starting (experts)",
+    )
+
+
+def _load(args: argparse.Namespace):
+    from breastbench.experiment.config import load_config
+    from breastbench.experiment.overrides import config_path
+
+    return load_config(config_path(args.experiment), sets=args.sets)
+
+
+def resume_command(args: argparse.Namespace, out_dir) -> str:
+    """The ``breastbench run`` line that continues this run into the same folder."""
+    import shlex
+
+    argv = ["breastbench", "run", str(args.experiment), "--out", str(out_dir)]
+    for s in args.sets:
+        argv += ["--set", s]
+    if args.only:
+        argv += ["--only", *args.only]
+    for flag, on in (
+        ("--no-report", args.no_report),
+        ("--no-explain", args.no_explain),
+        ("--no-cache", args.no_cache),
+        ("--skip-preflight", args.skip_preflight),
+    ):
+        if on:
+            argv.append(flag)
+    if args.device:
+        argv += ["--device", args.device]
+    if args.executor != "local":
+        argv += ["--executor", args.executor]
+    if args.address:
+        argv += ["--address", args.address]
+    return shlex.join(argv)
+
+
 def _run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from breastbench.errors import UserError
 
     if args.address and args.executor != "ray":
         raise UserError("--address joins a Ray cluster; add --executor ray")
-    from breastbench.experiment.config import load_config
-    from breastbench.experiment.runner import run_experiment
+    from breastbench.experiment.runner import run_experiment, selected_runs
 
-    cfg = load_config(args.experiment)
+    cfg = _load(args)
+    if args.dry_run:
+        runs = selected_runs(cfg, args.only)
+        for spec in runs:
+            print(spec.run_id)
+        total = len(selected_runs(cfg, None))
+        print(f"{len(runs)} of {total} runs selected; nothing written (--dry-run)", file=sys.stderr)
+        return 0
+    out_dir = Path(args.out or cfg.output_dir).resolve()
     run_experiment(
         cfg,
         out=args.out,
@@ -141,6 +223,8 @@ def _run(args: argparse.Namespace) -> int:
         executor=args.executor,
         address=args.address,
         explain_maps=not args.no_explain,
+        skip_preflight=args.skip_preflight,
+        resume_command=resume_command(args, out_dir),
     )
     return 0
 
@@ -149,17 +233,30 @@ def _plan(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from breastbench import jsonio
-    from breastbench.experiment.config import load_config
+    from breastbench.errors import UserError
+    from breastbench.experiment import preflight
     from breastbench.experiment.plan import make_plan, render
     from breastbench.experiment.runner import check_models
 
-    cfg = load_config(args.experiment)
+    cfg = _load(args)
     check_models(cfg)
     plan = make_plan(cfg, args.out, args.device_kind, args.throughput)
+    found = [] if args.skip_preflight else preflight.problems(cfg)
+    plan["preflight"] = found
     if args.json:
         print(jsonio.dumps(plan))
     else:
         Console(width=160).print(render(plan))
+    if found:  # the plan is printed; what would stop `run` is the error, exit 2
+        raise UserError(preflight.message(found))
+    return 0
+
+
+def _configs_list(args: argparse.Namespace) -> int:
+    from breastbench.experiment.overrides import describe, shipped
+
+    for name, path in shipped().items():
+        print(f"{name}: {describe(path)}" + (f"\n  {path}" if args.paths else ""))
     return 0
 
 

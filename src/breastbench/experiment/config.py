@@ -332,6 +332,11 @@ class ExperimentConfig:
         help="which configurations the analysis compares, with which tests (see README)",
     )
     synthetic: bool = _f(False, "data are synthetic (the report says so)")
+    tracking: list[Literal["mlflow", "tensorboard"]] = _f(
+        factory=list,
+        help="optional trackers fed during the run: mlflow (OUT/mlruns), tensorboard "
+        "(OUT/tensorboard); pip install 'breastbench[tracking]'",
+    )
 
     def validate(self, where: str) -> None:
         """Cross-field checks: unique names, external datasets exist."""
@@ -460,8 +465,14 @@ def _resolve(path: str, base: Path) -> str:
     return str(p if p.is_absolute() else (base / p).resolve())
 
 
-def load_config(path: str | Path, overrides: dict | None = None) -> ExperimentConfig:
-    """Read and validate an experiment YAML; paths become absolute (relative to the cwd)."""
+def load_config(
+    path: str | Path, overrides: dict | None = None, sets: list[str] | None = None
+) -> ExperimentConfig:
+    """Read and validate an experiment YAML; paths become absolute (relative to the cwd).
+
+    ``sets``: ``--set KEY=VALUE`` overrides (:mod:`breastbench.experiment.overrides`), applied
+    before validation and kept as ``cfg.overrides``.
+    """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"experiment file not found: {path}")
@@ -476,6 +487,9 @@ def load_config(path: str | Path, overrides: dict | None = None) -> ExperimentCo
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping with keys datasets, models, ...")
     raw.update(overrides or {})
+    from breastbench.experiment.overrides import apply
+
+    apply(raw, sets or [])
     if isinstance(raw.get("compare"), list):  # shorthand: a bare list of pairs
         raw["compare"] = {"pairs": raw["compare"]}
     try:
@@ -486,7 +500,9 @@ def load_config(path: str | Path, overrides: dict | None = None) -> ExperimentCo
     try:
         cfg = from_dict(ExperimentConfig, raw, "")
     except UserError as err:
-        raise UserError(f"{path}: {str(err).lstrip('.')}") from None
+        given = f" (with --set {' --set '.join(sets)})" if sets else ""
+        raise UserError(f"{path}: {str(err).lstrip('.')}{given}") from None
+    cfg.overrides = list(sets or [])  # recorded in the run folder's experiment.yaml
     base = Path.cwd()
     for d in cfg.datasets:
         unset = [m.group(1) for m in _VAR.finditer(d.root) if m.group(1) not in os.environ]

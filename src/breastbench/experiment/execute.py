@@ -45,6 +45,7 @@ class RunContext:
     cache_dir: Path
     use_cache: bool = True
     stores: dict = field(default_factory=dict)  # (paths key, size) -> ImageStore, in memory
+    monitor: object | None = None  # experiment.monitor.Monitor: progress and run.log
 
     def store(self, paths: list[str], prep: Preprocessing) -> ImageStore:
         """One ImageStore per image list and preprocessing, shared by a configuration's folds."""
@@ -338,10 +339,22 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
     resume = None
     if partial.exists():
         resume = torch.load(partial, map_location=ctx.device, weights_only=True)
+    mon = ctx.monitor
+    done_epochs = int(resume["epoch"]) + 1 if resume else 0
+    resumes = list((resume or {}).get("resumes", []))  # every resume of this run, kept
+    if resume:
+        from breastbench.experiment.monitor import stamp
+
+        resumes.append({"epoch": done_epochs + 1, "of": cfg.training.epochs, "time": stamp()})
+    if mon is not None:
+        params = {"key": spec.key.to_dict(), **recorded_settings(cfg, mc, spec.mode)}
+        mon.run_start(spec.run_id, done_epochs, cfg.training.epochs, params)
 
     last_save = [time.perf_counter()]
 
     def on_epoch(epoch: int, row: dict, state) -> None:
+        if mon is not None:
+            mon.epoch_end(epoch, row)
         # Resume checkpoints pay off for long runs only: a run that reaches this epoch in
         # less than checkpoint_seconds simply restarts if interrupted.
         every, min_s = cfg.training.checkpoint_every, cfg.training.checkpoint_seconds
@@ -350,11 +363,13 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
             partial.parent.mkdir(parents=True, exist_ok=True)
             tmp = partial.with_suffix(f".tmp{os.getpid()}")
             try:  # a stop mid-write (Ctrl-C, SIGTERM) leaves the previous state, no temporary
-                torch.save(state(), tmp)
+                torch.save({**state(), "resumes": resumes}, tmp)
                 os.replace(tmp, partial)
             finally:
                 tmp.unlink(missing_ok=True)
             last_save[0] = time.perf_counter()
+            if mon is not None:
+                mon.checkpoint(spec.run_id, epoch + 1)
 
     micro_info = micro_batch(ctx, spec, mc, model, source, train_idx)
     micro = micro_info.chosen
@@ -381,6 +396,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
             val_idx=val_idx,
             resume=resume,
             on_epoch=on_epoch,
+            on_step=mon.step if mon is not None else None,
         )
         logits = predict_logits(
             model, source, test_idx, max(micro, 64), ctx.device, cfg.training.amp
@@ -409,6 +425,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
         "n_val": int(0 if val_idx is None else len(val_idx)),
         "n_test": int(len(test_idx)),
         "best_epoch": result.best_epoch,
+        "resumes": resumes,
         "probe": probe_info,
         "in_context": examples,
         "support": {
@@ -451,6 +468,8 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
     final = folder.write_run(key, run_info, pred_df, result.history, metrics, write_ckpt)
     if partial.exists():
         partial.unlink()
+    if mon is not None:
+        mon.run_end(spec.run_id, time.perf_counter() - t_start, metrics, final)
     return final
 
 

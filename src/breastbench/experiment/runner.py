@@ -16,7 +16,6 @@ from pathlib import Path
 import pandas as pd
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from breastbench.errors import UserError
 from breastbench.experiment.config import PROBE_MODES, ExperimentConfig
@@ -36,36 +35,41 @@ def check_models(cfg: ExperimentConfig) -> None:
             info = get_info(mc.name)
         except UserError as err:
             raise UserError(f"models[{i}].name: {err}") from None
-        for mode in mc.modes:
-            if mode in PROBE_MODES and "linear_probe" in info.modes:
-                continue  # frozen-feature probes run wherever a linear probe can
-            if mode not in info.modes:
-                raise UserError(
-                    f"models[{i}].modes: '{mc.name}' cannot run mode '{mode}'; "
-                    f"it supports: {', '.join(info.modes)}"
-                )
-            if any(t is not None for t in mc.text_contexts) and info.family != "vlm":
-                raise UserError(
-                    f"models[{i}].text_context: '{mc.name}' reads images only; text context "
-                    "needs a VLM (vlm/...)"
-                )
-            if mode == "zero_shot" and not mc.prompt_set:
-                raise UserError(
-                    f"models[{i}].prompt_set: zero-shot needs a prompt file, e.g. "
-                    "histology_binary or density"
-                )
-            if mode == "zero_shot" and info.family == "vlm":
-                _check_questions(mc, f"models[{i}]")
-        if mc.init_head_from_text and info.family == "vlm":
+        check_model(i, mc, info)
+
+
+def check_model(i: int, mc, info) -> None:
+    """One model entry's modes, text context, prompts and shots fit its family."""
+    for mode in mc.modes:
+        if mode in PROBE_MODES and "linear_probe" in info.modes:
+            continue  # frozen-feature probes run wherever a linear probe can
+        if mode not in info.modes:
             raise UserError(
-                f"models[{i}].init_head_from_text: '{mc.name}' is a generative VLM without a "
-                "text-embedding head; remove init_head_from_text"
+                f"models[{i}].modes: '{mc.name}' cannot run mode '{mode}'; "
+                f"it supports: {', '.join(info.modes)}"
             )
-        if any(mc.shots) and info.family != "vlm":
+        if any(t is not None for t in mc.text_contexts) and info.family != "vlm":
             raise UserError(
-                f"models[{i}].shots: in-context examples need a generative VLM (vlm/...); "
-                f"'{mc.name}' is a {info.family} model, remove shots"
+                f"models[{i}].text_context: '{mc.name}' reads images only; text context "
+                "needs a VLM (vlm/...)"
             )
+        if mode == "zero_shot" and not mc.prompt_set:
+            raise UserError(
+                f"models[{i}].prompt_set: zero-shot needs a prompt file, e.g. "
+                "histology_binary or density"
+            )
+        if mode == "zero_shot" and info.family == "vlm":
+            _check_questions(mc, f"models[{i}]")
+    if mc.init_head_from_text and info.family == "vlm":
+        raise UserError(
+            f"models[{i}].init_head_from_text: '{mc.name}' is a generative VLM without a "
+            "text-embedding head; remove init_head_from_text"
+        )
+    if any(mc.shots) and info.family != "vlm":
+        raise UserError(
+            f"models[{i}].shots: in-context examples need a generative VLM (vlm/...); "
+            f"'{mc.name}' is a {info.family} model, remove shots"
+        )
 
 
 def _check_questions(mc, where: str) -> None:
@@ -242,24 +246,25 @@ def run_experiment(
     retrain_changed: bool = False,
     executor: str = "local",
     address: str | None = None,
+    skip_preflight: bool = False,
+    resume_command: str | None = None,
+    epoch_lines: bool = True,
 ) -> Path:
     """Validate, run every pending unit of the grid, analyse it; return the folder.
 
-    With ``report`` the HTML report is written too (``breastbench run`` does so unless
-    ``--no-report``, and then says how to build it later); ``None`` leaves it to the caller.
+    ``epoch_lines=False`` keeps epochs off the console (bar and ``run.log`` only; the demo's
+    hundreds of tiny runs). With ``report`` the HTML report is written too (``breastbench
+    run`` does so unless ``--no-report``, and then says how to build it later); ``None`` leaves
+    it to the caller.
     """
     console = console or Console(stderr=True)
-    if not console.is_terminal and console.width < 100:
-        console = Console(stderr=True, width=100)  # logs get the whole results table
     out_dir = Path(os.path.expanduser(out or cfg.output_dir)).resolve()  # --out ~/x
     dev = resolve_device(device)
-    check_models(cfg)
-    runs = select(expand(cfg), only)
-    if not runs:
-        raise UserError(
-            f"--only {' '.join(only)}: matches no run (case-insensitive glob or substring); "
-            f"run ids look like {expand(cfg)[0].run_id}"
-        )
+    from breastbench.experiment.preflight import preflight
+
+    runs = selected_runs(cfg, only)
+    # every model, weights and data problem at once, before anything is written
+    preflight(cfg, skip=skip_preflight, models={r.model_index for r in runs})
     folder = RunFolder(out_dir)
     created = not out_dir.exists()
     try:  # plan-time checks: a mistake found here leaves no new output folder behind
@@ -298,13 +303,18 @@ def run_experiment(
         f"{len(todo)} to run on {dev}; output {out_dir}"
     )
     t0 = time.perf_counter()
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
+    from breastbench.experiment.monitor import Monitor
+
     failed: dict[str, str] = {}
+    monitor = Monitor(out_dir, console, len(todo), epoch_lines=epoch_lines)
+    if cfg.tracking:
+        from breastbench.experiment.tracking import Trackers
+
+        monitor.trackers = Trackers(cfg.tracking, out_dir, cfg.name, monitor.say)
+    monitor.log.write(
+        f"{cfg.name}: {len(runs)} runs, {len(done)} already complete, {len(todo)} to run on "
+        f"{dev} ({executor})"
+    )
     if executor == "ray":
         from breastbench.experiment.ray_executor import run_on_ray
 
@@ -315,21 +325,47 @@ def run_experiment(
             f"ray: {result['cache_tasks']} cache tasks built {len(built)} cache files "
             f"({len(set(built))} distinct); runs built {len(result['caches_built_by_runs'])}"
         )
-    else:
-        with Progress(*columns, console=console, transient=False) as progress:
-            task = progress.add_task("runs", total=len(todo))
+        for run_id, why in sorted(failed.items()):
+            monitor.log.write(f"failed {run_id}: {why}")
+        if monitor.trackers is not None:  # trained in Ray tasks: fed from their files
+            from breastbench.experiment.execute import recorded_settings
+
             for spec in todo:
-                progress.update(task, description=f"{spec.run_id[:70]}")
-                execute(spec, ctx)
-                progress.advance(task)
+                if spec.run_id not in failed and folder.is_complete(spec.key):
+                    mc = cfg.models[spec.model_index]
+                    params = {"key": spec.key.to_dict(), **recorded_settings(cfg, mc, spec.mode)}
+                    monitor.trackers.replay(folder.path(spec.key), params)
+    else:
+        ctx.monitor = monitor
+        with monitor:
+            for spec in todo:
+                try:
+                    execute(spec, ctx)
+                except KeyboardInterrupt:
+                    monitor.interrupted(out_dir, resume_command)
+                    raise
+                except Exception as err:
+                    monitor.run_failed(spec.run_id, str(err).splitlines()[0] if str(err) else "")
+                    raise
+    monitor.log.write(f"grid finished: {len(todo) - len(failed)} of {len(todo)} runs")
+    monitor.log.close()
     folder.sweep_temporaries()
     from breastbench.report.collect import collect_runs
-    from breastbench.report.terminal import summary_table
+    from breastbench.report.terminal import results_view, write_table
     from breastbench.results.analysis import write_summary
 
-    result = write_summary(out_dir, cfg.compare)
+    result = write_summary(out_dir, cfg.compare, only=only)
+    if monitor.trackers is not None:
+        monitor.trackers.summary(folder.summary_dir)
+        monitor.trackers.close()
     collection = collect_runs(out_dir, (result["runs"], result["problems"]))
-    console.print(summary_table(out_dir, collection))
+    console.print(results_view(console, out_dir, collection))
+    table_file = write_table(out_dir, collection, RunFolder(out_dir).summary_dir / "table.txt")
+    console.print(f"whole table: {table_file}", soft_wrap=True, highlight=False)
+    if only:
+        from breastbench.results.scope import not_selected_line
+
+        console.print(not_selected_line(only, result["not_selected"], len(result["runs"])))
     console.print(f"{len(todo)} runs in {time.perf_counter() - t0:.1f}s; results in {out_dir}")
     if failed:
         for run_id, why in sorted(failed.items()):
@@ -350,6 +386,17 @@ def run_experiment(
             f"No report written (--no-report); build it with: breastbench report {out_dir}"
         )
     return out_dir
+
+
+def selected_runs(cfg: ExperimentConfig, only: list[str] | None) -> list:
+    """The grid's runs that ``--only`` picks (all without it); none picked is an error."""
+    runs = select(expand(cfg), only)
+    if not runs:
+        raise UserError(
+            f"--only {' '.join(only)}: matches no run (case-insensitive glob or substring); "
+            f"run ids look like {expand(cfg)[0].run_id}"
+        )
+    return runs
 
 
 def check_external(cfg: ExperimentConfig, manifests: dict[str, pd.DataFrame]) -> None:
@@ -389,5 +436,9 @@ def _stale_runs(cfg: ExperimentConfig, folder: RunFolder, done: list) -> list:
 def _write_config(cfg: ExperimentConfig, folder: RunFolder) -> None:
     from breastbench import jsonio
 
-    jsonio.atomic_write_text(folder.config_path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    sets = getattr(cfg, "overrides", [])
+    head = "".join(f"# --set {s}\n" for s in sets)
+    head = f"# resolved with overrides:\n{head}" if sets else ""
+    text = head + yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    jsonio.atomic_write_text(folder.config_path, text)
     folder.write_grid([r.key for r in expand(cfg)])

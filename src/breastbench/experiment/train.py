@@ -179,11 +179,13 @@ def fit(
     val_idx: np.ndarray | None = None,
     resume: dict | None = None,
     on_epoch: Callable[[int, dict, Callable[[], dict]], None] | None = None,
+    on_step: Callable[[int, int, int, float], None] | None = None,
 ) -> FitResult:
     """Train the trainable parameters of ``model`` on ``train_idx``.
 
     ``on_epoch(epoch, row, state)`` is called after each epoch; ``state()`` returns a resumable
     (model/optimiser/scheduler state, history) that the caller may persist.
+    ``on_step(epoch, step, steps_per_epoch, running_loss)`` after each optimiser step (progress).
     """
     start = time.perf_counter()
     targets = source_targets(source, train_idx)
@@ -235,6 +237,8 @@ def fit(
             scaler.update()
             if scheduler is not None:
                 scheduler.step()
+            if on_step is not None:
+                on_step(epoch, s // cfg.batch_size + 1, steps_per_epoch, total / max(seen, 1))
         row = {
             "epoch": epoch + 1,
             "train_loss": total / max(seen, 1),

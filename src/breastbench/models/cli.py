@@ -74,16 +74,26 @@ def _list(args: argparse.Namespace) -> int:
 
     from breastbench.models import get_info, list_models
 
+    console = Console()  # the terminal's width (80 in a log unless COLUMNS says otherwise)
+    wide = console.width >= 140  # room for the weights source and licence columns
     table = Table(title="breastbench models")
-    for col in ("name", "family", "weights", "input", "modes", "licence", "gated"):
-        table.add_column(col, overflow="fold")
+    columns = ("name", "family", "weights", "input", "modes", "licence", "gated")
+    for col in columns if wide else ("name", "family", "input", "modes", "gated"):
+        # names never break, so each can be copied into a config
+        table.add_column(col, overflow="fold", no_wrap=col == "name")
     for name in list_models(args.family):
         i = get_info(name)
         weights = "random (test model)" if i.test_variant else i.weights
         size = "x".join(str(v) for v in i.input_size[1:])
         gated = "yes" if i.gated else ""
-        table.add_row(name, i.family, weights, size, ", ".join(i.modes), i.licence, gated)
-    Console(width=160).print(table)
+        modes = ", ".join(i.modes)
+        if wide:
+            table.add_row(name, i.family, weights, size, modes, i.licence, gated)
+        else:
+            table.add_row(name, i.family, size, modes, gated)
+    console.print(table)
+    if not wide:
+        console.print("weights and licence: breastbench models info NAME (or a wider terminal)")
     return 0
 
 

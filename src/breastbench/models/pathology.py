@@ -6,7 +6,7 @@ page, plus a tiny random twin (``<family>/test-<name>``) built from the same arc
 a narrow, shallow config, for tests.
 
 None of them needs remote code. Most are gated: the user accepts the terms on the Hugging Face
-page and logs in (``huggingface-cli login`` or ``HF_TOKEN``), or points ``weights:`` at a local
+page and logs in (``hf auth login`` or ``HF_TOKEN``), or points ``weights:`` at a local
 copy; :mod:`breastbench.models.weights` says so in one line when a download is refused.
 """
 

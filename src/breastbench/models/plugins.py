@@ -1,13 +1,17 @@
 """Your own model in one file: ``name: plugin:path/to/my_model.py:build``.
 
-The function is called as ``build(num_classes=..., weights=..., **options)`` (``options`` are the
-config entry's ``options:``) and returns either a :class:`~breastbench.models.base.BreastModel`
-or any ``nn.Module`` with the documented interface:
+The function is called as ``build(num_classes=..., **options)`` (``options`` are the config
+entry's ``options:``), with ``weights=`` added only when the function names a ``weights``
+parameter, and returns either a :class:`~breastbench.models.base.BreastModel` or any
+``nn.Module`` with the documented interface:
 
 - ``features(images) -> (B, D)`` tensor, images (B, 3, H, W) already resized and normalised;
 - ``feature_dim``: int, D;
-- ``data_config``: dict with ``input_size`` (3, H, W), ``mean`` and ``std`` (3 floats each) and
-  optionally ``interpolation`` (``bicubic`` when absent).
+- ``data_config``: dict with ``input_size`` (an int side, (H, W) or (3, H, W)), ``mean`` and
+  ``std`` (3 floats each) and optionally ``interpolation`` (``bicubic`` when absent).
+
+Every mismatch (a missing attribute, a malformed ``data_config``, ``features`` that fails or
+returns the wrong shape on one blank image) is one line naming the model and what to fix.
 
 A plain module is wrapped with a linear head, so linear probing and fine-tuning work as for any
 registered model. The file may set ``MODES = ("linear_probe", "finetune")`` (the default). An
@@ -41,13 +45,14 @@ class PluginModel(BreastModel):
         super().__init__(info, num_classes, int(module.feature_dim), weights_source=source)
         self.module = module
         self._plugin_data_config = dict(module.data_config)
+        self._plugin_size = size_of(module.data_config["input_size"])
 
     @property
     def data_config(self) -> dict:
         """The plugin's preprocessing (bicubic unless it names an interpolation)."""
         dc = self._plugin_data_config
         return {
-            "input_size": tuple(self._input_size or dc["input_size"]),
+            "input_size": tuple(self._input_size or self._plugin_size),
             "mean": tuple(dc["mean"]),
             "std": tuple(dc["std"]),
             "interpolation": dc.get("interpolation", "bicubic"),
@@ -93,6 +98,63 @@ def load_function(spec: str, name: str):
     return module, fn
 
 
+def size_of(value) -> tuple[int, int, int] | None:
+    """An ``input_size`` as (3, H, W): an int side, (H, W) or (3, H, W); None when malformed."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value, value)
+    try:
+        size = tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    size = (3, *size) if len(size) == 2 else size
+    return size if len(size) == 3 and size[0] == 3 and min(size) >= 1 else None
+
+
+def _three_numbers(value) -> bool:
+    try:
+        return len(value) == 3 and all(isinstance(float(v), float) for v in value)
+    except (TypeError, ValueError):
+        return False
+
+
+def check_data_config(dc: dict, name: str) -> None:
+    """One line for a malformed ``data_config`` (input size, mean, std)."""
+    if size_of(dc["input_size"]) is None:
+        raise UserError(
+            f"model '{name}': data_config['input_size'] is {dc['input_size']!r}; give an int "
+            "side (224), (H, W) or (3, H, W)"
+        )
+    for key in ("mean", "std"):
+        if not _three_numbers(dc[key]):
+            raise UserError(
+                f"model '{name}': data_config['{key}'] is {dc[key]!r}; give 3 numbers, one per "
+                "RGB channel, e.g. (0.5, 0.5, 0.5)"
+            )
+
+
+def check_features(module: nn.Module, name: str) -> None:
+    """``features`` on one blank image at the plugin's input size gives (1, feature_dim)."""
+    size = size_of(module.data_config["input_size"])
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            out = module.features(torch.zeros(1, *size))
+    except Exception as err:  # the user's code: say where it broke, in one line
+        raise UserError(
+            f"model '{name}': features() failed on a (1, {', '.join(map(str, size))}) batch "
+            f"({W._short(err)})"
+        ) from None
+    finally:
+        module.train(was_training)
+    shape = tuple(getattr(out, "shape", ()))
+    if shape != (1, module.feature_dim):
+        raise UserError(
+            f"model '{name}': features() returned shape {shape} for one image; expected "
+            f"(1, feature_dim) = (1, {module.feature_dim})"
+        )
+
+
 def check_interface(module, name: str) -> None:
     """Raise one line naming what a plugin's returned module lacks."""
     if not isinstance(module, nn.Module):
@@ -117,6 +179,8 @@ def check_interface(module, name: str) -> None:
             f"model '{name}': the plugin's module lacks {', '.join(lacks)}; "
             f"the interface is {INTERFACE}"
         )
+    check_data_config(dc, name)
+    check_features(module, name)
 
 
 @register_resolver("plugin:")
@@ -146,10 +210,19 @@ def resolve(name: str, display: str | None = None):
         if unknown:
             raise UserError(f"model '{display}': the plugin does not take option(s) {unknown}")
         kwargs = dict(options)
-        takes_weights = "weights" in params or takes_any
+        # only a function that names `weights` receives it: build(num_classes, **options)
+        # gets exactly the config's options, as documented
+        takes_weights = "weights" in params
         if takes_weights:
             kwargs["weights"] = weights
-        out = fn(num_classes=num_classes, **kwargs)
+        try:
+            out = fn(num_classes=num_classes, **kwargs)
+        except TypeError as err:  # a signature mismatch in the user's function: one line
+            raise UserError(
+                f"model '{display}': calling the plugin's {fn.__name__}(num_classes=..., "
+                f"{', '.join(f'{k}=...' for k in kwargs)}) failed ({W._short(err)}); its "
+                "parameters must match the entry's options"
+            ) from None
         check_interface(out, display)
         if isinstance(out, BreastModel):
             return out

@@ -62,8 +62,8 @@ def missing(what: str, source: str, reason: str) -> MissingWeightsError:
     """Build the one-line error for weights that cannot be found or fetched."""
     return MissingWeightsError(
         f"weights for '{what}' not available from {source} ({reason}); download them on a "
-        f"machine with internet, or set `weights: /path/to/folder` in the YAML (or pass "
-        f"--weights /path/to/folder) to use a local copy"
+        f"machine with internet, or set `weights: /path/to/folder` on the model's entry in the "
+        f"experiment YAML (`breastbench models info` takes --weights /path/to/folder)"
     )
 
 
@@ -76,16 +76,19 @@ def hub_access(what: str, repo_id: str, err: BaseException) -> MissingWeightsErr
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
     page = f"https://huggingface.co/{repo_id}"
-    local = "or set `weights: /path/to/folder` (or --weights) to a local copy of the files"
+    local = (
+        "or set `weights: /path/to/folder` on the model's entry in the experiment YAML "
+        "(--weights for `breastbench models info`) to a local copy of the files"
+    )
     if isinstance(err, GatedRepoError):
         return MissingWeightsError(
             f"weights for '{what}' are gated on the Hugging Face Hub: request access at {page}, "
-            f"then log in with `huggingface-cli login` (or set HF_TOKEN), {local}"
+            f"then log in with `hf auth login` (or set HF_TOKEN), {local}"
         )
     if isinstance(err, RepositoryNotFoundError):
         return MissingWeightsError(
             f"weights for '{what}': repository '{repo_id}' not found on the Hugging Face Hub "
-            f"(check {page}; a private or gated one needs `huggingface-cli login` or HF_TOKEN), "
+            f"(check {page}; a private or gated one needs `hf auth login` or HF_TOKEN), "
             f"{local}"
         )
     return None

@@ -18,6 +18,13 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--no-explain", action="store_true", help="skip Grad-CAM / saliency maps (faster)"
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="PATTERN",
+        help="report only the runs whose id or model label matches PATTERN (glob or substring, "
+        "case-insensitive), as `run --only`; the others are counted as not selected",
+    )
     parser.set_defaults(func=run_report)
 
 
@@ -26,6 +33,8 @@ def run_report(args) -> int:
     from breastbench.report.html import build_report
 
     # build_report refuses a wrong folder or destination before it writes anything
-    path = build_report(args.run_dir, args.out, explain_maps=not args.no_explain, log=print)
+    path = build_report(
+        args.run_dir, args.out, explain_maps=not args.no_explain, log=print, only=args.only
+    )
     print(path)
     return 0

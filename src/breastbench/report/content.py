@@ -88,6 +88,15 @@ def resize_statement(collection: RunCollection) -> str:
     )
 
 
+def scope_banner(collection) -> list[str]:
+    """The one line saying which runs ``--only`` left out (none without ``--only``)."""
+    from breastbench.results.scope import not_selected_line
+
+    only = collection.analysis.get("only") or []
+    left_out = collection.analysis.get("not_selected") or 0
+    return [not_selected_line(only, left_out, len(collection.runs))] if only else []
+
+
 def gather(
     run_dir: Path, work_dir: Path, *, explain_maps: bool = True, collection=None
 ) -> ReportContent:
@@ -120,7 +129,7 @@ def gather(
     return ReportContent(
         title=f"breastbench report: {Path(run_dir).resolve().name}",
         run_dir=Path(run_dir),
-        banners=banners(collection),
+        banners=banners(collection) + scope_banner(collection),
         problems=collection.problems,
         results=all_tables(summaries),
         comparison=comparison_report_table(comparisons, collection.analysis),

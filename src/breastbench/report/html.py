@@ -161,6 +161,7 @@ def build_report(
     log=None,
     analyse: bool = True,
     collection=None,
+    only: list[str] | None = None,
 ) -> Path:
     """Write the report of ``run_dir`` (default ``RUN_DIR/report``); return report.html.
 
@@ -168,7 +169,9 @@ def build_report(
     folder's own ``compare:`` section); the report then renders those files. ``log``, when
     given, receives one line per missing or unreadable run. The destination is checked before
     anything is written: never the run folder itself or one of its subfolders, never a folder
-    holding files the report did not write (see :mod:`breastbench.results.outdir`).
+    holding files the report did not write (see :mod:`breastbench.results.outdir`). ``only``
+    scopes the analysis and the report to the runs it selects (``--only``); the others are one
+    "not selected" line.
     """
     from breastbench.results import RunFolder
     from breastbench.results.outdir import (
@@ -185,8 +188,12 @@ def build_report(
         from breastbench.report.collect import collect_runs
         from breastbench.results.analysis import write_summary
 
-        result = write_summary(run_dir)
+        result = write_summary(run_dir, only=only)
         collection = collect_runs(run_dir, (result["runs"], result["problems"]))
+        if log is not None and result["not_selected"]:
+            from breastbench.results.scope import not_selected_line
+
+            log(not_selected_line(only, result["not_selected"], len(result["runs"])))
     out.parent.mkdir(parents=True, exist_ok=True)
     sweep_siblings(out)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-{os.getpid()}-", dir=out.parent))

@@ -115,6 +115,11 @@ def environment_table(collection: RunCollection) -> Table:
     rows = [
         ["runs readable", str(len(collection.runs))],
         ["runs missing or broken", str(len(collection.problems))],
+        *(
+            [["runs not selected (--only)", str(collection.analysis.get("not_selected") or 0)]]
+            if collection.analysis.get("only")
+            else []
+        ),
         ["seeds", ", ".join(_distinct(collection, "seed")) or "not recorded"],
         ["git SHA", ", ".join(_distinct(collection, "git_sha")) or "not recorded"],
         ["hardware", ", ".join(_distinct(collection, "device")) or "not recorded"],

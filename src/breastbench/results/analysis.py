@@ -392,10 +392,14 @@ def comparisons(runs: list[StoredRun], spec: CompareSpec) -> tuple[pd.DataFrame,
     return table, notes
 
 
-def analyse(folder: RunFolder, spec: CompareSpec | None = None) -> dict:
-    """Run the whole analysis; return its tables (not written)."""
+def analyse(
+    folder: RunFolder, spec: CompareSpec | None = None, only: list[str] | None = None
+) -> dict:
+    """Run the whole analysis (of the runs ``only`` selects); return its tables (not written)."""
+    from breastbench.results.scope import scope
+
     spec = spec or CompareSpec()
-    runs, problems = folder.collect()
+    runs, problems, not_selected = scope(*folder.collect(), only)
     comps, notes = comparisons(runs, spec)
     return {
         "runs": runs,
@@ -406,13 +410,17 @@ def analyse(folder: RunFolder, spec: CompareSpec | None = None) -> dict:
         "comparisons": comps,
         "notes": notes,
         "spec": spec,
+        "only": list(only or []),
+        "not_selected": not_selected,
     }
 
 
-def write_summary(out_dir: str | Path, spec: CompareSpec | None = None) -> dict:
-    """Analyse ``out_dir`` and write ``summary/``; return the analysis."""
+def write_summary(
+    out_dir: str | Path, spec: CompareSpec | None = None, only: list[str] | None = None
+) -> dict:
+    """Analyse ``out_dir`` (the runs ``only`` selects) and write ``summary/``; return it."""
     folder = RunFolder(out_dir)
-    result = analyse(folder, spec or spec_of(folder))
+    result = analyse(folder, spec or spec_of(folder), only)
     summary = folder.summary_dir
     for name in ("metrics_by_run", "aggregate", "pooled", "comparisons"):
         path = summary / f"{name}.csv"
@@ -429,6 +437,8 @@ def write_summary(out_dir: str | Path, spec: CompareSpec | None = None) -> dict:
             "notes": result["notes"],
             "problems": [{"run_id": p.name, "reason": p.reason} for p in result["problems"]],
             "n_runs": len(result["runs"]),
+            "only": result["only"],
+            "not_selected": result["not_selected"],
         },
     )
     return result
