@@ -14,11 +14,13 @@ import pandas as pd
 from breastbench.data.manifest import validate_manifest
 from breastbench.data.sources import (
     bach,
+    bracs,
     breakhis,
     density,
     density_presets,
     folder,
     mias,
+    pcam,
     synthetic,
 )
 from breastbench.errors import UserError
@@ -33,9 +35,13 @@ SOURCES = {
     "cbis-ddsm": density_presets.cbis_ddsm,
     "inbreast": density_presets.inbreast,
     "mias": mias.load,
+    "bracs": bracs.load,
+    "pcam": pcam.load,
     "synthetic-breakhis": synthetic.synthetic_breakhis,
     "synthetic-bach": synthetic.synthetic_bach,
     "synthetic-density": synthetic.synthetic_density,
+    "synthetic-bracs": synthetic.synthetic_bracs,
+    "synthetic-pcam": synthetic.synthetic_pcam,
 }
 
 

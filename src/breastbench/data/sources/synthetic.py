@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from breastbench.data.sources import bach, breakhis, density_presets
+from breastbench.data.sources import bach, bracs, breakhis, density_presets, pcam
 
 
 def _mark(df: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -44,3 +44,14 @@ def synthetic_density(
         check_files=check_files,
     )
     return _mark(df, "synthetic-density")
+
+
+def synthetic_bracs(root, task="multiclass", version="latest_version", split=None, wsi_table=None):
+    """Synthetic BRACS RoI tree (BRACS_RoI/latest_version/<set>/<n>_<CLASS>/*.png + BRACS.xlsx)."""
+    df = bracs.load(root, task=task, version=version, split=split, wsi_table=wsi_table)
+    return _mark(df, "synthetic-bracs")
+
+
+def synthetic_pcam(root, task="binary", split=None):
+    """Synthetic PCam HDF5 files (camelyonpatch_level_2_split_<set>_{x,y}.h5 + meta CSVs)."""
+    return _mark(pcam.load(root, task=task, split=split), "synthetic-pcam")
