@@ -56,8 +56,9 @@ def build_manifest(
 ) -> pd.DataFrame:
     """Turn source rows (dicts with ``path``, ``label``, ``patient_id``...) into a manifest.
 
-    ``rows`` may also be a DataFrame of those columns (large sources such as PCam). Adds ``target`` from the ordered ``classes`` and ``dataset``, orders the columns, sets the
-    attrs and validates (without touching the files: sources check those themselves).
+    ``rows`` may also be a DataFrame of those columns (large sources such as PCam). Adds
+    ``target`` from the ordered ``classes`` and ``dataset``, orders the columns, sets the attrs
+    and validates (without touching the files: sources check those themselves).
     """
     df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     if df.empty:
