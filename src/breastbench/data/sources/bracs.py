@@ -82,8 +82,7 @@ def read_wsi_table(path: Path) -> dict[str, str]:
         if wsi and patient:
             rows = sheet[[wsi, patient]].dropna()
             return {
-                Path(str(w).strip()).stem: str(p).strip()
-                for w, p in zip(rows[wsi], rows[patient])
+                Path(str(w).strip()).stem: str(p).strip() for w, p in zip(rows[wsi], rows[patient])
             }
     raise UserError(
         f"{path}: no sheet with columns 'WSI Filename' and 'Patient Id'; pass the dataset's "
