@@ -29,6 +29,13 @@ PUBLISHED: dict[str, tuple[int, dict[int, int] | None, str]] = {
         "BRACS RoI set, Brancati et al., Database 2022 (3,657 train / 312 val / 570 test RoIs "
         "from 547 WSIs of 189 patients)",
     ),
+    "cmmd": (3728, None, "CMMD on TCIA, Cui et al. 2021 (3,728 mammograms of 1,775 patients)"),
+    "embed": (
+        3383659,
+        None,
+        "EMBED, Jeong et al., Radiol. AI 2023 (upper bound: the full set; the open-data release "
+        "on AWS is a subset of it)",
+    ),
     "pcam": (
         327680,
         None,

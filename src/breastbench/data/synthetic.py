@@ -20,7 +20,7 @@ from breastbench import jsonio
 from breastbench.errors import UserError
 
 KINDS = ("synthetic-breakhis", "synthetic-bach", "synthetic-density")
-KINDS += ("synthetic-bracs", "synthetic-pcam")
+KINDS += ("synthetic-bracs", "synthetic-pcam", "synthetic-cmmd", "synthetic-embed")
 MARKER = "synthetic.json"
 
 
@@ -73,6 +73,14 @@ def _write(kind: str, root: Path, rng, size: SynthSize) -> int:
         return synth_histology.write_bach(root, rng, size.bach_per_class, size.bach_hw)
     if kind in ("synthetic-bracs", "synthetic-pcam"):
         return _write_multicenter(kind, root, rng, size)
+    if kind == "synthetic-cmmd":
+        from breastbench.data.synth_mammo import write_cmmd
+
+        return write_cmmd(root, rng, 2 * size.studies_per_class, size.mammo_hw)
+    if kind == "synthetic-embed":
+        from breastbench.data.synth_mammo import write_embed
+
+        return write_embed(root, rng, size.studies_per_class, size.mammo_hw)
     return synth_density.write_density(root, rng, size.studies_per_class, size.mammo_hw)
 
 

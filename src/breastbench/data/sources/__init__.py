@@ -16,8 +16,10 @@ from breastbench.data.sources import (
     bach,
     bracs,
     breakhis,
+    cmmd,
     density,
     density_presets,
+    embed,
     folder,
     mias,
     pcam,
@@ -37,11 +39,15 @@ SOURCES = {
     "mias": mias.load,
     "bracs": bracs.load,
     "pcam": pcam.load,
+    "cmmd": cmmd.load,
+    "embed": embed.load,
     "synthetic-breakhis": synthetic.synthetic_breakhis,
     "synthetic-bach": synthetic.synthetic_bach,
     "synthetic-density": synthetic.synthetic_density,
     "synthetic-bracs": synthetic.synthetic_bracs,
     "synthetic-pcam": synthetic.synthetic_pcam,
+    "synthetic-cmmd": synthetic.synthetic_cmmd,
+    "synthetic-embed": synthetic.synthetic_embed,
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from breastbench.data.sources import bach, bracs, breakhis, density_presets, pcam
+from breastbench.data.sources import bach, bracs, breakhis, cmmd, density_presets, embed, pcam
 
 
 def _mark(df: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -55,3 +55,23 @@ def synthetic_bracs(root, task="multiclass", version="latest_version", split=Non
 def synthetic_pcam(root, task="binary", split=None):
     """Synthetic PCam HDF5 files (camelyonpatch_level_2_split_<set>_{x,y}.h5 + meta CSVs)."""
     return _mark(pcam.load(root, task=task, split=split), "synthetic-pcam")
+
+
+def synthetic_cmmd(root, task="binary", clinical=None):
+    """Synthetic CMMD tree (CMMD/<ID1>/<study>/<series>/*.dcm + clinical xlsx)."""
+    return _mark(cmmd.load(root, task=task, clinical=clinical), "synthetic-cmmd")
+
+
+def synthetic_embed(
+    root, metadata=None, clinical=None, image_type="2D", skip_missing=False, check_files=True
+):
+    """Synthetic EMBED tree (tables/EMBED_OpenData_*.csv + images/cohort_1/...)."""
+    df = embed.load(
+        root,
+        metadata=metadata,
+        clinical=clinical,
+        image_type=image_type,
+        skip_missing=skip_missing,
+        check_files=check_files,
+    )
+    return _mark(df, "synthetic-embed")
