@@ -82,7 +82,7 @@ def write_embed(root: Path, rng, exams_per_class: int, hw) -> int:
     """Write ``tables/EMBED_OpenData_{metadata,clinical}.csv`` and ``images/cohort_1/...``."""
     meta, clin, count = [], [], 0
     exam_no = 0
-    for d, (density, (lo, hi)) in enumerate(FRACTIONS.items()):
+    for d, (lo, hi) in enumerate(FRACTIONS.values()):  # A-D in order
         for e in range(exams_per_class + 1):  # the extra exam per class has no density
             exam_no += 1
             empi, acc = f"{10000000 + exam_no // 2}", f"{50000000 + exam_no}"
