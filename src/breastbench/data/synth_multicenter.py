@@ -73,7 +73,7 @@ def write_pcam(
     counts: dict[str, int],
     slides: dict[str, int],
     meta: bool = True,
-    chunk: int = 4096,
+    chunk: int = 1024,
     compression: str | None = None,
 ) -> int:
     """Write PCam's ``_x.h5``/``_y.h5``/``_meta.csv`` per split, ``chunk`` patches at a time.
@@ -105,7 +105,7 @@ def write_pcam(
                 e = min(n, s + chunk)
                 tumour = tumour_slide[wsi_of[s:e]] & (rng.random(e - s) < 0.7)
                 pick = rng.integers(0, len(bank) // 2, e - s) + np.where(tumour, len(bank) // 2, 0)
-                tint = tints[wsi_of[s:e]][:, None, None, :]
+                tint = tints[wsi_of[s:e]][:, None, None, :].astype(np.float32)
                 x[s:e] = np.clip(bank[pick] * tint, 0, 255).astype(np.uint8)
                 labels[s:e] = bank_y[pick]
         with h5py.File(y_file, "w") as fy:
