@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from breastbench.errors import UserError
+from breastbench.experiment.robustness import RobustnessConfig
 from breastbench.experiment.schema import from_dict
 from breastbench.results.spec import CompareSpec, selector
 
@@ -327,6 +328,9 @@ class ExperimentConfig:
         help="which configurations the analysis compares, with which tests (see README)",
     )
     synthetic: bool = _f(False, "data are synthetic (the report says so)")
+    robustness: RobustnessConfig | None = _f(
+        None, "test-time perturbations of every run's test fold (see README)"
+    )
 
     def validate(self, where: str) -> None:
         """Cross-field checks: unique names, external datasets exist."""

@@ -421,6 +421,9 @@ def write_summary(out_dir: str | Path, spec: CompareSpec | None = None) -> dict:
             path.unlink(missing_ok=True)
             continue
         jsonio.atomic_write_csv(df, path)
+    from breastbench.results.robustness import write_robustness
+
+    write_robustness(folder, result["runs"])
     jsonio.write_json(
         summary / "analysis.json",
         {
