@@ -480,6 +480,10 @@ def load_config(path: str | Path, overrides: dict | None = None) -> ExperimentCo
     try:
         if isinstance(raw.get("models"), list):
             raw["models"] = expand_sweeps(raw["models"])
+        if isinstance(raw.get("external"), list):  # tests: [...] -> one entry per test set
+            from breastbench.experiment.external import expand_external_tests
+
+            raw["external"] = expand_external_tests(raw["external"])
     except UserError as err:
         raise UserError(f"{path}: {err}") from None
     try:
