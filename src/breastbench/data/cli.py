@@ -19,11 +19,14 @@ def _source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "source",
         metavar="SOURCE",
-        help="breakhis, bach, folder, density-csv, vindr, "
-        "rsna, cbis-ddsm, inbreast, mias, synthetic-breakhis|bach|density",
+        help="breakhis, bach, bracs, pcam, folder, density-csv, vindr, "
+        "rsna, cbis-ddsm, inbreast, mias, synthetic-breakhis|bach|density|bracs|pcam",
     )
     p.add_argument("root", metavar="ROOT", help="the dataset's top folder")
-    p.add_argument("--task", help="breakhis: binary|subtype; bach: multiclass|binary")
+    p.add_argument(
+        "--task",
+        help="breakhis: binary|subtype; bach: multiclass|binary; bracs: multiclass|3class|binary",
+    )
     p.add_argument("--magnification", help="breakhis: keep one of 40, 100, 200, 400")
     p.add_argument(
         "--group-by",

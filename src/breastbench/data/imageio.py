@@ -5,7 +5,8 @@ and grayscale handling are decided. OpenCV decodes the raster formats (fast, han
 PNG/TIFF and PGM), and camera/phone JPEGs are turned into their EXIF display orientation;
 tifffile is the fallback for TIFFs OpenCV refuses; CMYK/YCCK JPEGs are converted by Pillow
 (OpenCV's CMYK formula differs); a multi-page TIFF gives its first page; DICOM goes through
-:mod:`breastbench.data.dicomio`. A file that cannot be decoded raises :class:`UserError`
+:mod:`breastbench.data.dicomio`; ``<file.h5>#<index>`` paths (PCam patches) through
+:mod:`breastbench.data.h5members`. A file that cannot be decoded raises :class:`UserError`
 naming it, so one corrupt image among thousands is easy to find.
 """
 
@@ -17,6 +18,7 @@ import cv2
 import numpy as np
 
 from breastbench.data.dicomio import DICOM_EXTENSIONS, is_dicom, quiet_native, read_dicom
+from breastbench.data.h5members import read_member, split_member
 from breastbench.errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".pgm", ".bmp") + DICOM_EXTENSIONS
@@ -25,6 +27,8 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".pgm", ".bmp") + 
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Decode ``path`` into an (H, W, 3) uint8 RGB array; grayscale is replicated to 3 channels."""
     path = os.fspath(path)
+    if split_member(path) is not None:  # one patch of an HDF5 array (PCam), read lazily
+        return read_member(path)
     if not os.path.isfile(path):
         raise UserError(f"image file {path} not found; fix the path in the manifest")
     if is_dicom(path):

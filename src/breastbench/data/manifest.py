@@ -57,10 +57,11 @@ def build_manifest(
 ) -> pd.DataFrame:
     """Turn source rows (dicts with ``path``, ``label``, ``patient_id``...) into a manifest.
 
-    Adds ``target`` from the ordered ``classes`` and ``dataset``, orders the columns, sets the
-    attrs and validates (without touching the files: sources check those themselves).
+    ``rows`` may also be a DataFrame of those columns (large sources such as PCam). Adds
+    ``target`` from the ordered ``classes`` and ``dataset``, orders the columns, sets the attrs
+    and validates (without touching the files: sources check those themselves).
     """
-    df = pd.DataFrame(list(rows))
+    df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     if df.empty:
         raise UserError(f"no images found in {origin or dataset}; check the path and the layout")
     index = {name: i for i, name in enumerate(classes)}
@@ -116,7 +117,11 @@ def validate_manifest(df: pd.DataFrame, check_files: bool = True, origin: str = 
             "regenerate the manifest instead of editing targets by hand"
         )
     if check_files:
-        absent = [p for p in df["path"] if not os.path.isfile(p)]
+        from breastbench.data.h5members import image_file
+
+        exists: dict[str, bool] = {}  # HDF5 members share one file: stat it once
+        files = [image_file(p) for p in df["path"]]
+        absent = [f for f in files if exists.setdefault(f, os.path.isfile(f)) is False]
         if absent:
             raise UserError(
                 f"{origin}: {len(absent)} image file(s) not found, first {absent[0]} "

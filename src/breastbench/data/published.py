@@ -23,6 +23,24 @@ PUBLISHED: dict[str, tuple[int, dict[int, int] | None, str]] = {
     ),
     "inbreast": (410, None, "INbreast, Moreira et al., Acad. Radiol. 2012"),
     "mias": (322, None, "mini-MIAS, Suckling et al. 1994"),
+    "bracs": (
+        4539,
+        None,
+        "BRACS RoI set, Brancati et al., Database 2022 (3,657 train / 312 val / 570 test RoIs "
+        "from 547 WSIs of 189 patients)",
+    ),
+    "cmmd": (3728, None, "CMMD on TCIA, Cui et al. 2021 (3,728 mammograms of 1,775 patients)"),
+    "embed": (
+        3383659,
+        None,
+        "EMBED, Jeong et al., Radiol. AI 2023 (upper bound: the full set; the open-data release "
+        "on AWS is a subset of it)",
+    ),
+    "pcam": (
+        327680,
+        None,
+        "PatchCamelyon, Veeling et al., MICCAI 2018 (262,144 train / 32,768 valid / 32,768 test)",
+    ),
 }
 
 

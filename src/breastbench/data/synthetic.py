@@ -20,6 +20,7 @@ from breastbench import jsonio
 from breastbench.errors import UserError
 
 KINDS = ("synthetic-breakhis", "synthetic-bach", "synthetic-density")
+KINDS += ("synthetic-bracs", "synthetic-pcam", "synthetic-cmmd", "synthetic-embed")
 MARKER = "synthetic.json"
 
 
@@ -70,7 +71,30 @@ def _write(kind: str, root: Path, rng, size: SynthSize) -> int:
         )
     if kind == "synthetic-bach":
         return synth_histology.write_bach(root, rng, size.bach_per_class, size.bach_hw)
+    if kind in ("synthetic-bracs", "synthetic-pcam"):
+        return _write_multicenter(kind, root, rng, size)
+    if kind == "synthetic-cmmd":
+        from breastbench.data.synth_mammo import write_cmmd
+
+        return write_cmmd(root, rng, 2 * size.studies_per_class, size.mammo_hw)
+    if kind == "synthetic-embed":
+        from breastbench.data.synth_mammo import write_embed
+
+        return write_embed(root, rng, size.studies_per_class, size.mammo_hw)
     return synth_density.write_density(root, rng, size.studies_per_class, size.mammo_hw)
+
+
+def _write_multicenter(kind: str, root: Path, rng, size: SynthSize) -> int:
+    from breastbench.data import synth_multicenter
+
+    if kind == "synthetic-bracs":
+        rois = max(1, size.images_per_mag // 3)
+        return synth_multicenter.write_bracs(
+            root, rng, size.patients_per_subtype, rois, size.bach_hw
+        )
+    per = size.images_per_mag
+    counts = {"train": 32 * per, "valid": 8 * per, "test": 8 * per}
+    return synth_multicenter.write_pcam(root, rng, counts, {"train": 8, "valid": 4, "test": 4})
 
 
 def _same_recipe(found: dict, wanted: dict) -> bool:

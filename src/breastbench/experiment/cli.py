@@ -139,6 +139,17 @@ def register(subparsers) -> None:
         metavar="KEY=VALUE",
         help="value for a text-context field, e.g. --context magnification=40 (repeatable)",
     )
+    q.add_argument(
+        "--perturb",
+        metavar="NAME:SEVERITY",
+        help="perturb every image first (robustness: list in README), e.g. --perturb blur:3",
+    )
+    q.add_argument(
+        "--perturb-seed",
+        type=int,
+        default=0,
+        help="seed of the perturbation draws (the robustness section's seed; default 0)",
+    )
     q.set_defaults(func=_predict)
 
 
@@ -262,6 +273,7 @@ def _configs_list(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from breastbench.errors import UserError
+    from breastbench.experiment import perturb
     from breastbench.experiment.predict import check_output, predict_images, write_predictions
     from breastbench.experiment.provenance import resolve_device
 
@@ -283,6 +295,8 @@ def _predict(args: argparse.Namespace) -> int:
         args.batch_size,
         manifest=args.manifest,
         context=context,
+        perturbation=perturb.parse(args.perturb) if args.perturb else None,
+        perturb_seed=args.perturb_seed,
     )
     write_predictions(df, args.output)
     print(f"{len(df)} predictions written to {args.output}")

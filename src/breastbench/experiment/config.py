@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from breastbench.errors import UserError
+from breastbench.experiment.robustness import RobustnessConfig
 from breastbench.experiment.schema import from_dict
 from breastbench.results.spec import CompareSpec, selector
 
@@ -337,6 +338,9 @@ class ExperimentConfig:
         help="optional trackers fed during the run: mlflow (OUT/mlruns), tensorboard "
         "(OUT/tensorboard); pip install 'breastbench[tracking]'",
     )
+    robustness: RobustnessConfig | None = _f(
+        None, "test-time perturbations of every run's test fold (see README)"
+    )
 
     def validate(self, where: str) -> None:
         """Cross-field checks: unique names, external datasets exist."""
@@ -495,6 +499,10 @@ def load_config(
     try:
         if isinstance(raw.get("models"), list):
             raw["models"] = expand_sweeps(raw["models"])
+        if isinstance(raw.get("external"), list):  # tests: [...] -> one entry per test set
+            from breastbench.experiment.external import expand_external_tests
+
+            raw["external"] = expand_external_tests(raw["external"])
     except UserError as err:
         raise UserError(f"{path}: {err}") from None
     try:

@@ -143,32 +143,39 @@ def make_source(
     df: pd.DataFrame,
     targets: np.ndarray,
     prep: Preprocessing,
+    store=None,
 ):
-    """Pick the cheapest input path the protocol allows for this run."""
-    store = ctx.store(df["path"].tolist(), prep)
+    """Pick the cheapest input path the protocol allows for this run.
+
+    ``store`` (perturbed test images in memory, see ``robustness``) replaces the run's image
+    cache; the input path is chosen the same way, without disk caches.
+    """
+    own = store is None
+    store = ctx.store(df["path"].tolist(), prep) if own else store
+    cache_dir = ctx.cache_dir if own else None
     train_tf, eval_tf = _transforms(prep, spec.augmentation)
     texts = prep.texts(text_rows(df, spec), where=f"dataset '{spec.dataset}'")
     no_aug = spec.augmentation == "off"
     # where the vision side trains (vision LoRA, fine-tuning), its outputs cannot be cached
     vision_frozen = not getattr(model, "vision_trainable", False)
     if spec.mode in PROBE_MODES:  # probes need the feature matrix (cached unless --no-cache)
-        cache = ctx.cache_dir if ctx.use_cache else None
+        cache = cache_dir if ctx.use_cache else None
         return feature_source(model, store, targets, eval_tf, ctx.device, cache, texts)
     # VLM LoRA trains the decoder and generative zero-shot scores with it: both read the
     # cached vision tokens
     on_vision = hasattr(model, "encode_vision") and spec.mode in ("lora", "zero_shot")
     frozen_head = spec.mode in ("zero_shot", "linear_probe") and not on_vision
     if ctx.use_cache and no_aug and frozen_head:
-        return feature_source(model, store, targets, eval_tf, ctx.device, ctx.cache_dir, texts)
+        return feature_source(model, store, targets, eval_tf, ctx.device, cache_dir, texts)
     if ctx.use_cache and no_aug and on_vision and vision_frozen:
-        return vision_source(model, store, targets, eval_tf, ctx.device, ctx.cache_dir, texts)
+        return vision_source(model, store, targets, eval_tf, ctx.device, cache_dir, texts)
     return ImageSource(
         store,
         targets,
         train_tf,
         eval_tf,
         ctx.device,
-        _workers(ctx, len(df)),
+        _workers(ctx, len(df)) if own else 0,
         spec.seed,
         texts,
         channels_last=ctx.device.type == "cuda" and model.info.family == "cnn",
@@ -412,6 +419,15 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
     metrics = compute_metrics(
         y, probs[:, 1] if len(classes) == 2 else probs, classes, warnings_out=metric_warnings
     )
+    robust = None
+    t_robust = time.perf_counter()
+    if cfg.robustness is not None:
+        from breastbench.experiment.robustness import predict_perturbed
+
+        robust = predict_perturbed(
+            ctx, spec, mc, model, df, targets, prep, source, train_idx, test_idx, classes, fit_probe
+        )
+    t_robust = time.perf_counter() - t_robust
     run_info = {
         **spec.to_dict(),
         "model_label": mc.display,
@@ -452,6 +468,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
             "data_s": t_data - t_model,
             "fit_s": result.seconds,
             "predict_s": t_end - t_data - result.seconds,
+            "robustness_s": t_robust,
             "total_s": time.perf_counter() - t_start,
         },
     }
@@ -465,7 +482,9 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
         def write_ckpt(path: Path) -> None:
             save_checkpoint(model, path, classes=classes, preprocessing=prep)
 
-    final = folder.write_run(key, run_info, pred_df, result.history, metrics, write_ckpt)
+    final = folder.write_run(
+        key, run_info, pred_df, result.history, metrics, write_ckpt, robustness=robust
+    )
     if partial.exists():
         partial.unlink()
     if mon is not None:
@@ -520,23 +539,28 @@ def changed_setting(recorded: dict, current: dict, where: str = "") -> tuple | N
     return None
 
 
-def fit_probe(spec, source, df, targets, train_idx, test_idx, n_classes, info: dict):
-    """kNN, SimpleShot or the inner-validated logistic probe on the frozen features."""
+def fit_probe(spec, source, df, targets, train_idx, test_idx, n_classes, info: dict, x_test=None):
+    """kNN, SimpleShot or the inner-validated logistic probe on the frozen features.
+
+    ``x_test`` (perturbed test features) replaces the test rows' features; the probe is fitted
+    on the same training features either way (deterministic: the same probe).
+    """
     from breastbench.protocols.probes import knn_probe, simpleshot_probe
     from breastbench.protocols.tuned import tuned_linear_probe
 
     x = source.data.float().numpy()
     y = np.asarray(targets)
     tr, te = np.asarray(train_idx), np.asarray(test_idx)
+    x_te = x[te] if x_test is None else x_test
     if spec.mode == "knn":
         k = min(20, len(tr))
         info.update(k=k, metric="cosine")
-        return knn_probe(x[tr], y[tr], x[te], k=k, num_classes=n_classes)
+        return knn_probe(x[tr], y[tr], x_te, k=k, num_classes=n_classes)
     if spec.mode == "simpleshot":
         info.update(temperature=0.1)
-        return simpleshot_probe(x[tr], y[tr], x[te], num_classes=n_classes)
+        return simpleshot_probe(x[tr], y[tr], x_te, num_classes=n_classes)
     groups = df["patient_id"].astype(str).to_numpy()[tr]
-    probs, chosen = tuned_linear_probe(x[tr], y[tr], groups, x[te], seed=spec.seed)
+    probs, chosen = tuned_linear_probe(x[tr], y[tr], groups, x_te, seed=spec.seed)
     info.update(chosen_C=float(chosen), selection="inner patient-grouped CV of the training fold")
     return probs
 

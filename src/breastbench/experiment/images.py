@@ -66,9 +66,13 @@ def cache_key(
 ) -> str:
     """Content key: paths with size and mtime, target size and preprocessing."""
     rule = "" if resize == "squash" else f"|{resize}"  # squash keys stay as before
+    from breastbench.data.h5members import image_file
+
     h = hashlib.sha256(f"{CACHE_VERSION}|{size}|{interpolation}|{stain_norm}{rule}".encode())
+    stats: dict[str, os.stat_result] = {}  # HDF5 members (PCam) share one file: stat it once
     for p in paths:
-        st = os.stat(p)
+        f = image_file(p)
+        st = stats.get(f) or stats.setdefault(f, os.stat(f))
         h.update(f"\n{p}|{st.st_size}|{st.st_mtime_ns}".encode())
     return h.hexdigest()[:24]
 

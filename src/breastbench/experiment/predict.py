@@ -78,11 +78,15 @@ def predict_images(
     *,
     manifest: str | None = None,
     context: dict[str, str] | None = None,
+    perturbation: tuple[str, int] | None = None,
+    perturb_seed: int = 0,
 ) -> pd.DataFrame:
     """Predictions of the checkpointed model for every image under ``inputs``.
 
     Preprocessing (resize rule, stain normalisation, text context) is the checkpoint's own
-    record, so the numbers equal the run's on the same images.
+    record, so the numbers equal the run's on the same images. ``perturbation`` (name,
+    severity) perturbs each image first, drawn from ``perturb_seed`` and the file's stem (the
+    run's draws where the manifest's image id is the file stem: BreakHis, BACH, BRACS).
     """
     from breastbench.experiment.augment import build_transforms
     from breastbench.experiment.train import probabilities
@@ -108,7 +112,8 @@ def predict_images(
     probs = []
     for s in range(0, len(paths), batch_size):
         chunk = paths[s : s + batch_size]
-        x = torch.stack([tf(prep.load_image(p)) for p in chunk]).to(device)
+        x = torch.stack([tf(_load(prep, p, perturbation, perturb_seed)) for p in chunk])
+        x = x.to(device)
         if texts is None:
             logits = model(x)
         else:
@@ -135,6 +140,14 @@ def check_output(path: str) -> Path:
             f"-o {path}: is a folder; give a CSV file path such as {target / 'predictions.csv'}"
         )
     return target
+
+
+def _load(prep, path: str, perturbation, seed: int) -> np.ndarray:
+    if perturbation is None:
+        return prep.load_image(path)
+    from breastbench.experiment.robustness import load_perturbed
+
+    return load_perturbed(path, prep, *perturbation, seed, Path(path).stem)[0]
 
 
 def write_predictions(df: pd.DataFrame, path: str) -> None:

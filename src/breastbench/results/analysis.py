@@ -429,6 +429,9 @@ def write_summary(
             path.unlink(missing_ok=True)
             continue
         jsonio.atomic_write_csv(df, path)
+    from breastbench.results.robustness import write_robustness
+
+    write_robustness(folder, result["runs"])
     jsonio.write_json(
         summary / "analysis.json",
         {

@@ -6,6 +6,7 @@ Layout (``docs/DESIGN.md``, "Run folder")::
     OUT/experiment.yaml           resolved config        OUT/grid.json   every run id of the grid
     OUT/manifests/<dataset>.csv   manifests with folds   OUT/cache/      image / feature caches
     OUT/runs/<run_id>/            run.json, predictions.csv, history.csv, metrics.json, checkpoint/
+    OUT/runs/<run_id>/robustness/<perturbation>__s<k>.csv   predictions under a perturbation
     OUT/runs/.partial/<run_id>.pt resume state of an unfinished run
     OUT/summary/                  the analysis (see :mod:`breastbench.results.analysis`)
     OUT/report/                   the rendered report
@@ -30,6 +31,7 @@ from breastbench.errors import UserError
 from breastbench.results.key import RunIdError, RunKey
 
 LAYOUT = 2
+ROBUSTNESS = "robustness"  # a run's folder of predictions under test-time perturbations
 MARKER = "breastbench-run.json"
 _TMP = re.compile(r"^\.tmp-(?P<run_id>.+)-(?P<pid>\d+)$")
 
@@ -226,8 +228,12 @@ class RunFolder:
         history: list[dict],
         metrics: dict,
         write_checkpoint: Callable[[Path], None] | None = None,
+        robustness: dict[str, pd.DataFrame] | None = None,
     ) -> Path:
         """Write one run's files atomically; return the final folder.
+
+        ``robustness`` maps ``<perturbation>__s<k>`` to the predictions under that
+        perturbation; each goes to ``robustness/<perturbation>__s<k>.csv``.
 
         ``info`` goes to run.json together with the key; ``write_checkpoint(folder)`` saves
         the model into ``folder`` when given. A run completed meanwhile by another process
@@ -241,6 +247,9 @@ class RunFolder:
                 shutil.rmtree(tmp)
             tmp.mkdir(parents=True)
             predictions.to_csv(tmp / "predictions.csv", index=False)
+            for stem, table in (robustness or {}).items():
+                (tmp / ROBUSTNESS).mkdir(exist_ok=True)
+                table.to_csv(tmp / ROBUSTNESS / f"{stem}.csv", index=False)
             # zero-shot trains nothing: the file still has its header, so every reader parses it
             hist = pd.DataFrame(history, columns=None if history else ["epoch", "train_loss"])
             hist.to_csv(tmp / "history.csv", index=False)
@@ -271,6 +280,16 @@ class RunFolder:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return final
+
+    def robustness_tables(self, key: RunKey) -> dict[tuple[str, int], pd.DataFrame]:
+        """A complete run's perturbed predictions: ``(perturbation, severity) -> table``."""
+        folder = self.path(key) / ROBUSTNESS
+        out = {}
+        for path in sorted(folder.glob("*__s*.csv")) if folder.is_dir() else []:
+            name, _, sev = path.stem.rpartition("__s")
+            if name and sev.isdigit():
+                out[(name, int(sev))] = _read_csv(path, ("target", "pred"))
+        return out
 
     def remove(self, key: RunKey) -> None:
         """Delete a run's folder and resume state (to retrain it)."""

@@ -14,11 +14,15 @@ import pandas as pd
 from breastbench.data.manifest import validate_manifest
 from breastbench.data.sources import (
     bach,
+    bracs,
     breakhis,
+    cmmd,
     density,
     density_presets,
+    embed,
     folder,
     mias,
+    pcam,
     synthetic,
 )
 from breastbench.errors import UserError
@@ -33,9 +37,17 @@ SOURCES = {
     "cbis-ddsm": density_presets.cbis_ddsm,
     "inbreast": density_presets.inbreast,
     "mias": mias.load,
+    "bracs": bracs.load,
+    "pcam": pcam.load,
+    "cmmd": cmmd.load,
+    "embed": embed.load,
     "synthetic-breakhis": synthetic.synthetic_breakhis,
     "synthetic-bach": synthetic.synthetic_bach,
     "synthetic-density": synthetic.synthetic_density,
+    "synthetic-bracs": synthetic.synthetic_bracs,
+    "synthetic-pcam": synthetic.synthetic_pcam,
+    "synthetic-cmmd": synthetic.synthetic_cmmd,
+    "synthetic-embed": synthetic.synthetic_embed,
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from breastbench.data.sources import bach, breakhis, density_presets
+from breastbench.data.sources import bach, bracs, breakhis, cmmd, density_presets, embed, pcam
 
 
 def _mark(df: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -44,3 +44,34 @@ def synthetic_density(
         check_files=check_files,
     )
     return _mark(df, "synthetic-density")
+
+
+def synthetic_bracs(root, task="multiclass", version="latest_version", split=None, wsi_table=None):
+    """Synthetic BRACS RoI tree (BRACS_RoI/latest_version/<set>/<n>_<CLASS>/*.png + BRACS.xlsx)."""
+    df = bracs.load(root, task=task, version=version, split=split, wsi_table=wsi_table)
+    return _mark(df, "synthetic-bracs")
+
+
+def synthetic_pcam(root, task="binary", split=None):
+    """Synthetic PCam HDF5 files (camelyonpatch_level_2_split_<set>_{x,y}.h5 + meta CSVs)."""
+    return _mark(pcam.load(root, task=task, split=split), "synthetic-pcam")
+
+
+def synthetic_cmmd(root, task="binary", clinical=None):
+    """Synthetic CMMD tree (CMMD/<ID1>/<study>/<series>/*.dcm + clinical xlsx)."""
+    return _mark(cmmd.load(root, task=task, clinical=clinical), "synthetic-cmmd")
+
+
+def synthetic_embed(
+    root, metadata=None, clinical=None, image_type="2D", skip_missing=False, check_files=True
+):
+    """Synthetic EMBED tree (tables/EMBED_OpenData_*.csv + images/cohort_1/...)."""
+    df = embed.load(
+        root,
+        metadata=metadata,
+        clinical=clinical,
+        image_type=image_type,
+        skip_missing=skip_missing,
+        check_files=check_files,
+    )
+    return _mark(df, "synthetic-embed")

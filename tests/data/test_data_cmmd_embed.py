@@ -1,0 +1,106 @@
+"""CMMD (TCIA DICOM tree + clinical xlsx) and EMBED (metadata + clinical CSVs) sources."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pydicom
+import pytest
+
+from breastbench.cli import main
+from breastbench.data import read_image, synthesize
+from breastbench.data.sources import embed
+
+from .conftest import single_error_line
+
+
+@pytest.fixture(scope="module")
+def cmmd_root(tmp_path_factory):
+    return synthesize("synthetic-cmmd", tmp_path_factory.mktemp("c") / "cmmd", seed=0)
+
+
+@pytest.fixture(scope="module")
+def embed_root(tmp_path_factory):
+    return synthesize("synthetic-embed", tmp_path_factory.mktemp("e") / "embed", seed=0)
+
+
+def _inspect(capsys, *argv) -> dict:
+    capsys.readouterr()
+    assert main(["data", "inspect", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _folds_audit(capsys, tmp_path, source, root) -> pd.DataFrame:
+    out = tmp_path / f"{source}.csv"
+    assert main(["data", "folds", source, str(root), "-o", str(out), "--k", "3"]) == 0
+    capsys.readouterr()
+    assert main(["data", "audit", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"]
+    return pd.read_csv(out, dtype=str)
+
+
+def test_cmmd_counts_match_clinical_table_and_headers(capsys, cmmd_root):
+    clinical = pd.read_excel(cmmd_root / "CMMD_clinicaldata_revision.xlsx", dtype=str)
+    headers = [
+        pydicom.dcmread(p, stop_before_pixels=True) for p in sorted(cmmd_root.rglob("*.dcm"))
+    ]
+    breasts = set(zip(clinical["ID1"], clinical["LeftRight"]))
+    labelled = [h for h in headers if (h.PatientID, h.ImageLaterality) in breasts]
+    info = _inspect(capsys, "cmmd", str(cmmd_root))
+    assert info["n_images"] == len(labelled) == 24
+    assert info["excluded"] == {
+        "breast without a clinical row (unaffected side)": len(headers) - len(labelled)
+    }
+    by_class = clinical.set_index(["ID1", "LeftRight"])["classification"].str.lower()
+    expected = pd.Series([by_class[(h.PatientID, h.ImageLaterality)] for h in labelled])
+    assert info["by_label"] == expected.value_counts().to_dict()
+    sub = _inspect(capsys, "cmmd", str(cmmd_root), "--task", "subtype")
+    assert sub["n_images"] == 2 * (clinical["subtype"].fillna("") != "").sum()
+
+
+def test_cmmd_rows_are_per_image_grouped_by_patient(capsys, tmp_path, cmmd_root):
+    df = _folds_audit(capsys, tmp_path, "cmmd", cmmd_root)
+    assert (df.groupby("patient_id")["fold"].nunique() == 1).all()
+    assert (df["study_id"] == df["patient_id"] + "_" + df["laterality"]).all()
+    assert df.groupby("study_id")["label"].nunique().max() == 1  # one label per breast
+    assert read_image(df["path"].iloc[0]).ndim == 3
+
+
+def test_embed_join_and_exclusions(capsys, embed_root):
+    meta = pd.read_csv(embed_root / "tables/EMBED_OpenData_metadata.csv", dtype=str)
+    clin = pd.read_csv(embed_root / "tables/EMBED_OpenData_clinical.csv", dtype=str)
+    per_exam = clin.groupby("acc_anon")["tissueden"].agg(lambda v: set(v.dropna()))
+    conflicting = set(per_exam[per_exam.map(len) > 1].index)
+    no_density = set(per_exam[per_exam.map(len) == 0].index)
+    two_d = meta[meta["FinalImageType"] == "2D"]
+    kept = two_d[~two_d["acc_anon"].isin(conflicting | no_density)]
+    info = _inspect(capsys, "embed", str(embed_root))
+    assert info["n_images"] == len(kept)
+    assert info["excluded"] == {
+        "FinalImageType not 2D": int((meta["FinalImageType"] != "2D").sum()),
+        "exam with conflicting tissueden rows": int(two_d["acc_anon"].isin(conflicting).sum()),
+        "missing density": int(two_d["acc_anon"].isin(no_density).sum()),
+    }
+    density = kept["acc_anon"].map(lambda e: "ABCD"[int(next(iter(per_exam[e]))) - 1])
+    assert info["by_label"] == density.value_counts().to_dict()
+    assert info["n_patients"] == kept["empi_anon"].nunique()
+
+
+def test_embed_grouping_survives_folds_and_audit(capsys, tmp_path, embed_root):
+    df = _folds_audit(capsys, tmp_path, "embed", embed_root)
+    assert (df.groupby("patient_id")["fold"].nunique() == 1).all()
+    assert df.groupby("patient_id")["study_id"].nunique().max() == 2  # two exams per woman
+
+
+def test_embed_paths_and_bad_tables(capsys, tmp_path, embed_root):
+    assert embed.image_path(tmp_path, "/mnt/NAS2/mammo/anon_dicom/cohort_1/1/2/x.dcm") == str(
+        tmp_path / "images/cohort_1/1/2/x.dcm"
+    )
+    bad = tmp_path / "clin.csv"
+    pd.read_csv(embed_root / "tables/EMBED_OpenData_clinical.csv").drop(columns="tissueden").to_csv(
+        bad, index=False
+    )
+    capsys.readouterr()
+    assert main(["data", "inspect", "embed", str(embed_root), "-O", f"clinical={bad}"]) == 2
+    assert "missing column(s) 'tissueden'" in single_error_line(capsys.readouterr().err)
