@@ -19,6 +19,7 @@ import yaml
 
 from breastbench.errors import UserError
 from breastbench.experiment.schema import from_dict
+from breastbench.report.spec import PublishedValue, ReportSpec
 from breastbench.results.spec import CompareSpec, selector
 
 MODES = ("zero_shot", "linear_probe", "finetune", "lora", "knn", "simpleshot", "tuned_probe")
@@ -327,6 +328,10 @@ class ExperimentConfig:
         help="which configurations the analysis compares, with which tests (see README)",
     )
     synthetic: bool = _f(False, "data are synthetic (the report says so)")
+    published: list[PublishedValue] = _f(
+        factory=list, help="published numbers the report puts beside ours (see README)"
+    )
+    report: ReportSpec = _f(factory=ReportSpec, help="what the report draws (explanation maps)")
 
     def validate(self, where: str) -> None:
         """Cross-field checks: unique names, external datasets exist."""

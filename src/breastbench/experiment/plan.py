@@ -51,6 +51,7 @@ class ConfigPlan:
 
     config_id: str
     model_name: str
+    name: str = ""  # the configuration in words (labels and text templates as written)
     runs: int = 0
     complete: int = 0
     hours: float = 0.0
@@ -143,6 +144,7 @@ def generative_passes(mc, shots: str | None) -> float:
 def make_plan(cfg: ExperimentConfig, out: str | None = None, kind: str = "h100") -> dict:
     """The plan as plain data: configurations, cache builds, totals and their sources."""
     from breastbench.models import get_info
+    from breastbench.report.names import run_name
 
     out_dir = Path(out or cfg.output_dir)
     folder = RunFolder(out_dir)
@@ -153,7 +155,14 @@ def make_plan(cfg: ExperimentConfig, out: str | None = None, kind: str = "h100")
     for spec in specs:
         mc = cfg.models[spec.model_index]
         info = get_info(mc.name)
-        plan = configs.setdefault(spec.key.config_id, ConfigPlan(spec.key.config_id, mc.name))
+        plan = configs.setdefault(
+            spec.key.config_id,
+            ConfigPlan(
+                spec.key.config_id,
+                mc.name,
+                run_name(spec.key.config, {spec.key.text: spec.text} if spec.text else {}),
+            ),
+        )
         rates, note = _rates(kind, mc.name, info.family)
         plan.throughput_note = note
         plan.runs += 1
@@ -187,6 +196,7 @@ def make_plan(cfg: ExperimentConfig, out: str | None = None, kind: str = "h100")
         "configurations": [
             {
                 "config_id": p.config_id,
+                "name": p.name,
                 "model": p.model_name,
                 "runs": p.runs,
                 "complete": p.complete,
@@ -218,7 +228,7 @@ def render(plan: dict):
         table.add_column(col, justify="right" if col in ("runs", "done", "hours") else "left")
     for c in plan["configurations"]:
         table.add_row(
-            c["config_id"],
+            c.get("name") or c["config_id"],
             str(c["runs"]),
             str(c["complete"]),
             f"{c['device_hours']:.2f}",

@@ -15,6 +15,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from breastbench.report.names import problem_name
 from breastbench.report.summary import AUG_ORDER, ConfigSummary, lower_is_better
 
 METRIC_LABELS = {
@@ -92,14 +93,23 @@ def fmt_mean_std(mean: float, std: float) -> str:
 
 
 def best_rows(summaries: list[ConfigSummary], metric: str) -> set[int]:
-    """Indices of the summaries with the best mean of ``metric`` (ties all count)."""
-    values = [(i, s.mean[metric]) for i, s in enumerate(summaries) if metric in s.mean]
+    """Indices of the summaries with the best mean of ``metric`` (ties all count).
+
+    A constant model (one class for every image) is never "best", and neither is anyone when
+    every configuration ties (nothing is distinguished).
+    """
+    values = [
+        (i, s.mean[metric])
+        for i, s in enumerate(summaries)
+        if metric in s.mean and not s.degenerate
+    ]
     values = [(i, v) for i, v in values if not math.isnan(v)]
     if not values:
         return set()
     pick = min if lower_is_better(metric) else max
     best = pick(v for _, v in values)
-    return {i for i, v in values if math.isclose(v, best, rel_tol=0, abs_tol=1e-12)}
+    out = {i for i, v in values if math.isclose(v, best, rel_tol=0, abs_tol=1e-12)}
+    return out if len(out) < len(summaries) or len(summaries) == 1 else set()
 
 
 def _metric_cells(summaries: list[ConfigSummary], metrics: list[str]) -> list[list[Cell]]:
@@ -127,7 +137,12 @@ def _gap_notes(summaries: list[ConfigSummary]) -> list[str]:
     notes = []
     for s in summaries:
         for p in s.missing:
-            notes.append(f"{p.name}: {p.reason}")
+            notes.append(f"{problem_name(p, s.templates)}: {p.reason}")
+    constant = [s.name for s in summaries if s.degenerate]
+    if constant:
+        notes.append(
+            "Never marked best (predict one class for every image): " + ", ".join(constant) + "."
+        )
     return notes
 
 
@@ -238,7 +253,7 @@ def density_table(summaries: list[ConfigSummary]) -> Table | None:
     ]
     for keys in columns:
         values = [s.mean[k] if k else math.nan for s, k in zip(rows_s, keys)]
-        finite = [v for v in values if not math.isnan(v)]
+        finite = [v for v, s in zip(values, rows_s) if not math.isnan(v) and not s.degenerate]
         best = max(finite) if finite else None
         for row, s, k, v in zip(rows, rows_s, keys, values):
             if not s.runs:
@@ -246,7 +261,8 @@ def density_table(summaries: list[ConfigSummary]) -> Table | None:
             elif k is None:
                 row.append(Cell("–"))
             else:
-                row.append(Cell(fmt_mean_std(v, s.std[k]), best is not None and v == best))
+                bold = best is not None and v == best and not s.degenerate
+                row.append(Cell(fmt_mean_std(v, s.std[k]), bold))
     for row, s in zip(rows, rows_s):
         row.append(Cell(s.folds_label))
     return Table(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from breastbench.report.collect import collect_runs
@@ -36,7 +37,7 @@ def summary_table(run_dir: str | os.PathLike, collection=None) -> Table:
     labels = {lab for _, lab in scores}
     score_name = labels.pop() if len(labels) == 1 else "AUC/QWK"
     table = Table(
-        title=f"results: {run_dir}", box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True
+        title=escape(f"results: {run_dir}"), box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True
     )
     for name in ("dataset", "mag", "model", "mode", "aug", "folds", "accuracy", score_name):
         numeric = name in ("accuracy", score_name)
@@ -52,6 +53,6 @@ def summary_table(run_dir: str | os.PathLike, collection=None) -> Table:
         folds = s.folds_label if not s.missing else f"[red]{s.folds_label}[/red]"
         dataset = s.dataset + (f"→{s.external}" if s.external else "")
         mode = s.mode_label + (f" ({s.shots}-shot)" if s.shots is not None else "")
-        cells = (s.mag_label, s.model, mode, s.aug_label, folds)
-        table.add_row(dataset, *cells, _cell(s, "accuracy"), _cell(s, metric))
+        cells = (s.mag_label, escape(s.model_label), escape(mode), escape(s.aug_label), folds)
+        table.add_row(escape(dataset), *cells, _cell(s, "accuracy"), _cell(s, metric))
     return table
