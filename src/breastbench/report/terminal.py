@@ -37,7 +37,10 @@ def summary_table(run_dir: str | os.PathLike, collection=None) -> Table:
     labels = {lab for _, lab in scores}
     score_name = labels.pop() if len(labels) == 1 else "AUC/QWK"
     table = Table(
-        title=escape(f"results: {run_dir}"), box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True
+        title=escape(f"results: {run_dir}"),
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        collapse_padding=True,
     )
     for name in ("dataset", "mag", "model", "mode", "aug", "folds", "accuracy", score_name):
         numeric = name in ("accuracy", score_name)
