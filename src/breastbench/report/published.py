@@ -22,8 +22,13 @@ from breastbench.results.spec import selector
 
 
 def matches(key: RunKey, sel: str | dict) -> bool:
-    """True when every field the selector names equals the key's (as text for numbers)."""
+    """True when every field the selector names equals the key's (as text for numbers).
+
+    External-validation configurations match only selectors that name ``external``.
+    """
     norm = selector(sel, "published")
+    if "external" not in norm and key.external is not None:
+        return False  # an external validation is only matched when the selector names it
     return all(getattr(key, k) == v or str(getattr(key, k)) == str(v) for k, v in norm.items())
 
 
