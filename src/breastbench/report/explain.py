@@ -256,7 +256,7 @@ def explain(
         )
         return figures, notes
     for s, run in candidates:
-        path = out_dir / f"explain_{slug(run.key.run_id)}.png"
+        path = out_dir / f"{slug('explain', s.subset, s.name)}.png"
         try:
             path, method = explain_run(run, path, per_class, f"{s.subset}: {s.name}")
         except Exception as err:  # noqa: BLE001 - one bad checkpoint must not sink the report
