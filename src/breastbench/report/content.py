@@ -127,8 +127,13 @@ def gather(
     statistics = [wilcoxon_statement(k) for k in folds] + compare_notes
     statistics.append(resize_statement(collection))
     figures = render_figures(summaries, work_dir / "figures")
+    order = [str(m.get("label") or m.get("name")) for m in raw.get("models") or []]
     subsets = answer(
-        summaries, comparisons, collection.summary.get("metrics_by_run"), work_dir / "figures"
+        summaries,
+        comparisons,
+        collection.summary.get("metrics_by_run"),
+        work_dir / "figures",
+        order,
     )
     if explain_maps:
         selection, how = explain_selection(summaries, report_spec, collection, raw)

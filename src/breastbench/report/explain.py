@@ -24,6 +24,7 @@ import torch  # noqa: E402
 from breastbench.experiment.augment import resize_to
 from breastbench.report.collect import Run  # noqa: E402
 from breastbench.report.figures import DPI, FigureInfo  # noqa: E402
+from breastbench.report.headline import config_rank  # noqa: E402
 from breastbench.report.names import mpl_text, slug  # noqa: E402
 from breastbench.report.summary import ConfigSummary  # noqa: E402
 
@@ -180,9 +181,6 @@ def explain_run(
     return out_path, method
 
 
-MODE_RANK = ("finetune", "lora", "linear_probe", "tuned_probe", "simpleshot", "knn", "zero_shot")
-
-
 def default_selection(
     summaries: list[ConfigSummary], reference: str | None = None, order: list[str] | None = None
 ) -> tuple[list[ConfigSummary], str]:
@@ -194,9 +192,7 @@ def default_selection(
     order = order or []
 
     def rank(s: ConfigSummary) -> tuple:
-        pos = order.index(s.model) if s.model in order else len(order)
-        mode = MODE_RANK.index(s.mode) if s.mode in MODE_RANK else len(MODE_RANK)
-        return (pos, mode, s.text or "")
+        return config_rank(s, order)
 
     usable = [s for s in summaries if s.shots is None and not s.external and s.runs]
     chosen = []

@@ -94,11 +94,30 @@ def estimate(row: dict) -> float:
     return _num(row.get("effect")) if math.isnan(value) else value
 
 
-def focus_rows(comparisons: pd.DataFrame | None, ids: set[str], metric: str) -> pd.DataFrame:
+MODE_RANK = ("finetune", "lora", "linear_probe", "tuned_probe", "simpleshot", "knn", "zero_shot")
+
+
+def config_rank(s: ConfigSummary, order: list[str]) -> tuple:
+    """Experiment-file order: model position, then the most adapted mode (never a score)."""
+    pos = order.index(s.model) if s.model in order else len(order)
+    mode = MODE_RANK.index(s.mode) if s.mode in MODE_RANK else len(MODE_RANK)
+    return (pos, s.model, mode, s.text or "")
+
+
+def fallback_reference(group: list[ConfigSummary], order: list[str]) -> ConfigSummary | None:
+    """Without an analysis reference: the first CNN configuration in the experiment's order."""
+    cnn = sorted((s for s in group if s.family == "cnn"), key=lambda s: config_rank(s, order))
+    return cnn[0] if cnn else None
+
+
+def focus_rows(
+    comparisons: pd.DataFrame | None, ids: set[str], metric: str, fallback: str | None = None
+) -> pd.DataFrame:
     """The rows the forest plot and sentence use for one subset and metric.
 
     Both sides in the subset; the primary test (``role``) or else one test for all rows (the
-    first with intervals); only comparisons against the reference when the analysis names one.
+    first with intervals); only comparisons against the reference when the analysis names one,
+    else those involving ``fallback`` (a configuration id) when it has any.
     """
     if comparisons is None or comparisons.empty:
         return pd.DataFrame()
@@ -118,7 +137,13 @@ def focus_rows(comparisons: pd.DataFrame | None, ids: set[str], metric: str) -> 
     if "reference" in rows.columns:
         named = rows["reference"].fillna("").astype(str).str.len() > 0
         if named.any():
-            rows = rows[named]
+            return rows[named]
+    if fallback is not None:
+        mine = (rows["config_a"].astype(str) == fallback) | (
+            rows["config_b"].astype(str) == fallback
+        )
+        if mine.any():
+            rows = rows[mine]
     return rows
 
 
@@ -190,16 +215,28 @@ def _scores(group: list[ConfigSummary], runs: pd.DataFrame | None, metric: str) 
 
 
 def headline_figure(
-    group: list[ConfigSummary], runs: pd.DataFrame | None, metric: str, title: str, path: Path
+    group: list[ConfigSummary],
+    runs: pd.DataFrame | None,
+    metric: str,
+    title: str,
+    path: Path,
+    order: list[str] | None = None,
 ) -> Path | None:
-    """Per-fold dots joined by fold, mean and interval per configuration, CNN/VLM groups."""
+    """Per-fold dots joined by fold, mean and interval per configuration, CNN/VLM groups.
+
+    CNNs first, then VLMs; within each, the experiment file's model order and the most adapted
+    mode first (``order``: the file's model labels).
+    """
     scores = _scores(group, runs, metric)
-    configs = [s for s in group if metric in s.mean]
+    configs = sorted(
+        (s for s in group if metric in s.mean),
+        key=lambda s: (vlm_group(s), config_rank(s, order or [])),
+    )
     if not configs:
         return None
     x_of = {s.config: i for i, s in enumerate(configs)}
     lo, hi = axis_range(metric, list(scores["value"]) + [s.mean[metric] for s in configs])
-    fig, ax = plt.subplots(figsize=(max(5.5, 0.9 * len(configs) + 2.5), 3.3))
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
     kinds = [vlm_group(s) for s in configs]
     for kind, colour in (("CNN", "#dbe9f6"), ("VLM", "#fbe3d6")):
         xs = [i for i, k in enumerate(kinds) if k == kind]
@@ -239,9 +276,15 @@ def headline_figure(
                 "folds": dict(zip(values["replicate"], values["value"].astype(float))),
             }
         )
-    ax.set_xticks(range(len(configs)), [mpl_text(s.name) for s in configs], rotation=20)
-    for tick in ax.get_xticklabels():
-        tick.set_ha("right")
+    ax.set_xticks(
+        range(len(configs)),
+        [mpl_text(s.name) for s in configs],
+        rotation=30 if len(configs) > 3 else 0,
+        fontsize=7 if len(configs) > 6 else 8,
+    )
+    if len(configs) > 3:
+        for tick in ax.get_xticklabels():
+            tick.set_ha("right")
     ax.set_xlim(-0.6, len(configs) - 0.4)
     ax.set_ylim(lo, hi)
     ax.set_ylabel(mpl_text(f"{metric_label(metric)} per fold"))
@@ -309,13 +352,29 @@ def forest_plot(
     return path
 
 
+def _chosen(rows: pd.DataFrame, ref: ConfigSummary | None, group: list) -> str:
+    """How the forest plot's rows were chosen, in words."""
+    if "reference" in rows.columns and rows["reference"].fillna("").astype(str).str.len().any():
+        return f"the analysis' reference ({rows['reference'].dropna().astype(str).iloc[0]})"
+    if ref is not None and not rows.empty and len(rows) < len(group) * (len(group) - 1) / 2:
+        return (
+            f"{ref.name} (the first CNN configuration of the experiment file, chosen before "
+            "any score)"
+        )
+    return "every pair of the subset"
+
+
 def answer(
     summaries: list[ConfigSummary],
     comparisons: pd.DataFrame | None,
     runs: pd.DataFrame | None,
     out_dir: Path,
+    order: list[str] | None = None,
 ) -> list[Subset]:
-    """Headline figure, forest plot and sentence of every subset, in paper order."""
+    """Headline figure, forest plot and sentence of every subset, in paper order.
+
+    ``order`` is the experiment file's model labels, for the fallback reference.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     out = []
     for (dataset, mag, aug, ext), group in subsets(summaries).items():
@@ -330,7 +389,9 @@ def answer(
         if comparisons is not None and not comparisons.empty:
             for cid in pd.concat([comparisons["config_a"], comparisons["config_b"]]).astype(str):
                 names.setdefault(cid, id_name(cid, templates))
-        rows = focus_rows(comparisons, ids, metric)
+        ref = fallback_reference(group, order or [])
+        rows = focus_rows(comparisons, ids, metric, ref.config if ref is not None else None)
+        chosen = _chosen(rows, ref, group)
         row = pick_row(rows, {s.config: vlm_group(s) for s in group})
         if row is not None:
             text = sentence(row, names, metric)
@@ -345,7 +406,12 @@ def answer(
         subset.n_comparisons = len(rows)
         subset.n_significant = sum(significant(r) for r in rows.to_dict("records"))
         fig = headline_figure(
-            group, runs, metric, f"{where}: {metric_label(metric)} per fold", out_dir / f"{key}.png"
+            group,
+            runs,
+            metric,
+            f"{where}: {metric_label(metric)} per fold",
+            out_dir / f"{key}.png",
+            order,
         )
         if fig is not None:
             subset.figures.append(
@@ -369,9 +435,10 @@ def answer(
                     f"{key}_forest",
                     forest,
                     f"{where}: {metric_label(metric)} differences",
-                    f"{subset.n_significant} of {subset.n_comparisons} significant after "
-                    f"correction. Estimate A − B with its interval ({test} test, from "
-                    "summary/comparisons.csv); filled marker: significant after correction.",
+                    f"Comparisons against {chosen}: {subset.n_significant} of "
+                    f"{subset.n_comparisons} significant after correction. Estimate A − B with "
+                    f"its interval ({test} test, from summary/comparisons.csv); filled marker: "
+                    "significant after correction.",
                 )
             )
         out.append(subset)
