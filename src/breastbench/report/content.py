@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from breastbench.report.calibration import reliability_figures, subgroup_tables
 from breastbench.report.collect import RunCollection, collect_runs
 from breastbench.report.compare import (
     comparison_report_table,
@@ -60,13 +61,15 @@ class ReportContent:
     published: list[Table] = field(default_factory=list)
     published_notes: list[str] = field(default_factory=list)
     calibration_notes: list[str] = field(default_factory=list)
+    calibration_figures: list[FigureInfo] = field(default_factory=list)
+    subgroups: list[Table] = field(default_factory=list)
 
     def all_tables(self) -> list[Table]:
         """Every table, for the ``tables/`` folder."""
         tables = list(self.results)
         if self.comparison is not None:
             tables.append(self.comparison)
-        tables += self.published
+        tables += self.published + self.subgroups
         tables += self.data_tables + [self.environment]
         return tables + ([self.timings] if self.timings is not None else [])
 
@@ -186,6 +189,10 @@ def gather(
         published=pub_tables,
         published_notes=pub_notes,
         calibration_notes=calibration_notes(collection),
+        calibration_figures=reliability_figures(
+            summaries, collection.summary.get("reliability"), work_dir / "figures"
+        ),
+        subgroups=subgroup_tables(collection.summary.get("subgroups"), templates),
     )
 
 

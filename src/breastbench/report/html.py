@@ -111,6 +111,13 @@ def _grouped_figures(figures: list[FigureInfo]) -> list[str]:
     return parts
 
 
+def _calibration(content: ReportContent) -> list[str]:
+    parts = [_list(content.calibration_notes, "notes")] if content.calibration_notes else []
+    if content.calibration_figures:
+        parts += _grouped_figures(content.calibration_figures)
+    return parts + [_table(t) for t in content.subgroups]
+
+
 def _published(content: ReportContent) -> list[str]:
     parts = [_table(t) for t in content.published]
     return parts + ([_list(content.published_notes, "notes")] if content.published_notes else [])
@@ -123,7 +130,7 @@ def render_html(content: ReportContent) -> str:
         ("results", "Results", [_table(t) for t in content.results]),
         ("statistics", "Statistics", _statistics(content)),
         ("published", "Published vs ours", _published(content)),
-        ("calibration", "Calibration and subgroups", _list(content.calibration_notes, "notes")),
+        ("calibration", "Calibration and subgroups", _calibration(content)),
         ("figures", "Figures", _grouped_figures(content.figures)),
         ("explainability", "Explainability", _explain(content)),
         ("protocol", "Protocol", _protocol(content)),

@@ -61,6 +61,10 @@ def render_markdown(content: ReportContent) -> str:
     lines += [f"- {note}" for note in content.published_notes] + [""]
     lines += ["## Calibration and subgroups", ""]
     lines += [f"- {note}" for note in content.calibration_notes] + [""]
+    for fig in content.calibration_figures:
+        lines += _figure(fig)
+    for table in content.subgroups:
+        lines += _table(table)
     lines += ["## Figures", ""]
     group = None
     for fig in content.figures:
