@@ -22,7 +22,7 @@ from breastbench.report.compare import (
 from breastbench.report.explain import default_selection, explain
 from breastbench.report.figures import FigureInfo, render_figures
 from breastbench.report.headline import Subset, answer
-from breastbench.report.names import problem_name, templates_of
+from breastbench.report.names import humanize, problem_name, templates_of
 from breastbench.report.protocol import (
     audit_lines,
     counts_table,
@@ -117,11 +117,11 @@ def gather(
     """Read ``run_dir`` and produce every section; figures are written under ``work_dir``."""
     collection = collection or collect_runs(run_dir)
     summaries = summarize(collection)
-    templates = templates_of(collection.runs)
     raw = experiment_raw(collection)
     published, report_spec = settings(raw)
     comparisons = collection.summary.get("comparisons")
-    compare_notes = list(collection.analysis.get("notes") or [])
+    templates = templates_of(collection.runs)
+    compare_notes = [humanize(n, templates) for n in collection.analysis.get("notes") or []]
     if comparisons is not None and not comparisons.empty:
         wil = comparisons[comparisons["test"] == "wilcoxon"]
         folds = sorted({int(n) for n in wil["n"]})
@@ -173,7 +173,10 @@ def gather(
         title=f"{name}: breastbench report",
         run_dir=Path(run_dir),
         banners=banners(collection),
-        problems=[f"{problem_name(p, templates)}: {p.reason}" for p in collection.problems],
+        problems=[
+            f"{problem_name(p, templates)}: {humanize(p.reason, templates)}"
+            for p in collection.problems
+        ],
         results=all_tables(summaries),
         comparison=comparison_report_table(comparisons, collection.analysis, templates),
         statistics=statistics,

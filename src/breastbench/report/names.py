@@ -94,6 +94,21 @@ def id_name(config_id: str, templates: dict[str, str] | None = None) -> str:
         return decode(str(config_id))
 
 
+_RUN_ID = re.compile(r"[^\s'\"(),]+__aug-[^\s'\"(),:]+")
+
+
+def humanize(text: str, templates: dict[str, str] | None = None) -> str:
+    """Replace every run or configuration id inside ``text`` by its name in words."""
+
+    def words(match: re.Match) -> str:
+        try:
+            return run_name(RunKey.parse(match.group(0)), templates)
+        except RunIdError:
+            return decode(match.group(0))
+
+    return _RUN_ID.sub(words, str(text))
+
+
 _MATHTEXT = re.compile(r"(?<!\\)\$")
 
 

@@ -181,8 +181,10 @@ def results_tables(summaries: list[ConfigSummary]) -> list[Table]:
                     key=f"results_{_slug(dataset)}_aug-{_slug(aug)}",
                     caption=(
                         f"{dataset}: cross-validation results {aug_text}. "
-                        "Mean ± standard deviation over folds (ddof=1); bold marks the best "
-                        "value per metric."
+                        "Mean ± standard deviation over folds (ddof=1); AUC is the mean of "
+                        "the per-fold AUCs (not the pooled AUC of the ROC figures); bold marks "
+                        "the best value per metric, never a model that predicts one class for "
+                        "every image."
                     ),
                     header=header,
                     rows=rows,
@@ -269,8 +271,9 @@ def density_table(summaries: list[ConfigSummary]) -> Table | None:
         key="density",
         caption=(
             "Breast density (BI-RADS A–D): accuracy, macro-F1, quadratic-weighted kappa and "
-            "one-vs-rest AUC per model and learning mode. Mean ± standard deviation over folds; "
-            "bold marks the best value per column."
+            "one-vs-rest macro AUC per model and learning mode. Mean ± standard deviation over "
+            "folds of the per-fold values; bold marks the best value per column, never a model "
+            "that predicts one class for every image."
         ),
         header=header,
         rows=rows,
