@@ -301,6 +301,10 @@ def run_experiment(
         MofNCompleteColumn(),
         TimeRemainingColumn(),
     )
+    from rich.markup import escape
+
+    from breastbench.report.names import humanize, run_name
+
     failed: dict[str, str] = {}
     if executor == "ray":
         from breastbench.experiment.ray_executor import run_on_ray
@@ -316,7 +320,8 @@ def run_experiment(
         with Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task("runs", total=len(todo))
             for spec in todo:
-                progress.update(task, description=f"{spec.run_id[:70]}")
+                words = run_name(spec.key, {spec.key.text: spec.text} if spec.text else {})
+                progress.update(task, description=escape(words[:90]))
                 execute(spec, ctx)
                 progress.advance(task)
     folder.sweep_temporaries()
@@ -330,7 +335,7 @@ def run_experiment(
     console.print(f"{len(todo)} runs in {time.perf_counter() - t0:.1f}s; results in {out_dir}")
     if failed:
         for run_id, why in sorted(failed.items()):
-            console.print(f"[red]failed[/]: {run_id}: {why}")
+            console.print(f"[red]failed[/]: {escape(humanize(run_id))}: {escape(str(why))}")
         raise UserError(
             f"{len(failed)} of {len(todo)} runs failed (listed above; the others are complete); "
             "fix the cause and rerun the same command: completed runs are skipped"

@@ -143,9 +143,11 @@ def accuracy_by_magnification(
     fig, ax = plt.subplots(figsize=(9, 4.5))
     lo_ax, hi_ax = axis_range("accuracy", [s.mean["accuracy"] for s in rows])
     points = []
-    for label in sorted({config_label(s) for s in rows}):
+    labels = sorted({config_label(s) for s in rows})
+    for i, label in enumerate(labels):
         line = sorted((s for s in rows if config_label(s) == label), key=lambda s: s.magnification)
-        x = [mags.index(s.magnification) for s in line]
+        dodge = 0.25 * (i - (len(labels) - 1) / 2) / max(len(labels), 1)  # bars side by side
+        x = [mags.index(s.magnification) + dodge for s in line]
         y = [s.mean["accuracy"] for s in line]
         ci = [s.ci.get("accuracy", (math.nan, math.nan)) for s in line]
         low = [0 if math.isnan(c[0]) else m - max(c[0], lo_ax) for m, c in zip(y, ci)]
