@@ -202,3 +202,54 @@ def write_manifest(root):
         "folds": {"k": 3, "seed": 0},
     }
     (Path(root) / "manifests" / "breakhis_x.csv.meta.json").write_text(json.dumps(meta))
+
+
+DEMO_MODELS = (
+    ("TinyResNet", "cnn", ("finetune", "linear_probe"), 3.0),
+    ("TinyBiomedCLIP", "clip", ("zero_shot", "linear_probe", "finetune"), 2.0),
+    ("TinySmolVLM", "vlm", ("zero_shot", "linear_probe", "lora"), 1.5),
+    ("TinyQwen2-VL", "vlm", ("linear_probe", "lora"), 1.0),
+)
+
+
+def make_demo_shaped(root, folds=5, n=20):
+    """A run folder with the demo's shape (models, modes, 40x/200x, aug off/on, external).
+
+    Scores come from :func:`predictions` (skill per model; zero-shot near chance), so the
+    report's layout can be checked at the demo's size without training anything.
+    """
+    root = Path(root)
+    seed = 1000
+    for mag in (40, 200):
+        for aug in ("off", "on"):
+            for label, family, modes, skill in DEMO_MODELS:
+                for mode in modes:
+                    if mode == "zero_shot" and aug == "on":
+                        continue
+                    for fold in range(folds):
+                        seed += 1
+                        s = 0.3 if mode == "zero_shot" else skill
+                        preds = predictions(BINARY, fold, n, s, seed)
+                        acc = float((preds["pred"] == preds["target"]).mean())
+                        info = base_info("breakhis", mag, label, mode, aug, fold, BINARY, "binary")
+                        info["model_family"] = family
+                        info["trainable"] = {
+                            "trainable_params": 0 if mode == "zero_shot" else 1000 * (2 + fold % 1),
+                            "total_params": 50_000,
+                        }
+                        metrics = {"accuracy": acc, "auc": min(1.0, 0.5 + 0.15 * s + 0.02 * fold)}
+                        rid = run_id("breakhis", mag, label, mode, aug, fold)
+                        write_run(root, rid, info, metrics, preds)
+    for label, mode in (("TinyResNet", "finetune"), ("TinySmolVLM", "lora")):
+        for mag in (40, 200):
+            for s in (0, 1):
+                key = RunKey("breakhis", mag, label, mode, "off", external="bach", seed=s)
+                info = base_info(
+                    "breakhis", mag, label, mode, "off", None, BINARY, "binary", external="bach"
+                )
+                info["model_family"] = "cnn" if label == "TinyResNet" else "vlm"
+                preds = predictions(BINARY, -1 - s, n, 1.0, 77 + s)
+                write_run(root, key.run_id, info, {"accuracy": 0.9, "auc": 0.95}, preds)
+    write_manifest(root)
+    (root / "experiment.yaml").write_text("name: demo\ncompare: {n_boot: 100}\n")
+    return root

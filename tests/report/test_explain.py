@@ -70,3 +70,52 @@ def test_gradcam_on_a_frozen_backbone(tmp_path):
     figures, notes = explain(summarize(collect_runs(root)), tmp_path / "figs", per_class=1)
     assert not [n for n in notes if "skipped" in n], notes
     assert [f.title.split(": ")[-1] for f in figures] == ["Grad-CAM"]
+
+
+def _three_checkpoints(root):
+    for rid, name in (
+        ("breakhis_x__40x__cnn%2Ftest_resnet__finetune__aug-off__fold0", "cnn/test-resnet"),
+        ("breakhis_x__100x__cnn%2Ftest_resnet__finetune__aug-off__fold0", "cnn/test-resnet"),
+        ("breakhis_x__40x__clip%2Ftest-biomedclip__lora__aug-off__fold0", "clip/test-biomedclip"),
+    ):
+        _checkpoint_run(root, rid, name)
+
+
+def test_default_maps_are_the_reference_pair_never_chosen_on_scores(tmp_path):
+    from breastbench.report.html import build_report
+
+    root = make_run_folder(tmp_path / "run", density=False, external=False)
+    _three_checkpoints(root)
+    page = build_report(root, explain_maps=True).read_text()
+    section = page.split('id="explainability"')[1].split("</section>")[0]
+    # one CNN and one VLM configuration, each once (its first subset), and why they were chosen
+    assert section.count("<figure") == 2
+    assert "breakhis_x 40×, augmentation off: cnn/test_resnet fine-tune: Grad-CAM" in section
+    assert "clip/test-biomedclip LoRA: gradient × input" in section
+    assert "the reference pair" in section and "never chosen on test scores" in section
+
+
+def test_report_explain_picks_the_named_configurations(tmp_path):
+    from breastbench.report.html import build_report
+
+    root = make_run_folder(tmp_path / "run", density=False, external=False)
+    _three_checkpoints(root)
+    (root / "experiment.yaml").write_text(
+        "name: pick\nreport: {explain: ['clip/test-biomedclip:lora']}\n"
+    )
+    page = build_report(root, explain_maps=True).read_text()
+    section = page.split('id="explainability"')[1].split("</section>")[0]
+    assert section.count("<figure") == 1
+    assert "clip/test-biomedclip LoRA: gradient × input" in section
+    assert "named in report.explain (clip/test-biomedclip:lora)" in section
+
+
+def test_bad_report_explain_is_one_line(tmp_path, capsys):
+    from breastbench.cli import main
+
+    root = make_run_folder(tmp_path / "run", density=False, external=False)
+    (root / "experiment.yaml").write_text("name: bad\nreport: {explain: [{colour: red}]}\n")
+    assert main(["report", str(root), "--no-explain"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "report.explain[0]" in err[0] and "colour" in err[0]
+    assert not (root / "report").exists()

@@ -59,7 +59,10 @@ def test_missing_and_corrupt_runs_are_named_and_marked(report):
     gap = next(r for r in on.rows if r[0].text == "clip/test-biomedclip" and r[2].text == "100×")
     assert gap[-1].text == "2 of 3, missing: fold 2"
     page = html.read_text()
-    assert BROKEN_FOLD in page and CORRUPT in page
+    # named in words (label, mode, subset, fold), never by the percent-encoded folder name
+    assert "breakhis_x 40×, augmentation off: cnn/test_resnet fine-tune, fold 1" in page
+    assert "breakhis_x 100×, augmentation on: clip/test-biomedclip LoRA, fold 2" in page
+    assert BROKEN_FOLD not in page and CORRUPT not in page
     assert (
         "missing: fold 1" in (html.parent / "tables" / "results_breakhis-x_aug-off.csv").read_text()
     )

@@ -20,6 +20,7 @@ import yaml
 from breastbench.errors import UserError
 from breastbench.experiment.robustness import RobustnessConfig
 from breastbench.experiment.schema import from_dict
+from breastbench.report.spec import PublishedValue, ReportSpec
 from breastbench.results.spec import CompareSpec, selector
 
 MODES = ("zero_shot", "linear_probe", "finetune", "lora", "knn", "simpleshot", "tuned_probe")
@@ -341,6 +342,10 @@ class ExperimentConfig:
     robustness: RobustnessConfig | None = _f(
         None, "test-time perturbations of every run's test fold (see README)"
     )
+    published: list[PublishedValue] = _f(
+        factory=list, help="published numbers the report puts beside ours (see README)"
+    )
+    report: ReportSpec = _f(factory=ReportSpec, help="what the report draws (explanation maps)")
 
     def validate(self, where: str) -> None:
         """Cross-field checks: unique names, external datasets exist."""

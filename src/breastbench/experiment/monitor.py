@@ -24,6 +24,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from breastbench.report.names import humanize
+
 LOG_NAME = "run.log"
 
 
@@ -113,7 +115,8 @@ class Monitor:
         if not console:
             return
         target = self.progress.console if self.progress is not None else self.console
-        target.print(message, markup=False, highlight=False, soft_wrap=True)
+        # the console names runs in words; run.log keeps the ids (grep-able, folder names)
+        target.print(humanize(message), markup=False, highlight=False, soft_wrap=True)
 
     # -- events ------------------------------------------------------------------------------
     def run_start(self, run_id: str, done_epochs: int, epochs: int, params=None) -> None:
@@ -132,7 +135,11 @@ class Monitor:
         if self.progress is not None:
             self.progress.update(self._grid, description=f"run {self.index}/{self.total}")
             self.progress.update(
-                self._steps, description=f"{run_id[:60]}", completed=0, total=None, visible=True
+                self._steps,
+                description=humanize(run_id)[:90],
+                completed=0,
+                total=None,
+                visible=True,
             )
 
     def step(self, epoch: int, step: int, steps: int, loss: float) -> None:

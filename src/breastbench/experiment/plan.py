@@ -81,6 +81,7 @@ class ConfigPlan:
 
     config_id: str
     model_name: str
+    name: str = ""  # the configuration in words (labels and text templates as written)
     runs: int = 0
     complete: int = 0
     hours: float = 0.0
@@ -183,6 +184,7 @@ def make_plan(
 ) -> dict:
     """The plan as plain data: configurations, cache builds, totals and their sources."""
     from breastbench.models import get_info
+    from breastbench.report.names import run_name
 
     full_table = throughput_table(throughput)
     if kind not in full_table:
@@ -201,7 +203,14 @@ def make_plan(
     for spec in specs:
         mc = cfg.models[spec.model_index]
         info = get_info(mc.name)
-        plan = configs.setdefault(spec.key.config_id, ConfigPlan(spec.key.config_id, mc.name))
+        plan = configs.setdefault(
+            spec.key.config_id,
+            ConfigPlan(
+                spec.key.config_id,
+                mc.name,
+                run_name(spec.key.config, {spec.key.text: spec.text} if spec.text else {}),
+            ),
+        )
         rates, note = _rates(table, mc.name, info.family)
         auto = rates.get("auto") if isinstance(rates.get("auto"), dict) else None
         if auto and mc.micro_batch_size == "auto":
@@ -256,6 +265,7 @@ def make_plan(
         "configurations": [
             {
                 "config_id": p.config_id,
+                "name": p.name,
                 "model": p.model_name,
                 "runs": p.runs,
                 "complete": p.complete,
@@ -303,7 +313,12 @@ def render(plan: dict):
     for col in cols:
         table.add_column(col, justify="left" if col in ("configuration", "note") else "right")
     for c in plan["configurations"]:
-        row = [c["config_id"], str(c["runs"]), str(c["complete"]), f"{c['device_hours']:.2f}"]
+        row = [
+            c.get("name") or c["config_id"],
+            str(c["runs"]),
+            str(c["complete"]),
+            f"{c['device_hours']:.2f}",
+        ]
         if saving:
             row.append(f"{c['auto_saves_hours']:.2f}" if c["auto_saves_hours"] else "")
         table.add_row(*row, c["note"])

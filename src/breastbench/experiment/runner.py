@@ -368,8 +368,12 @@ def run_experiment(
         console.print(not_selected_line(only, result["not_selected"], len(result["runs"])))
     console.print(f"{len(todo)} runs in {time.perf_counter() - t0:.1f}s; results in {out_dir}")
     if failed:
+        from rich.markup import escape
+
+        from breastbench.report.names import humanize
+
         for run_id, why in sorted(failed.items()):
-            console.print(f"[red]failed[/]: {run_id}: {why}")
+            console.print(f"[red]failed[/]: {escape(humanize(run_id))}: {escape(str(why))}")
         raise UserError(
             f"{len(failed)} of {len(todo)} runs failed (listed above; the others are complete); "
             "fix the cause and rerun the same command: completed runs are skipped"

@@ -81,7 +81,14 @@ def _load_manifests(folder: RunFolder) -> dict[str, pd.DataFrame]:
 
 def _load_summary(folder: RunFolder) -> tuple[dict[str, pd.DataFrame], dict]:
     tables = {}
-    for name in ("metrics_by_run", "aggregate", "pooled", "comparisons"):
+    for name in (
+        "metrics_by_run",
+        "aggregate",
+        "pooled",
+        "comparisons",
+        "reliability",
+        "subgroups",
+    ):
         path = folder.summary_dir / f"{name}.csv"
         if path.is_file():
             tables[name] = pd.read_csv(path, keep_default_na=True)

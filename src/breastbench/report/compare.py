@@ -12,6 +12,8 @@ import math
 import pandas as pd
 
 from breastbench.metrics.stats import min_wilcoxon_p
+from breastbench.report.headline import estimate, significant
+from breastbench.report.names import id_name
 from breastbench.report.tables import Cell, Table, metric_label
 
 TEST_LABELS = {
@@ -32,29 +34,46 @@ def _fmt(x: float, digits: int = 4) -> str:
     return "–" if x is None or math.isnan(x) else f"{x:+.{digits}f}"
 
 
+def significance_count(table: pd.DataFrame | None) -> str:
+    """``k of N comparisons significant after Holm correction`` (primary test when marked)."""
+    if table is None or table.empty:
+        return ""
+    rows = table
+    what = "comparisons"
+    if "role" in table.columns and (table["role"] == "primary").any():
+        rows, what = table[table["role"] == "primary"], "comparisons (primary test)"
+    k = sum(significant(r) for r in rows.to_dict("records"))
+    correction = str(rows["correction"].iloc[0]) if "correction" in rows else "holm"
+    label = CORRECTION_LABELS.get(correction, correction)
+    return f"{k} of {len(rows)} {what} significant after {label} correction."
+
+
 def comparison_report_table(
-    table: pd.DataFrame | None, analysis: dict | None = None
+    table: pd.DataFrame | None, analysis: dict | None = None, templates: dict | None = None
 ) -> Table | None:
     """Pair, metric, test, n with its unit, exact p, adjusted p, effect and 95% CI."""
     if table is None or table.empty:
         return None
     correction = str(table["correction"].iloc[0]) if "correction" in table else "holm"
     adj = CORRECTION_LABELS.get(correction, correction)
-    header = ["Subset", "Comparison (A vs B)", "Metric", "Test", "n", "p", f"{adj} p"]
-    header += ["Effect (A − B)", "95% CI"]
+    header = ["Subset", "Comparison (A vs B)", "Metric", "Test"]
+    header += ["Role"] if "role" in table.columns else []
+    header += ["n", "p", f"{adj} p"]
+    header += ["Estimate (A − B)", "95% CI"]
     rows = []
     for r in table.to_dict("records"):
         ci = "–" if math.isnan(r["ci_low"]) else f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
         rows.append(
             [
                 Cell(str(r["subset"])),
-                Cell(f"{r['a']} vs {r['b']}"),
+                Cell(f"{id_name(r['config_a'], templates)} vs {id_name(r['config_b'], templates)}"),
                 Cell(metric_label(r["metric"])),
                 Cell(TEST_LABELS.get(r["test"], r["test"])),
+                *([Cell(str(r["role"]))] if "role" in r else []),
                 Cell(f"{int(r['n'])} {r['unit']}"),
                 Cell(fmt_p(r["p"])),
-                Cell(fmt_p(r["p_adj"]), bold=bool(r["p_adj"] < 0.05)),
-                Cell(_fmt(r["effect"])),
+                Cell(fmt_p(r["p_adj"]), bold=significant(r)),
+                Cell(_fmt(estimate(r))),
                 Cell(ci),
             ]
         )

@@ -23,7 +23,9 @@ import torch  # noqa: E402
 
 from breastbench.experiment.augment import resize_to
 from breastbench.report.collect import Run  # noqa: E402
-from breastbench.report.figures import DPI, PLAIN_TEXT, FigureInfo, config_label  # noqa: E402
+from breastbench.report.figures import DPI, PLAIN_TEXT, FigureInfo  # noqa: E402
+from breastbench.report.headline import config_rank  # noqa: E402
+from breastbench.report.names import mpl_text, slug  # noqa: E402
 from breastbench.report.summary import ConfigSummary  # noqa: E402
 
 
@@ -137,7 +139,9 @@ class _WithText(torch.nn.Module):
         return self.model.head(self.model.features(x, text=self.texts * len(x)))
 
 
-def explain_run(run: Run, out_path: Path, per_class: int = 2) -> tuple[Path, str]:
+def explain_run(
+    run: Run, out_path: Path, per_class: int = 2, title: str | None = None
+) -> tuple[Path, str]:
     """Draw the maps of one checkpointed run; return the PNG path and the method used."""
     from breastbench.models import load_checkpoint
 
@@ -149,7 +153,7 @@ def explain_run(run: Run, out_path: Path, per_class: int = 2) -> tuple[Path, str
     method = "Grad-CAM" if use_cam else "gradient × input"
     classes = run.classes
     items = pick_images(run, per_class)
-    fig, axes = plt.subplots(2, len(items), figsize=(2.1 * len(items), 4.6), squeeze=False)
+    fig, axes = plt.subplots(2, len(items), figsize=(2.1 * len(items) + 0.8, 5.0), squeeze=False)
     for col, row in enumerate(items):
         x, rgb = preprocess(prep.load_image(row["path"]), prep.data_config)
         if text_model is not None:  # the VLM sees the same text beside the image as in training
@@ -164,53 +168,103 @@ def explain_run(run: Run, out_path: Path, per_class: int = 2) -> tuple[Path, str
         axes[1, col].imshow(overlay(rgb, heat))
         axes[1, col].set_title(f"pred: {classes[cls]} ({prob:.2f})", fontsize=8)
         for ax in axes[:, col]:
-            ax.axis("off")
-    fig.suptitle(f"{run.run_id}\n{method} for the predicted class", fontsize=9)
-    fig.tight_layout()
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle(mpl_text(f"{title or run.run_id}\n{method} for the predicted class"), fontsize=9)
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    bar = fig.add_axes((0.92, 0.08, 0.02, 0.38))
+    mappable = plt.cm.ScalarMappable(cmap="jet", norm=plt.Normalize(0, 1))
+    fig.colorbar(mappable, cax=bar).set_label("attribution (relative)", fontsize=7)
+    bar.tick_params(labelsize=7)
     fig.savefig(out_path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return out_path, method
 
 
+def default_selection(
+    summaries: list[ConfigSummary], reference: str | None = None, order: list[str] | None = None
+) -> tuple[list[ConfigSummary], str]:
+    """The reference pair: the reference (or first CNN) and the first VLM configuration.
+
+    "First" follows the experiment file (model order, then the most adapted mode: fine-tune,
+    LoRA, linear probe, ...), never a test score. Returns the choice and how it was made.
+    """
+    order = order or []
+
+    def rank(s: ConfigSummary) -> tuple:
+        return config_rank(s, order)
+
+    usable = [s for s in summaries if s.shots is None and not s.external and s.runs]
+    chosen = []
+    how = "the reference pair: "
+    ref = [s for s in usable if reference and s.config == reference]
+    if ref:
+        chosen.append(ref[0])
+        how += f"the comparisons' reference ({ref[0].name}) and "
+        other = [s for s in usable if (s.family == "cnn") != (ref[0].family == "cnn")]
+        how += "the first configuration of the other family"
+    else:
+        cnn = sorted((s for s in usable if s.family == "cnn"), key=rank)
+        if cnn:
+            chosen.append(cnn[0])
+        other = [s for s in usable if s.family != "cnn"]
+        how += "the first CNN and the first VLM configuration"
+    other = sorted(other, key=rank)
+    if other:
+        chosen.append(other[0])
+    how += (
+        " in the experiment file's model order, most adapted mode first (fine-tune, LoRA, "
+        "linear probe); never chosen on test scores. Set report: {explain: [...]} to choose."
+    )
+    return chosen, how
+
+
 @matplotlib.rc_context(PLAIN_TEXT)
 def explain(
-    summaries: list[ConfigSummary], out_dir: Path, per_class: int = 2, max_models: int = 8
+    summaries: list[ConfigSummary],
+    out_dir: Path,
+    per_class: int = 2,
+    selection: list[ConfigSummary] | None = None,
+    how: str = "",
 ) -> tuple[list[FigureInfo], list[str]]:
-    """Maps for the first checkpointed fold of each configuration; notes for what was skipped."""
+    """Maps for the first checkpointed fold of each selected configuration (see the notes).
+
+    A selected model x mode that appears in several subsets is drawn once, in its first subset
+    (paper order) with a checkpoint.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    figures, notes = [], []
-    candidates = []
-    for s in summaries:
+    figures, notes = [], ([how] if how else [])
+    chosen = selection is not None
+    candidates, seen = [], set()
+    for s in selection if chosen else summaries:
         run = next((r for r in s.runs if r.checkpoint is not None), None)
-        if run is not None:
+        if run is None:
+            if chosen:
+                notes.append(f"{s.subset}: {s.name}: no saved checkpoint, no maps.")
+            continue
+        if (s.model, s.mode, s.text) not in seen:
+            seen.add((s.model, s.mode, s.text))
             candidates.append((s, run))
     if not candidates:
         notes.append(
-            "No run saved a checkpoint (runs/<run_id>/checkpoint/), so explainability maps "
-            "were skipped; keep checkpoints in the experiment to get them."
+            "No run saved a checkpoint (runs/<run_id>/checkpoint/) among those chosen, so "
+            "explainability "
+            "maps were skipped; keep checkpoints in the experiment to get them."
         )
         return figures, notes
-    # round-robin over models, so every model (a CNN's Grad-CAM, a ViT's gradient map) is
-    # shown before any model gets a second configuration
-    by_model: dict[str, list] = {}
-    for item in candidates:
-        by_model.setdefault(item[0].model, []).append(item)
-    queues = list(by_model.values())
-    ordered = [q[i] for i in range(max(map(len, queues))) for q in queues if i < len(q)]
-    if len(ordered) > max_models:
-        notes.append(
-            f"Maps drawn for {max_models} of {len(ordered)} configurations, models in turn."
-        )
-    for s, run in ordered[:max_models]:
-        path = out_dir / f"explain_{run.run_id.replace('/', '-')}.png"
+    for s, run in candidates:
+        path = out_dir / f"{slug('explain', s.subset, s.name)}.png"
         try:
-            path, method = explain_run(run, path, per_class)
+            path, method = explain_run(run, path, per_class, f"{s.subset}: {s.name}")
         except Exception as err:  # noqa: BLE001 - one bad checkpoint must not sink the report
-            notes.append(f"{run.run_id}: maps skipped ({type(err).__name__}: {err})")
+            notes.append(f"{s.subset}: {s.name}: maps skipped ({type(err).__name__}: {err})")
             continue
         caption = (
-            f"{method} on {per_class} held-out images per class of fold "
-            f"{run.info.get('fold', '?')} (top: input as the model sees it, bottom: map)."
+            f"{method} on {per_class} held-out images per class of "
+            f"{run.key.replicate_label or 'the run'} (top: input as the model sees it, bottom: "
+            "map; colour bar: relative attribution, 0 = none, 1 = the image's maximum)."
         )
-        figures.append(FigureInfo(path.stem, path, f"{config_label(s)}: {method}", caption))
+        figures.append(
+            FigureInfo(path.stem, path, f"{s.subset}: {s.name}: {method}", caption, s.subset)
+        )
     return figures, notes

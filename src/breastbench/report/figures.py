@@ -11,6 +11,7 @@ colour across all figures.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +25,35 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
 
+from breastbench.report.names import mpl_text, slug  # noqa: E402
 from breastbench.report.summary import ConfigSummary  # noqa: E402
 
 DPI = 110
 # labels are user text (model labels, class names): a '$' is a dollar sign, never mathtext
 PLAIN_TEXT = {"text.parse_math": False, "text.usetex": False}
+UNBOUNDED = ("loss", "nll", "log_loss")  # every other metric lies in [0, 1] (kappa: [-1, 1])
+
+
+def bounded(metric: str) -> bool:
+    """True for metrics with a fixed range (everything but losses)."""
+    return not metric.endswith(UNBOUNDED)
+
+
+def axis_range(metric: str, values) -> tuple[float, float]:
+    """The y range of a metric: [0, 1] for bounded ones (kappa below 0: [-1, 1]), else padded."""
+    finite = [float(v) for v in values if v == v]
+    if bounded(metric):
+        return (-1.0 if finite and min(finite) < 0 else 0.0), 1.0
+    if not finite:
+        return 0.0, 1.0
+    span = (max(finite) - min(finite)) or 1.0
+    return min(finite) - 0.05 * span, max(finite) + 0.05 * span
+
+
+def write_figure_data(path: Path, metric: str, ylim: tuple[float, float], points: list) -> None:
+    """``<figure>.json`` beside the PNG: metric, y range and every plotted value."""
+    data = {"metric": metric, "bounded": bounded(metric), "ylim": list(ylim), "points": points}
+    path.with_suffix(".json").write_text(json.dumps(data, indent=1, default=str))
 
 
 @dataclass
@@ -39,11 +64,12 @@ class FigureInfo:
     path: Path
     title: str
     caption: str
+    group: str = ""
 
 
 def config_label(s: ConfigSummary) -> str:
-    """Short legend label: ``cnn/resnet34 · fine-tune``."""
-    return f"{s.model_label} · {s.mode_label}"
+    """Short legend label: ``cnn/resnet34 · fine-tune`` (``$`` escaped for matplotlib)."""
+    return mpl_text(f"{s.model_label} · {s.mode_label}")
 
 
 class Palette:
@@ -107,25 +133,44 @@ def _legend_right(ax) -> None:
 def accuracy_by_magnification(
     summaries: list[ConfigSummary], palette: Palette, title: str, path: Path
 ) -> Path | None:
-    """Figure 5: mean accuracy (± std) per magnification, one line per model x mode."""
+    """Figure 5: mean accuracy per magnification with its interval, one line per model x mode.
+
+    The y axis is [0, 1] in every such figure, so the augmentation settings compare by eye;
+    intervals are the analysis' (summary/aggregate.csv), drawn within the axis.
+    """
     rows = [s for s in summaries if s.magnification and "accuracy" in s.mean]
     mags = sorted({s.magnification for s in rows})
     if len(mags) < 2:
         return None
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    for label in sorted({config_label(s) for s in rows}):
+    lo_ax, hi_ax = axis_range("accuracy", [s.mean["accuracy"] for s in rows])
+    points = []
+    labels = sorted({config_label(s) for s in rows})
+    for i, label in enumerate(labels):
         line = sorted((s for s in rows if config_label(s) == label), key=lambda s: s.magnification)
-        x = [mags.index(s.magnification) for s in line]
+        dodge = 0.25 * (i - (len(labels) - 1) / 2) / max(len(labels), 1)  # bars side by side
+        x = [mags.index(s.magnification) + dodge for s in line]
         y = [s.mean["accuracy"] for s in line]
-        err = [0 if math.isnan(s.std["accuracy"]) else s.std["accuracy"] for s in line]
-        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=label, **palette.style(line[0]))
+        ci = [s.ci.get("accuracy", (math.nan, math.nan)) for s in line]
+        low = [0 if math.isnan(c[0]) else m - max(c[0], lo_ax) for m, c in zip(y, ci)]
+        high = [0 if math.isnan(c[1]) else min(c[1], hi_ax) - m for m, c in zip(y, ci)]
+        ax.errorbar(
+            x, y, yerr=[low, high], marker="o", capsize=3, label=label, **palette.style(line[0])
+        )
+        points += [
+            {"name": s.name, "magnification": s.magnification, "mean": m, "ci": list(c)}
+            for s, m, c in zip(line, y, ci)
+        ]
     ax.set_xticks(range(len(mags)), [f"{m}×" for m in mags])
+    ax.set_ylim(lo_ax, hi_ax)
     ax.set_xlabel("Magnification")
-    ax.set_ylabel("Accuracy (mean ± std over folds)")
-    ax.set_title(title)
+    ax.set_ylabel("Accuracy (mean over folds, interval)")
+    ax.set_title(mpl_text(title))
     ax.grid(alpha=0.3)
     _legend_right(ax)
-    return _save(fig, path)
+    out = _save(fig, path)
+    write_figure_data(path, "accuracy", (lo_ax, hi_ax), points)
+    return out
 
 
 def _history_stats(s: ConfigSummary, column: str) -> pd.DataFrame | None:
@@ -178,7 +223,7 @@ def loss_curves(
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(rows) :]:
         ax.axis("off")
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(mpl_text(title), fontsize=11)
     return _save(fig, path)
 
 
@@ -196,7 +241,7 @@ def held_out_overlay(
     ax.set_xlabel("Epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("Held-out fold loss (mean over folds)")
-    ax.set_title(title)
+    ax.set_title(mpl_text(title))
     ax.grid(alpha=0.3)
     _legend_right(ax)
     return _save(fig, path)
@@ -229,12 +274,12 @@ def roc_curves(
     for s in rows:
         fpr, tpr, auc = _roc_points(pooled_predictions(s), s.runs[0].classes)
         if len(fpr):
-            ax.plot(fpr, tpr, label=f"{config_label(s)} (AUC {auc:.3f})", **palette.style(s))
+            ax.plot(fpr, tpr, label=f"{config_label(s)} (pooled AUC {auc:.3f})", **palette.style(s))
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label="chance")
     what = f"positive class: {classes[1]}" if len(classes) == 2 else "micro-average one-vs-rest"
     ax.set_xlabel("False positive rate")
     ax.set_ylabel("True positive rate")
-    ax.set_title(f"{title}\n(pooled out-of-fold, {what})", fontsize=10)
+    ax.set_title(mpl_text(f"{title}\n(pooled out-of-fold, {what})"), fontsize=10)
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)
     _legend_right(ax)
@@ -288,7 +333,7 @@ def confusion_matrices(summaries: list[ConfigSummary], title: str, path: Path) -
         ax.set_title(config_label(s), fontsize=9)
     for ax in list(axes.flat)[len(rows) :]:
         ax.axis("off")
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(mpl_text(title), fontsize=11)
     return _save(fig, path)
 
 
@@ -336,7 +381,7 @@ def reliability_diagrams(
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_aspect("equal")
-    ax.set_title(f"{title}\n(pooled out-of-fold, 10 bins)", fontsize=10)
+    ax.set_title(mpl_text(f"{title}\n(pooled out-of-fold, 10 bins)"), fontsize=10)
     ax.grid(alpha=0.3)
     _legend_right(ax)
     return _save(fig, path)
@@ -359,6 +404,7 @@ def learning_curves(summaries: list[ConfigSummary], title: str, path: Path) -> P
     x_of = {k: i for i, k in enumerate(shots)}
     fig, ax = plt.subplots(figsize=(7.2, 4.4))
     lines: dict[str, list[ConfigSummary]] = {}
+    points: list[dict] = []
     for s in rows:
         lines.setdefault(f"{s.model_label} · {s.mode_label}", []).append(s)
     for label, pts in sorted(lines.items()):
@@ -368,7 +414,8 @@ def learning_curves(summaries: list[ConfigSummary], title: str, path: Path) -> P
         lo = [p.mean[metric] - p.ci.get(metric, (math.nan,) * 2)[0] for p in pts]
         hi = [p.ci.get(metric, (math.nan,) * 2)[1] - p.mean[metric] for p in pts]
         yerr = [[0 if math.isnan(v) else v for v in lo], [0 if math.isnan(v) else v for v in hi]]
-        ax.errorbar(x, y, yerr=yerr, marker="o", capsize=3, label=label)
+        ax.errorbar(x, y, yerr=yerr, marker="o", capsize=3, label=mpl_text(label))
+        points += [{"name": label, "shots": p.shots, "mean": v} for p, v in zip(pts, y)]
         for xi, yi, p in zip(x, y, pts):
             ax.annotate(
                 f"n={p.n.get(metric, 0)}",
@@ -379,55 +426,70 @@ def learning_curves(summaries: list[ConfigSummary], title: str, path: Path) -> P
                 ha="center",
             )
     ax.set_xticks(range(len(shots)), shots)
+    ylim = axis_range(metric, [p["mean"] for p in points])
+    ax.set_ylim(*ylim)
     ax.set_xlabel("labelled patients per class")
-    ax.set_ylabel(f"{metric} (mean, 95% CI over folds x draws)")
-    ax.set_title(title)
+    ax.set_ylabel(f"{metric_name(metric)} (mean, 95% CI)")
+    ax.set_title(mpl_text(title))
     _legend_right(ax)
-    return _save(fig, path)
+    out = _save(fig, path)
+    write_figure_data(path, metric, ylim, points)
+    return out
 
 
-def score_vs_trainable(summaries: list[ConfigSummary], path: Path) -> Path | None:
-    """Headline score (AUC or QWK) against trainable parameters, one point per configuration."""
+def score_vs_trainable(summaries: list[ConfigSummary], title: str, path: Path) -> Path | None:
+    """Headline score against trainable parameters, one point per configuration of a subset.
+
+    The x axis is symmetric-log so zero-parameter configurations (zero-shot) sit at 0 with an
+    open marker instead of vanishing from a log axis.
+    """
     rows = [
-        s
-        for s in summaries
-        if not s.external
-        and s.runs
-        and not math.isnan(s.trainable_params)
-        and s.trainable_params > 0
+        s for s in summaries if not s.external and s.runs and not math.isnan(s.trainable_params)
     ]
     metric = next(
-        (m for m in ("auc", "kappa_quadratic", "auc_ovr_macro") if any(m in s.mean for s in rows)),
+        (m for m in ("auc", "auc_ovr_macro", "kappa_quadratic") if any(m in s.mean for s in rows)),
         None,
     )
     if metric is None or len(rows) < 2:
         return None
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(7.4, 4.2))
+    points = []
     for s in rows:
         if metric not in s.mean:
             continue
-        err = 0 if math.isnan(s.std[metric]) else s.std[metric]
+        lo, hi = s.ci.get(metric, (math.nan, math.nan))
+        mean = s.mean[metric]
+        err = [[0 if math.isnan(lo) else max(mean - lo, 0)], [0 if math.isnan(hi) else hi - mean]]
         marker = {"cnn": "s", "clip": "^", "vlm": "o"}.get(s.family, "D")
+        zero = s.trainable_params == 0
         ax.errorbar(
             s.trainable_params,
-            s.mean[metric],
+            mean,
             yerr=err,
             fmt=marker,
             capsize=3,
-            label=f"{config_label(s)}, {s.mag_label}, aug {s.aug_label}",
+            markerfacecolor="white" if zero else None,
+            label=config_label(s) + (" (0 trained)" if zero else ""),
         )
-    ax.set_xscale("log")
-    ax.set_xlabel("trainable parameters (log scale)")
-    ax.set_ylabel(f"{metric} (mean ± std over folds)")
-    ax.set_title("score against trainable parameters")
-    if len(rows) <= 12:
-        _legend_right(ax)
-    return _save(fig, path)
+        points.append({"name": s.name, "trainable_params": s.trainable_params, "mean": mean})
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(left=-0.5)
+    ylim = axis_range(metric, [p["mean"] for p in points])
+    ax.set_ylim(*ylim)
+    ax.set_xlabel("trainable parameters (symmetric log scale; 0 = nothing trained)")
+    ax.set_ylabel(f"{metric_name(metric)} (mean over folds, interval)")
+    ax.set_title(mpl_text(title), fontsize=10)
+    _legend_right(ax)
+    out = _save(fig, path)
+    write_figure_data(path, metric, ylim, points)
+    return out
 
 
-def _slug(*parts) -> str:
-    text = "_".join(str(p) for p in parts if p not in (None, ""))
-    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in text).lower()
+def metric_name(metric: str) -> str:
+    """Display name of a metric, naming the AUC definition (mean over folds)."""
+    from breastbench.report.tables import metric_label
+
+    return metric_label(metric)
 
 
 def _groups(summaries: list[ConfigSummary]) -> dict[tuple, list[ConfigSummary]]:
@@ -441,64 +503,71 @@ def _groups(summaries: list[ConfigSummary]) -> dict[tuple, list[ConfigSummary]]:
 
 @matplotlib.rc_context(PLAIN_TEXT)
 def render_figures(summaries: list[ConfigSummary], out_dir: Path) -> list[FigureInfo]:
-    """Draw every figure into ``out_dir`` and describe them, in report order."""
+    """Draw every figure into ``out_dir`` and describe them, in report order.
+
+    Each figure carries its ``group`` (the subset it belongs to, or "across magnifications" /
+    "label efficiency"), which the report uses for sub-headings.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     palette = Palette(summaries)
     figures: list[FigureInfo] = []
 
-    def add(key: str, title: str, caption: str, draw) -> None:
+    def add(key: str, title: str, caption: str, draw, group: str) -> None:
         path = draw(out_dir / f"{key}.png")
         if path is not None:
-            figures.append(FigureInfo(key, path, title, caption))
+            figures.append(FigureInfo(key, path, title, caption, group))
 
     for dataset in sorted({s.dataset for s in summaries if s.shots is not None}):
-        for mag in sorted(
-            {
-                s.magnification or 0
-                for s in summaries
-                if s.shots is not None and s.dataset == dataset
-            }
-        ):
+        mags = {s.magnification or 0 for s in summaries if s.shots is not None}
+        for mag in sorted(m for m in mags):
             rows = [
                 s
                 for s in summaries
                 if s.shots is not None and s.dataset == dataset and (s.magnification or 0) == mag
             ]
+            if not rows:
+                continue
             where = f"{dataset} {f'{mag}×' if mag else ''}".strip()
             add(
-                f"learning_curve_{_slug(dataset, mag or 'all')}",
+                f"learning_curve_{slug(dataset, mag or 'all')}",
                 f"{where}: label efficiency",
                 "Mean score over folds and resampled support sets (k labelled patients per "
-                "class, drawn inside each training fold) with 95% t intervals; n per point.",
+                "class, drawn inside each training fold) with the interval of "
+                "summary/aggregate.csv; n per point.",
                 lambda p, r=rows, t=where: learning_curves(r, f"{t}: learning curve", p),
+                "label efficiency",
             )
     summaries = [s for s in summaries if s.shots is None]  # the other figures: whole folds
-    add(
-        "score_vs_trainable_parameters",
-        "score against trainable parameters",
-        "Each configuration's mean score (±1 std over folds) against its trainable parameters "
-        "(squares CNNs, triangles CLIP, circles VLMs): the parameter-matched view.",
-        lambda p: score_vs_trainable(summaries, p),
-    )
     internal = [s for s in summaries if not s.external]
     for dataset in sorted({s.dataset for s in internal}):
         for aug in sorted({s.augmentation for s in internal if s.dataset == dataset}):
             rows = [s for s in internal if s.dataset == dataset and s.augmentation == aug]
             title = f"{dataset}, augmentation {aug}: accuracy per magnification"
             add(
-                f"accuracy_by_magnification_{_slug(dataset, 'augmentation', aug)}",
+                f"accuracy_by_magnification_{slug(dataset, 'augmentation', aug)}",
                 title,
-                "Mean accuracy over folds with ±1 std bars; solid lines CNNs, dashed VLMs.",
+                "Mean accuracy over folds with the interval of summary/aggregate.csv; solid "
+                "lines CNNs, dashed VLMs; the y axis is [0, 1] in every such figure.",
                 lambda p, rows=rows, title=title: accuracy_by_magnification(
                     rows, palette, title, p
                 ),
+                "across magnifications",
             )
     for (dataset, mag, aug, ext), rows in _groups(summaries).items():
-        where = f"{dataset} {f'{mag}×' if mag else ''}".strip()
-        where += f" → {ext}" if ext else ""
-        where += f", augmentation {aug}"
-        slug = _slug(dataset, mag or "all", "augmentation", aug, ext and "to", ext)
+        where = rows[0].subset
+        key = slug(dataset, mag or "all", "augmentation", aug, ext and "to", ext)
         kinds = [
+            (
+                "score_vs_trainable_parameters",
+                "score against trainable parameters",
+                "Each configuration's mean score over folds (AUC: mean of per-fold AUCs, "
+                "one-vs-rest macro for several classes; else QWK) with its interval, against "
+                "its trainable parameters (squares CNNs, triangles CLIP, circles VLMs; open "
+                "markers: nothing trained, drawn at 0 on the symmetric-log axis).",
+                lambda p, r=rows, t=where: score_vs_trainable(
+                    r, f"{t}: score against trainable parameters", p
+                ),
+            ),
             (
                 "loss_curves",
                 "train and held-out loss",
@@ -514,7 +583,9 @@ def render_figures(summaries: list[ConfigSummary], out_dir: Path) -> list[Figure
             (
                 "roc",
                 "ROC curves",
-                "Pooled out-of-fold predictions of each configuration.",
+                "Pooled out-of-fold predictions of each configuration (descriptive). The "
+                "legend's AUC is the pooled AUC (micro-averaged one-vs-rest for several "
+                "classes), not the tables' mean of per-fold AUCs.",
                 lambda p, r=rows, t=where: roc_curves(r, palette, f"{t}: ROC", p),
             ),
             (
@@ -526,12 +597,12 @@ def render_figures(summaries: list[ConfigSummary], out_dir: Path) -> list[Figure
             (
                 "reliability",
                 "reliability diagram",
-                "Calibration of pooled out-of-fold predictions.",
+                "Calibration of pooled out-of-fold predictions (descriptive).",
                 lambda p, r=rows, t=where: reliability_diagrams(r, palette, f"{t}: reliability", p),
             ),
         ]
         if ext:
-            kinds = kinds[2:]
+            kinds = kinds[3:]
         for kind, what, caption, draw in kinds:
-            add(f"{kind}_{slug}", f"{where}: {what}", caption, draw)
+            add(f"{kind}_{key}", f"{where}: {what}", caption, draw, where)
     return figures

@@ -49,6 +49,14 @@ figure { margin: 1rem 0 1.8rem; background: white; border: 1px solid #d0d7de;
 figure img { max-width: 100%; height: auto; display: block; margin: 0 auto; }
 figcaption { font-size: 0.85rem; color: #57606a; margin-top: 0.4rem; }
 .meta { color: #57606a; font-size: 0.9rem; }
+.banner { font-weight: 500; font-size: 0.85rem; padding: 0.4rem 0.8rem; }
+nav { font-size: 0.85rem; margin: 0.4rem 0; }
+p.answer { font-size: 1.05rem; background: #eef6ff; border-left: 4px solid #0969da;
+           padding: 0.5rem 0.8rem; margin: 0.3rem 0; }
+.pair { display: flex; flex-wrap: wrap; gap: 0.8rem; align-items: flex-start; }
+.pair figure { flex: 1 1 45%; margin: 0.4rem 0 1rem; }
+details { margin: 0.5rem 0; }
+summary { cursor: pointer; }
 """
 
 
@@ -74,12 +82,55 @@ def _list(items: list[str], cls: str = "") -> str:
     return f"<ul{attr}>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
 
 
+def _answer(content: ReportContent) -> list[str]:
+    parts = []
+    if content.significance:
+        parts.append(f'<p class="meta">{html.escape(content.significance)}</p>')
+    for sub in content.subsets:
+        parts.append(f'<h3 id="{sub.key}">{html.escape(sub.name)}</h3>')
+        parts.append(f'<p class="answer">{html.escape(sub.sentence)}</p>')
+        parts.append('<div class="pair">' + "".join(_figure(f) for f in sub.figures) + "</div>")
+    return parts
+
+
+def _grouped_figures(figures: list[FigureInfo]) -> list[str]:
+    """Figures under one collapsed block per subset (group), so the page stays short."""
+    groups: dict[str, list[FigureInfo]] = {}
+    for fig in figures:
+        groups.setdefault(fig.group or "other", []).append(fig)
+    parts = []
+    for group, figs in groups.items():
+        titles = ", ".join(sorted({f.title.split(": ")[-1] for f in figs}))
+        parts.append(
+            f"<details><summary><strong>{html.escape(group)}</strong> "
+            f'<span class="meta">({len(figs)} figures: {html.escape(titles)})</span></summary>'
+            + "".join(_figure(f) for f in figs)
+            + "</details>"
+        )
+    return parts
+
+
+def _calibration(content: ReportContent) -> list[str]:
+    parts = [_list(content.calibration_notes, "notes")] if content.calibration_notes else []
+    if content.calibration_figures:
+        parts += _grouped_figures(content.calibration_figures)
+    return parts + [_table(t) for t in content.subgroups]
+
+
+def _published(content: ReportContent) -> list[str]:
+    parts = [_table(t) for t in content.published]
+    return parts + ([_list(content.published_notes, "notes")] if content.published_notes else [])
+
+
 def render_html(content: ReportContent) -> str:
-    """The complete page as one string."""
+    """The complete page as one string: the answer first, then tables, statistics, figures."""
     sections = [
+        ("answer", "The answer per subset", _answer(content)),
         ("results", "Results", [_table(t) for t in content.results]),
         ("statistics", "Statistics", _statistics(content)),
-        ("figures", "Figures", [_figure(f) for f in content.figures]),
+        ("published", "Published vs ours", _published(content)),
+        ("calibration", "Calibration and subgroups", _calibration(content)),
+        ("figures", "Figures", _grouped_figures(content.figures)),
         ("explainability", "Explainability", _explain(content)),
         ("protocol", "Protocol", _protocol(content)),
     ]
@@ -88,14 +139,15 @@ def render_html(content: ReportContent) -> str:
     body.append(f'<p class="meta">Run folder: {html.escape(str(content.run_dir))} · {stamp}</p>')
     body += [f'<div class="banner">{html.escape(b)}</div>' for b in content.banners]
     if content.problems:
-        items = [f"{p.name}: {p.reason}" for p in content.problems]
         body.append(
-            f'<div class="problems"><strong>{len(items)} run(s) missing or unreadable; their '
-            "gaps are marked in the tables.</strong>" + _list(items) + "</div>"
+            f'<div class="problems"><strong>{len(content.problems)} run(s) missing or '
+            "unreadable; their gaps are marked in the tables.</strong>"
+            + _list(content.problems)
+            + "</div>"
         )
-    body.append("<nav><ul>")
-    body += [f'<li><a href="#{key}">{title}</a></li>' for key, title, _ in sections]
-    body.append("</ul></nav>")
+    links = [f'<a href="#{key}">{title}</a>' for key, title, _ in sections]
+    links += [f'<a href="#{s.key}">{html.escape(s.name)}</a>' for s in content.subsets]
+    body.append("<nav>" + " · ".join(links) + "</nav>")
     for key, title, parts in sections:
         body.append(f'<section id="{key}"><h2>{title}</h2>')
         body += parts or ["<p>Nothing to show.</p>"]
@@ -111,17 +163,21 @@ def render_html(content: ReportContent) -> str:
 def _statistics(content: ReportContent) -> list[str]:
     parts = [f"<p>{html.escape(line)}</p>" for line in content.statistics]
     if content.comparison is not None:
-        parts.append(_table(content.comparison))
+        parts.append(
+            f"<details><summary><strong>All {len(content.comparison.rows)} comparison rows"
+            f"</strong> ({html.escape(content.significance)}) · "
+            '<a href="tables/comparisons.csv" download>download CSV</a></summary>'
+            + _table(content.comparison)
+            + "</details>"
+        )
     else:
         parts.append("<p>No pair of configurations with at least two folds to compare.</p>")
     return parts
 
 
 def _explain(content: ReportContent) -> list[str]:
-    parts = [_figure(f) for f in content.explain_figures]
-    if content.explain_notes:
-        parts.append(_list(content.explain_notes, "notes"))
-    return parts
+    parts = [_list(content.explain_notes, "notes")] if content.explain_notes else []
+    return parts + [_figure(f) for f in content.explain_figures]
 
 
 def _protocol(content: ReportContent) -> list[str]:
@@ -131,6 +187,13 @@ def _protocol(content: ReportContent) -> list[str]:
     if content.timings is not None:
         parts += ["<h3>Wall times</h3>", _table(content.timings)]
     return parts
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _swap_in(tmp: Path, out: Path) -> None:
@@ -197,10 +260,11 @@ def build_report(
     out.parent.mkdir(parents=True, exist_ok=True)
     sweep_siblings(out)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-{os.getpid()}-", dir=out.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; a report is for colleagues too
     try:
         content = gather(run_dir, tmp, explain_maps=explain_maps, collection=collection)
         for problem in content.problems if log is not None else []:
-            log(f"warning: run {problem.name}: {problem.reason}")
+            log(f"warning: run {problem}")
         tables_dir = tmp / "tables"
         tables_dir.mkdir()
         for table in content.all_tables():

@@ -99,10 +99,36 @@ def audit_lines(name: str, df: pd.DataFrame) -> list[str]:
         lines.append(f"{name}: no rows excluded.")
     for note in df.attrs.get("notes") or []:
         lines.append(f"{name}: {note}")
-    group = df.attrs.get("group_report")
-    if group:
-        lines.append(f"{name}: patient grouping: {json.dumps(group, sort_keys=True, default=str)}")
     return lines
+
+
+def _fact(value) -> str:
+    """A grouping fact as text: lists joined, mappings as ``key: a, b; ...``."""
+    if isinstance(value, dict):
+        if not value:
+            return "none"
+        return "; ".join(f"{k}: {_fact(v)}" for k, v in sorted(value.items()))
+    if isinstance(value, (list, tuple, set)):
+        return ", ".join(str(v) for v in value) or "none"
+    return str(value)
+
+
+def grouping_table(name: str, df: pd.DataFrame) -> Table | None:
+    """The manifest's patient-grouping report (which folders merged into one patient) as rows."""
+    group = df.attrs.get("group_report")
+    if not isinstance(group, dict) or not group:
+        return None
+    labels = {
+        "group_by": "grouped by",
+        "n_groups": "groups (patients)",
+        "n_folders": "folders",
+        "n_slides": "slides",
+        "merged": "groups merging several folders",
+        "n_folders_merged": "folders merged",
+        "multi_subtype": "groups spanning several subtypes",
+    }
+    rows = [[Cell(labels.get(k, k.replace("_", " "))), Cell(_fact(v))] for k, v in group.items()]
+    return Table(f"grouping_{name}", f"{name}: patient grouping", ["item", "value"], rows, n_keys=1)
 
 
 def _distinct(collection: RunCollection, key: str) -> list[str]:
@@ -159,7 +185,8 @@ def timings_table(summaries: list[ConfigSummary]) -> Table | None:
         return None
     header = ["configuration", "folds", *keys]
     rows = [
-        [Cell(s.config), Cell(str(s.n_folds))] + [Cell(f"{t.get(k, 0.0):.1f}") for k in keys]
+        [Cell(f"{s.subset}: {s.name}"), Cell(str(s.n_folds))]
+        + [Cell(f"{t.get(k, 0.0):.1f}") for k in keys]
         for s, t in data
     ]
     grand = [sum(t.get(k, 0.0) for _, t in data) for k in keys]

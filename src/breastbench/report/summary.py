@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 from breastbench.report.collect import Problem, Run, RunCollection
+from breastbench.report.names import config_name, mode_name, subset_name, templates_of, text_name
 from breastbench.results import RunIdError, RunKey
 
 # metrics where a smaller value is better; every other metric is "higher is better".
@@ -24,7 +25,7 @@ MODE_LABELS = {
     "linear_probe": "linear probe",
     "finetune": "fine-tune",
     "lora": "LoRA",
-}
+}  # paper order of the modes (sort key); display names live in report.names
 AUG_ORDER = {"off": 0, "on": 1, "color": 2, "geometric": 3}
 
 
@@ -49,6 +50,7 @@ class ConfigSummary:
     n_expected: int = 0
     trainable_params: float = math.nan
     total_params: float = math.nan
+    templates: dict[str, str] = field(default_factory=dict)
 
     @property
     def config(self) -> str:
@@ -108,9 +110,7 @@ class ConfigSummary:
     @property
     def mode_label(self) -> str:
         """Human name of the learning mode (a generative zero-shot with examples: in-context)."""
-        if self.mode == "zero_shot" and self.shots is not None:
-            return "in-context"
-        return MODE_LABELS.get(self.mode, self.mode)
+        return mode_name(self.mode, self.shots)
 
     @property
     def aug_label(self) -> str:
@@ -119,15 +119,37 @@ class ConfigSummary:
 
     @property
     def model_label(self) -> str:
-        """Model label with the text context, when there is one."""
-        return self.model + (f" [text {self.text}]" if self.text else "")
+        """Model label with the text template as written, when there is one."""
+        return self.model + (f" ({text_name(self.text, self.templates)})" if self.text else "")
+
+    @property
+    def name(self) -> str:
+        """The configuration in words: ``TinyResNet fine-tune`` (+ text template, shots)."""
+        return config_name(self.key, self.templates)
+
+    @property
+    def subset(self) -> str:
+        """The subset in words: ``breakhis 40×, augmentation off``."""
+        return subset_name(self.key)
+
+    @property
+    def degenerate(self) -> bool:
+        """True when every readable run predicts one class for every image (a constant model).
+
+        Threshold metrics of such a model (specificity 1.0 of "always benign") are not
+        achievements, so tables never mark them best.
+        """
+        preds = [r.predictions["pred"] for r in self.runs if "pred" in r.predictions]
+        return bool(preds) and all(p.nunique() <= 1 for p in preds)
 
     @property
     def folds_label(self) -> str:
         """``5`` or ``4 of 5, missing: fold 3``: the gap spelled out in every table."""
         if not self.missing:
             return str(self.n_folds)
-        reps = [p.key.replicate_label if p.key is not None else p.name for p in self.missing]
+        reps = [
+            p.key.replicate_label if p.key is not None else "unreadable run" for p in self.missing
+        ]
         return f"{self.n_folds} of {self.n_folds + len(self.missing)}, missing: {', '.join(reps)}"
 
     def sort_key(self) -> tuple:
@@ -188,7 +210,9 @@ def summarize(collection: RunCollection) -> list[ConfigSummary]:
         if cid not in out:
             source = groups.get(cid) or broken[cid]
             out[cid] = ConfigSummary(source[0].key.config)
+    templates = templates_of(collection.runs)
     for cid, s in out.items():
+        s.templates = templates
         s.runs = groups.get(cid, [])
         s.missing = broken.get(cid, [])
         if s.runs and not s.family:

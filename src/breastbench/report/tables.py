@@ -15,6 +15,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from breastbench.report.names import problem_name
 from breastbench.report.summary import AUG_ORDER, ConfigSummary, lower_is_better
 
 METRIC_LABELS = {
@@ -92,14 +93,23 @@ def fmt_mean_std(mean: float, std: float) -> str:
 
 
 def best_rows(summaries: list[ConfigSummary], metric: str) -> set[int]:
-    """Indices of the summaries with the best mean of ``metric`` (ties all count)."""
-    values = [(i, s.mean[metric]) for i, s in enumerate(summaries) if metric in s.mean]
+    """Indices of the summaries with the best mean of ``metric`` (ties all count).
+
+    A constant model (one class for every image) is never "best", and neither is anyone when
+    every configuration ties (nothing is distinguished).
+    """
+    values = [
+        (i, s.mean[metric])
+        for i, s in enumerate(summaries)
+        if metric in s.mean and not s.degenerate
+    ]
     values = [(i, v) for i, v in values if not math.isnan(v)]
     if not values:
         return set()
     pick = min if lower_is_better(metric) else max
     best = pick(v for _, v in values)
-    return {i for i, v in values if math.isclose(v, best, rel_tol=0, abs_tol=1e-12)}
+    out = {i for i, v in values if math.isclose(v, best, rel_tol=0, abs_tol=1e-12)}
+    return out if len(out) < len(summaries) or len(summaries) == 1 else set()
 
 
 def _metric_cells(summaries: list[ConfigSummary], metrics: list[str]) -> list[list[Cell]]:
@@ -127,7 +137,12 @@ def _gap_notes(summaries: list[ConfigSummary]) -> list[str]:
     notes = []
     for s in summaries:
         for p in s.missing:
-            notes.append(f"{p.name}: {p.reason}")
+            notes.append(f"{problem_name(p, s.templates)}: {p.reason}")
+    constant = [s.name for s in summaries if s.degenerate]
+    if constant:
+        notes.append(
+            "Never marked best (predict one class for every image): " + ", ".join(constant) + "."
+        )
     return notes
 
 
@@ -166,8 +181,10 @@ def results_tables(summaries: list[ConfigSummary]) -> list[Table]:
                     key=f"results_{_slug(dataset)}_aug-{_slug(aug)}",
                     caption=(
                         f"{dataset}: cross-validation results {aug_text}. "
-                        "Mean ± standard deviation over folds (ddof=1); bold marks the best "
-                        "value per metric."
+                        "Mean ± standard deviation over folds (ddof=1); AUC is the mean of "
+                        "the per-fold AUCs (not the pooled AUC of the ROC figures); bold marks "
+                        "the best value per metric, never a model that predicts one class for "
+                        "every image."
                     ),
                     header=header,
                     rows=rows,
@@ -238,7 +255,7 @@ def density_table(summaries: list[ConfigSummary]) -> Table | None:
     ]
     for keys in columns:
         values = [s.mean[k] if k else math.nan for s, k in zip(rows_s, keys)]
-        finite = [v for v in values if not math.isnan(v)]
+        finite = [v for v, s in zip(values, rows_s) if not math.isnan(v) and not s.degenerate]
         best = max(finite) if finite else None
         for row, s, k, v in zip(rows, rows_s, keys, values):
             if not s.runs:
@@ -246,15 +263,17 @@ def density_table(summaries: list[ConfigSummary]) -> Table | None:
             elif k is None:
                 row.append(Cell("–"))
             else:
-                row.append(Cell(fmt_mean_std(v, s.std[k]), best is not None and v == best))
+                bold = best is not None and v == best and not s.degenerate
+                row.append(Cell(fmt_mean_std(v, s.std[k]), bold))
     for row, s in zip(rows, rows_s):
         row.append(Cell(s.folds_label))
     return Table(
         key="density",
         caption=(
             "Breast density (BI-RADS A–D): accuracy, macro-F1, quadratic-weighted kappa and "
-            "one-vs-rest AUC per model and learning mode. Mean ± standard deviation over folds; "
-            "bold marks the best value per column."
+            "one-vs-rest macro AUC per model and learning mode. Mean ± standard deviation over "
+            "folds of the per-fold values; bold marks the best value per column, never a model "
+            "that predicts one class for every image."
         ),
         header=header,
         rows=rows,

@@ -57,7 +57,10 @@ def summary_table(run_dir: str | os.PathLike, collection=None) -> Table:
     """Rich table of every configuration in ``run_dir`` with mean ± std over folds."""
     rows, score_name = _rows(collection or collect_runs(run_dir))
     table = Table(
-        title=f"results: {run_dir}", box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True
+        title=escape(f"results: {run_dir}"),
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        collapse_padding=True,
     )
     for name in ("dataset", "mag", "model", "mode", "aug", "folds", "accuracy", score_name):
         numeric = name in ("accuracy", score_name)
@@ -73,7 +76,7 @@ def summary_table(run_dir: str | os.PathLike, collection=None) -> Table:
         folds = s.folds_label if not s.missing else f"[red]{s.folds_label}[/red]"
         dataset, mode = _fields(s)
         # labels are text, not markup: a sweep label's "[lora_r=8]" must not vanish as a tag
-        cells = (s.mag_label, escape(s.model), escape(mode), s.aug_label, folds)
+        cells = (s.mag_label, escape(s.model_label), escape(mode), escape(s.aug_label), folds)
         table.add_row(escape(dataset), *cells, _cell(s, "accuracy"), _cell(s, metric))
     return table
 
@@ -84,7 +87,8 @@ def compact_view(run_dir: str | os.PathLike, collection=None) -> Group:
     lines = [Text(f"results: {run_dir}", style="italic")]
     for s, metric in rows:
         dataset, mode = _fields(s)
-        lines.append(Text(f"  {dataset} {s.mag_label} {s.model} · {mode} · aug {s.aug_label}"))
+        label = f"  {dataset} {s.mag_label} {s.model_label} · {mode} · aug {s.aug_label}"
+        lines.append(Text(label))
         folds = s.folds_label if not s.missing else f"[red]{s.folds_label}[/red]"
         lines.append(
             Text.from_markup(
