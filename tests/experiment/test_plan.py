@@ -54,7 +54,7 @@ def test_plan_shows_what_micro_batch_auto_saves(capsys, monkeypatch, tmp_path):
 
     monkeypatch.chdir(tmp_path)
     study = CONFIGS / "breakhis_cnn_vs_vlm.yaml"
-    assert main(["plan", str(study), "--json"]) == 0
+    assert main(["plan", "--skip-preflight", str(study), "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     auto = plan["micro_batch_auto"]
     smol = [c for c in plan["configurations"] if "SmolVLM__lora" in c["config_id"]]
@@ -80,14 +80,14 @@ def test_plan_shows_what_micro_batch_auto_saves(capsys, monkeypatch, tmp_path):
     fast = run_seconds(spec, {**rates, **rates["auto"]}, n_train, n_test, 20)
     c40 = next(c for c in smol if c["config_id"] == "breakhis__40x__SmolVLM__lora__aug-off")
     assert c40["auto_saves_hours"] == pytest.approx(5 * (slow - fast) / 3600, abs=1e-3)
-    assert main(["plan", str(study)]) == 0
+    assert main(["plan", "--skip-preflight", str(study)]) == 0
     text = " ".join(capsys.readouterr().out.split())  # rich wraps the title
     assert "micro_batch_size: auto would save ~6." in text and "auto saves" in text
 
     # the config says auto: estimated with the auto rates, nothing left to save
     cfg = study.read_text().replace("micro_batch_size: 8 ", "micro_batch_size: auto ")
     (tmp_path / "auto.yaml").write_text(cfg)
-    assert main(["plan", str(tmp_path / "auto.yaml"), "--json"]) == 0
+    assert main(["plan", "--skip-preflight", str(tmp_path / "auto.yaml"), "--json"]) == 0
     with_auto = json.loads(capsys.readouterr().out)
     assert with_auto["micro_batch_auto"]["saves_device_hours"] == 0
     assert with_auto["device_hours"] == pytest.approx(auto["device_hours_with_auto"], abs=0.02)
@@ -113,11 +113,11 @@ def test_plan_reads_a_measured_throughput_file(capsys, monkeypatch, tmp_path):
     }
     path = tmp_path / "throughput-h100.json"
     path.write_text(json.dumps(table))
-    assert main(["plan", str(study), "--json", "--throughput", str(path)]) == 0
+    assert main(["plan", "--skip-preflight", str(study), "--json", "--throughput", str(path)]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["throughput_source"].startswith("gpu_check on my H100; other models:")
     assert "auto 64" in plan["micro_batch_auto"]["detail"][0]
     path.write_text("{}")
-    assert main(["plan", str(study), "--throughput", str(path)]) == 2
+    assert main(["plan", "--skip-preflight", str(study), "--throughput", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"--throughput {path}: no device kind" in err and "Traceback" not in err
