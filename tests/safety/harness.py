@@ -76,8 +76,10 @@ def unprivileged_prefix() -> list[str] | None:
 
 
 def _hand_over(cwd: Path, paths: list[str]) -> dict[str, str]:
-    """For uid 65534: own the tree under ``cwd`` (as a user owns their files; modes kept),
-    traverse the folders above it and above ``paths``; return a writable HOME.
+    """Hand ``cwd`` to uid 65534 (modes kept); return a writable HOME for it.
+
+    The user owns the tree as a user owns their files, and may traverse the folders above it
+    and above ``paths``.
     """
     for dirpath, dirnames, filenames in os.walk(cwd):
         for name in [*dirnames, *filenames, ""]:
