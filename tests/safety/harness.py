@@ -21,8 +21,10 @@ import io
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 
@@ -73,6 +75,25 @@ def unprivileged_prefix() -> list[str] | None:
     return None
 
 
+def _hand_over(cwd: Path, paths: list[str]) -> dict[str, str]:
+    """Hand ``cwd`` to uid 65534 (modes kept); return a writable HOME for it.
+
+    The user owns the tree as a user owns their files, and may traverse the folders above it
+    and above ``paths``.
+    """
+    for dirpath, dirnames, filenames in os.walk(cwd):
+        for name in [*dirnames, *filenames, ""]:
+            os.lchown(os.path.join(dirpath, name) if name else dirpath, 65534, 65534)
+    for path in [cwd, *map(Path, paths)]:
+        for parent in Path(path).parents:
+            mode = parent.stat().st_mode
+            if not mode & stat.S_IXOTH:
+                parent.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+    home = Path(tempfile.mkdtemp(prefix="nobody-home-"))
+    os.chown(home, 65534, 65534)
+    return {"HOME": str(home), "MPLCONFIGDIR": str(home)}
+
+
 def run_cli(
     argv: list[str], cwd: str | os.PathLike, as_user: str | None = None, timeout: float = 300
 ) -> tuple[int, str, str]:
@@ -82,10 +103,13 @@ def run_cli(
         prefix = unprivileged_prefix()
         if prefix is None:
             pytest.skip("no setpriv (or no way to drop privileges): permission rows skipped")
+        run_env = env()
+        if "--reuid" in prefix:
+            run_env.update(_hand_over(Path(cwd), [a for a in argv if os.path.isabs(a)]))
         proc = subprocess.run(
             prefix + command(argv),
             cwd=cwd,
-            env=env(),
+            env=run_env,
             capture_output=True,
             timeout=timeout,
             text=True,
@@ -145,6 +169,12 @@ def _allowed(path: str, roots: list[Path]) -> bool:
     return any(p == r or r in p.parents for r in roots)
 
 
+def _new_parent(path: str, before: dict, after: dict, roots: list[Path]) -> bool:
+    """A folder created on the way to an allowed root (``mkdir -p``) is part of the output."""
+    created = path not in before and (after.get(path) or ("",))[0] == "dir"
+    return created and any(Path(path) in r.parents for r in roots)
+
+
 def changes(before: dict, after: dict) -> list[str]:
     """Paths added, removed or changed between two snapshots."""
     return sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
@@ -158,7 +188,11 @@ def assert_unchanged(before: dict, after: dict, allowed_root=None) -> None:
         roots = [Path(r) for r in allowed_root]
     else:
         roots = [Path(allowed_root)]
-    outside = [p for p in changes(before, after) if not _allowed(p, roots)]
+    outside = [
+        p
+        for p in changes(before, after)
+        if not _allowed(p, roots) and not _new_parent(p, before, after, roots)
+    ]
     assert outside == [], f"changed outside {roots}: {outside[:10]}"
 
 

@@ -31,6 +31,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         return read_member(path)
     if not os.path.isfile(path):
         raise UserError(f"image file {path} not found; fix the path in the manifest")
+    # OpenCV crashes (SIGSEGV) on a non-UTF-8 file name: raise UnicodeEncodeError instead,
+    # which the CLI's boundary turns into one line naming the file
+    path.encode("utf-8")
     if is_dicom(path):
         return read_dicom(path)
     if _is_jpeg(path):

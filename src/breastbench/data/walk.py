@@ -87,7 +87,11 @@ def walk_files(
     than ``Path.rglob`` on large trees (BreakHis' 7,909 files list well under a second).
     """
     found = []
-    for folder, subdirs, files in os.walk(root):
+
+    def unreadable(err: OSError) -> None:
+        raise err  # an unreadable folder must not silently drop its images
+
+    for folder, subdirs, files in os.walk(root, onerror=unreadable):
         kept = []
         for d in subdirs:
             if is_junk(d):

@@ -182,6 +182,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """
     path = Path(path)
     advice = "pass a .safetensors or .pth state dict, or 'pretrained' / 'random'"
+    with open(path, "rb"):  # an unreadable file: a PermissionError naming it (safetensors' own
+        pass  # error carries no file name)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
