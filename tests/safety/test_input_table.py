@@ -36,7 +36,7 @@ RGB = (RNG.random((20, 24, 3)) * 255).astype(np.uint8)
 
 
 def snapshot(root: Path, skip: Path) -> dict[str, str]:
-    """relative path -> content hash of every file under ``root`` except under ``skip``."""
+    """Relative path -> content hash of every file under ``root`` except under ``skip``."""
     out = {}
     for dirpath, dirnames, files in os.walk(root):
         if Path(dirpath) == skip or skip in Path(dirpath).parents:
@@ -524,6 +524,7 @@ def test_empty_var_uses_the_default_as_the_shell_does(tmp_path, monkeypatch, cap
     assert expand_vars("${BB_EMPTY-x}") == "x"
 
 
+@pytest.mark.slow  # two tiny training runs: ~10 s alone, longer on a busy 2-core machine
 def test_leading_zero_patients_stay_apart_through_run(tmp_path, capsys):
     """``0012`` and ``12`` are two patients in the run's manifest, folds and predictions."""
     root = tmp_path / "ids"
@@ -533,6 +534,7 @@ def test_leading_zero_patients_stay_apart_through_run(tmp_path, capsys):
                 png(root / cls / f"{p}_{i}.png", Image.fromarray(np.roll(RGB, c * 7 + i, 0)))
     cfg = base_config(tmp_path)
     cfg["datasets"][0]["root"] = str(root)
+    cfg["cv"]["k"] = 2
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump(cfg))
     assert main(["run", str(path), "--no-report"]) == 0
