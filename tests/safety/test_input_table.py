@@ -548,3 +548,31 @@ def test_leading_zero_patients_stay_apart_through_run(tmp_path, capsys):
     assert sorted(preds["patient_id"].unique()) == sorted(IDS)
     assert main(["data", "audit", str(out / "manifests/d.csv"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["n_groups"] == len(IDS)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_manifest_round_trip_keeps_ids_as_written(tmp_path, suffix):
+    """write_manifest/read_manifest: ``0012``/``12`` (and ``NA``) come back as the same text."""
+    from breastbench.data.folds import assign_folds
+    from breastbench.data.manifest import build_manifest, read_manifest, write_manifest
+
+    ids = [*IDS, "NA", "1e3"]
+    rows = [
+        {"path": f"/x/{p}_{i}.png", "patient_id": p, "image_id": f"{p}_{i}", "label": "ab"[i]}
+        for p in ids
+        for i in (0, 1)
+    ]
+    df = assign_folds(build_manifest(rows, ["a", "b"], dataset="d", task="t", source="s"), k=2)
+    back = read_manifest(write_manifest(df, tmp_path / f"m{suffix}"), check_files=False)
+    assert back["patient_id"].tolist() == df["patient_id"].tolist()
+    assert back["image_id"].tolist() == df["image_id"].tolist()
+    assert back["patient_id"].nunique() == len(ids)
+
+
+def test_blank_patient_id_is_refused_in_a_hand_written_manifest(tmp_path, capsys):
+    """A manifest CSV with an empty patient_id cell: one line naming the file and the image."""
+    path = tmp_path / "m.csv"
+    path.write_text("path,label,target,patient_id,dataset\n/x/a.png,a,0,p1,d\n/x/b.png,b,1,,d\n")
+    assert main(["data", "audit", str(path), "--no-check-files"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "m.csv" in err and "/x/b.png" in err and "blank" in err
