@@ -40,6 +40,8 @@ OPTIONAL_COLUMNS = (
 STRING_COLUMNS = ("path", "label", "patient_id", "dataset", "image_id", "slide_id", "subtype")
 STRING_COLUMNS += ("view", "laterality", "study_id", "folder")
 INT_COLUMNS = ("target", "magnification", "fold")
+#: ``pd.read_csv(dtype=ID_DTYPES)`` keeps identifiers as written (``0012`` is not ``12``)
+ID_DTYPES = dict.fromkeys(STRING_COLUMNS, str)
 ATTR_KEYS = ("classes", "task", "source", "dataset", "excluded", "notes", "group_report")
 ATTR_KEYS += ("group_col", "synthetic", "folds")
 
@@ -101,6 +103,15 @@ def validate_manifest(df: pd.DataFrame, check_files: bool = True, origin: str = 
         raise UserError(
             f"{origin}: {len(dup)} duplicate path(s), first {dup.iloc[0]}; "
             "each image must appear once (remove the repeated rows)"
+        )
+    ids = df["patient_id"]
+    blank = ids.isna() | (ids.astype(str).str.strip() == "")
+    if blank.any():
+        raise UserError(
+            f"{origin}: {int(blank.sum())} image(s) have a blank patient_id, first "
+            f"{df['path'][blank].iloc[0]}; fill in every patient id (blank ones would all "
+            "become one patient), or give each image its own patient (density sources: "
+            "patient_col set to empty)"
         )
     classes = df.attrs.get("classes") or sorted(df["label"].astype(str).unique())
     df.attrs["classes"] = list(classes)
@@ -199,8 +210,7 @@ def read_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataF
         if path.suffix == ".parquet":
             df = pd.read_parquet(path)
         else:
-            dtypes = dict.fromkeys(STRING_COLUMNS, str)
-            df = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""])
+            df = pd.read_csv(path, dtype=ID_DTYPES, keep_default_na=False, na_values=[""])
     except (ValueError, OSError, pd.errors.ParserError) as err:
         raise UserError(f"cannot read manifest {path}: {err}") from None
     meta = {}

@@ -42,6 +42,7 @@ class JunkCount:
     count: int = 0
     example: str = ""
     names: set[str] = field(default_factory=set)
+    outputs: set[str] = field(default_factory=set)
 
     def add(self, path: str) -> None:
         """Record one skipped entry."""
@@ -52,13 +53,27 @@ class JunkCount:
 
     def note(self) -> str | None:
         """The manifest note for the skipped entries, or None when nothing was skipped."""
-        if not self.count:
-            return None
-        kinds = ", ".join(sorted(self.names)[:4])
-        return (
-            f"{self.count} OS/archive junk entr{'y' if self.count == 1 else 'ies'} ignored "
-            f"({kinds}{', ...' if len(self.names) > 4 else ''})"
-        )
+        parts = []
+        if self.count:
+            kinds = ", ".join(sorted(self.names)[:4])
+            parts.append(
+                f"{self.count} OS/archive junk entr{'y' if self.count == 1 else 'ies'} ignored "
+                f"({kinds}{', ...' if len(self.names) > 4 else ''})"
+            )
+        if self.outputs:
+            parts.append(f"breastbench output folder(s) skipped: {', '.join(sorted(self.outputs))}")
+        return "; ".join(parts) or None
+
+
+def is_output_folder(path: str | os.PathLike) -> bool:
+    """True for a breastbench output folder (it holds the run-folder marker file).
+
+    An ``--out`` folder placed inside a dataset must not become part of it on the next run
+    (its figures are PNGs, its folders would look like classes), so listings skip it.
+    """
+    from breastbench.results.folder import MARKER
+
+    return os.path.isfile(os.path.join(path, MARKER))
 
 
 def list_dir(
@@ -73,6 +88,10 @@ def list_dir(
                     junk.add(entry.path)
                 continue
             if dirs is not None and entry.is_dir() != dirs:
+                continue
+            if entry.is_dir() and is_output_folder(entry.path):
+                if junk is not None:
+                    junk.outputs.add(entry.path)
                 continue
             names.append(entry.name)
     return sorted(names)
@@ -94,7 +113,10 @@ def walk_files(
     for folder, subdirs, files in os.walk(root, onerror=unreadable):
         kept = []
         for d in subdirs:
-            if is_junk(d):
+            if is_output_folder(os.path.join(folder, d)):
+                if junk is not None:
+                    junk.outputs.add(os.path.join(folder, d))
+            elif is_junk(d):
                 if junk is not None:
                     junk.add(os.path.join(folder, d))
             else:

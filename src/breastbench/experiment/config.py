@@ -68,6 +68,7 @@ class DatasetConfig:
         for m in self.magnifications or []:
             if m not in (40, 100, 200, 400):
                 raise UserError(f"{where}.magnifications: got {m}; allowed: 40, 100, 200, 400")
+        check_label_map(self.label_map, f"{where}.label_map")
 
 
 @dataclass
@@ -121,6 +122,8 @@ class ModelConfig:
             raise UserError(f"{where}.name: required, e.g. cnn/resnet34")
         if not self.modes:
             raise UserError(f"{where}.modes: give at least one of {', '.join(MODES)}")
+        check_unique(self.modes, f"{where}.modes")
+        check_unique(self.shots, f"{where}.shots")
         if isinstance(self.lr, dict):
             for mode, value in self.lr.items():
                 if mode not in MODES or isinstance(value, bool):
@@ -207,6 +210,7 @@ class CVConfig:
         """At least 2 folds."""
         if self.k < 2:
             raise UserError(f"{where}.k: got {self.k}; need at least 2 folds")
+        check_seed(self.seed, f"{where}.seed")
 
 
 @dataclass
@@ -304,6 +308,12 @@ class ExternalConfig:
         """Both ends must be named."""
         if not self.train or not self.test:
             raise UserError(f"{where}: give both 'train' and 'test' dataset names")
+        check_label_map(self.label_map, f"{where}.label_map")
+        check_unique(self.modes or [], f"{where}.modes")
+        check_unique(self.augmentation or [], f"{where}.augmentation")
+        check_unique(self.seeds or [], f"{where}.seeds")
+        for seed in self.seeds or []:
+            check_seed(seed, f"{where}.seeds")
 
 
 @dataclass
@@ -353,6 +363,15 @@ class ExperimentConfig:
             raise UserError("datasets: the experiment needs at least one dataset")
         if not self.models:
             raise UserError("models: the experiment needs at least one model")
+        check_seed(self.seed, "seed")
+        check_unique(self.augmentation, "augmentation")
+        entries = [{**asdict(m), "label": None} for m in self.models]
+        for i, entry in enumerate(entries):
+            if entry in entries[:i]:
+                raise UserError(
+                    f"models[{i}]: repeats models[{entries.index(entry)}] (same model and "
+                    "settings); remove the duplicate entry"
+                )
         names = [d.name for d in self.datasets]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
@@ -389,8 +408,73 @@ class ExperimentConfig:
         return next(d for d in self.datasets if d.name == name)
 
 
+#: seeds reach scikit-learn/numpy ``RandomState``, which take 0 .. 2**32 - 1
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(value: int, where: str) -> None:
+    """Refuse a seed the random generators cannot take, with the range in the message."""
+    if not 0 <= value <= MAX_SEED:
+        raise UserError(f"{where}: got {value}; a seed is a whole number from 0 to {MAX_SEED}")
+
+
+def check_unique(values: list, where: str) -> None:
+    """Refuse a list that names the same item twice (it would run, and count, twice)."""
+    seen = []
+    for value in values:
+        if value in seen:
+            raise UserError(f"{where}: {value!r} is listed twice; list each once")
+        seen.append(value)
+
+
+def check_label_map(label_map: dict | None, where: str) -> None:
+    """Label-map keys are labels as text: a key YAML read as a number or boolean is refused.
+
+    ``{0: benign}`` or ``{no: benign}`` would never match a label (labels are strings), so the
+    mapping would be silently ignored; the message says to quote the key.
+    """
+    for key, value in (label_map or {}).items():
+        if not isinstance(key, str):
+            kind = "a boolean" if isinstance(key, bool) else "a number"
+            raise UserError(
+                f"{where}: key {key!r} was read by YAML as {kind}, not a label; quote the "
+                f"key as written, e.g. '{_as_written(key)}': {value}"
+            )
+        if not isinstance(value, str):
+            raise UserError(f"{where}.{key}: got {value!r}; expected a class name (text)")
+
+
+def _as_written(key) -> str:
+    """A guess at how a non-string key was typed (YAML 1.1 reads no/yes/on/off as booleans)."""
+    if isinstance(key, bool):
+        return "yes" if key else "no"
+    return str(key)
+
+
+def _plain_scalar_resolvers() -> dict:
+    """PyYAML's implicit resolvers, with integers that keep identifiers as written.
+
+    YAML 1.1 reads ``0012`` as octal 10, ``1:30`` as 90 (base 60) and ``0b11`` as 3; an
+    identifier typed with leading zeros (a dataset or patient id) must stay ``"0012"``. Only
+    plain decimal integers without leading zeros (and ``0x`` hex) resolve to int here.
+    """
+    resolvers = {
+        first: [(tag, rx) for tag, rx in entries if tag != "tag:yaml.org,2002:int"]
+        for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    int_rx = re.compile(r"^(?:[-+]?(?:0|[1-9][0-9_]*)|0x[0-9a-fA-F_]+)$")
+    for first in "-+0123456789":
+        resolvers.setdefault(first, []).append(("tag:yaml.org,2002:int", int_rx))
+    return resolvers
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses a key given twice in one mapping (YAML keeps the last)."""
+    """A safe YAML loader that refuses a key given twice in one mapping (YAML keeps the last).
+
+    Integers with leading zeros stay strings (see :func:`_plain_scalar_resolvers`).
+    """
+
+    yaml_implicit_resolvers = _plain_scalar_resolvers()
 
     def construct_mapping(self, node, deep=False):
         seen = set()
@@ -449,22 +533,33 @@ def expand_sweeps(models: list) -> list:
 # resolved dataset root -> the unset environment variable whose default it is
 UNSET_ROOT_VARS: dict[str, str] = {}
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}")
+
+
+def _uses_default(m: re.Match) -> bool:
+    """True when ``m``'s default stands in: VAR unset, or set but empty for ``:-`` (shell)."""
+    value = os.environ.get(m.group(1))
+    return value is None or (value == "" and m.group(2) == ":-")
 
 
 def expand_vars(text: str) -> str:
-    """Expand ``${VAR}`` and ``${VAR:-default}``; an unset VAR without default is an error."""
+    """Expand ``${VAR}``, ``${VAR:-default}`` and ``${VAR-default}`` as the shell does.
+
+    ``:-`` uses the default when VAR is unset or empty, ``-`` only when it is unset; an unset
+    VAR without a default is an error.
+    """
 
     def sub(m: re.Match) -> str:
-        value = os.environ.get(m.group(1))
-        if value is None:
-            if m.group(2) is None:
-                raise UserError(
-                    f"environment variable {m.group(1)} is not set; set it or write "
-                    f"${{{m.group(1)}:-default}}"
-                )
-            return m.group(2)
-        return value
+        if not _uses_default(m):
+            return os.environ[m.group(1)]
+        if m.group(2) is None:
+            if m.group(1) in os.environ:  # ${VAR} set to the empty string
+                return ""
+            raise UserError(
+                f"environment variable {m.group(1)} is not set; set it or write "
+                f"${{{m.group(1)}:-default}}"
+            )
+        return m.group(3)
 
     return _VAR.sub(sub, text)
 
@@ -486,7 +581,15 @@ def load_config(
     if not path.is_file():
         raise UserError(f"experiment file not found: {path}")
     try:
-        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - safe subclass
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise UserError(
+            f"{path}: line {line} is not UTF-8 (byte 0x{err.object[err.start]:02x}); save the "
+            "file as UTF-8"
+        ) from None
+    try:
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - safe subclass
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -518,7 +621,7 @@ def load_config(
     cfg.overrides = list(sets or [])  # recorded in the run folder's experiment.yaml
     base = Path.cwd()
     for d in cfg.datasets:
-        unset = [m.group(1) for m in _VAR.finditer(d.root) if m.group(1) not in os.environ]
+        unset = [m.group(1) for m in _VAR.finditer(d.root) if _uses_default(m)]
         d.root = _resolve(d.root, base)
         if unset:  # the default stood in for an unset variable: say so if the path is missing
             UNSET_ROOT_VARS[d.root] = unset[0]

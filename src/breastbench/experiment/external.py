@@ -18,6 +18,8 @@ TEST_KEYS = ("dataset", "label_map")
 
 def expand_external_tests(entries: list) -> list:
     """Replace each entry with ``tests:`` by one entry per test set (order kept)."""
+    from breastbench.experiment.config import check_label_map  # config imports this module
+
     out = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or "tests" not in entry:
@@ -51,5 +53,6 @@ def expand_external_tests(entries: list) -> list:
             label_map = test.get("label_map")
             if label_map is not None and not isinstance(label_map, dict):
                 raise UserError(f"{where}.tests[{j}].label_map: give a mapping test -> train class")
+            check_label_map(label_map, f"{where}.tests[{j}].label_map")
             out.append({**base, "test": test["dataset"], "label_map": label_map})
     return out

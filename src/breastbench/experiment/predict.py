@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from breastbench.data.manifest import ID_DTYPES
 from breastbench.errors import UserError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".pgm", ".dcm", ".dicom", ".bmp"}
@@ -54,11 +55,11 @@ def context_rows(
     if manifest:
         if not Path(manifest).is_file():
             raise UserError(f"--manifest {manifest}: no such file")
-        tables.append(pd.read_csv(manifest, dtype={"path": str}))
+        tables.append(pd.read_csv(manifest, dtype=ID_DTYPES))
     else:
         run_dir = ckpt.parent.parent.parent  # OUT/runs/<run_id>/checkpoint
         for csv in sorted((run_dir / "manifests").glob("*.csv")):
-            tables.append(pd.read_csv(csv, dtype={"path": str}))
+            tables.append(pd.read_csv(csv, dtype=ID_DTYPES))
     if tables:
         table = pd.concat(tables, ignore_index=True)
         if "path" not in table.columns:

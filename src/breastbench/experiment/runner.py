@@ -27,7 +27,7 @@ from breastbench.results import RunFolder
 
 
 def check_models(cfg: ExperimentConfig) -> None:
-    """Every model name exists and supports each requested mode (no weights loaded)."""
+    """Every model name exists, takes its options and supports each mode (no weights loaded)."""
     from breastbench.models import get_info
 
     for i, mc in enumerate(cfg.models):
@@ -39,7 +39,13 @@ def check_models(cfg: ExperimentConfig) -> None:
 
 
 def check_model(i: int, mc, info) -> None:
-    """One model entry's modes, text context, prompts and shots fit its family."""
+    """One model entry's options, modes, text context, prompts and shots fit its family."""
+    from breastbench.models import check_options
+
+    try:
+        check_options(mc.name, {**mc.options, "input_size": mc.input_size})
+    except UserError as err:
+        raise UserError(f"models[{i}].options: {err}") from None
     for mode in mc.modes:
         if mode in PROBE_MODES and "linear_probe" in info.modes:
             continue  # frozen-feature probes run wherever a linear probe can
@@ -137,7 +143,9 @@ def prepare_manifests(
             manifests[ds.name] = df  # external test set only: no folds
             continue
         group = None if cfg.cv.group_by == "patient" else "path"
-        saved = read_manifest(path) if path.exists() else None
+        # files are not checked here: an image removed since (as a decode error advises) must
+        # make the stored folds differ from the fresh listing, not fail the rerun
+        saved = read_manifest(path, check_files=False) if path.exists() else None
         if saved is not None and not _same_split(saved, df, cfg, group):
             if _has_runs_of(out_dir, ds.name):
                 raise UserError(

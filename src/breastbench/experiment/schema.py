@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from typing import Any, Literal, Union, get_args, get_origin
@@ -30,6 +31,16 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def _same_kind(value: Any, tp: Any) -> bool:
+    """True when ``value`` is a list/mapping/number and ``tp`` is that kind of annotation."""
+    origin = get_origin(tp) or tp
+    if isinstance(value, list):
+        return origin is list
+    if isinstance(value, dict):
+        return origin is dict or dataclasses.is_dataclass(tp)
+    return isinstance(value, float) and tp is float
+
+
 def coerce(value: Any, tp: Any, where: str) -> Any:
     """Check ``value`` against the annotation ``tp`` and convert where lossless."""
     origin = get_origin(tp)
@@ -45,7 +56,10 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
             try:
                 return coerce(value, arg, where)
             except UserError as err:
-                errors.append(err)
+                errors.append((arg, err))
+        for arg, err in errors:  # the member of the value's own kind says what is wrong inside
+            if _same_kind(value, arg):
+                raise err
         raise UserError(f"{where}: got {value!r}; expected {_type_name(tp)}")
     if origin is Literal:
         allowed = get_args(tp)
@@ -72,9 +86,12 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise UserError(f"{where}: got {value!r}; expected a number")
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             raise UserError(f"{where}: got {value!r}; expected a number") from None
+        if not math.isfinite(number):
+            raise UserError(f"{where}: got {value!r}; expected a finite number")
+        return number
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise UserError(f"{where}: got {value!r}; expected an integer")

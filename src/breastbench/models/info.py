@@ -27,9 +27,10 @@ def model_info(
 
     ``options`` are what a config's model entry takes under ``options:`` (e.g. ``lora_r``).
     """
-    from breastbench.models import create
+    from breastbench.models import check_options, create
 
     info = get_info(name)
+    check_options(name, options or {})
     mode = mode or info.modes[0]
     n = num_classes or default_num_classes(name)
     with torch.device("meta"):

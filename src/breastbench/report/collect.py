@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from breastbench import jsonio
+from breastbench.data.manifest import ID_DTYPES
 from breastbench.errors import UserError
 from breastbench.results import Problem, RunFolder, StoredRun
 
@@ -66,7 +67,7 @@ def _load_manifests(folder: RunFolder) -> dict[str, pd.DataFrame]:
     out: dict[str, pd.DataFrame] = {}
     for csv in sorted(folder.manifests_dir.glob("*.csv")):
         try:
-            df = pd.read_csv(csv, dtype={"patient_id": str, "path": str, "label": str})
+            df = pd.read_csv(csv, dtype=ID_DTYPES, keep_default_na=False, na_values=[""])
         except (OSError, ValueError, pd.errors.ParserError):
             continue
         meta = csv.with_name(csv.name + ".meta.json")

@@ -21,7 +21,7 @@ from breastbench.errors import UserError
 
 NAME_RE = re.compile(
     r"^SOB_(?P<cls>[BM])_(?P<subtype>[A-Z]+)-(?P<year>\d+)-(?P<slide>(?P<number>\d+)[A-Z]*)"
-    r"-(?P<mag>\d+)-(?P<seq>\d+)\.png$"
+    r"-(?P<mag>\d+)-(?P<seq>\d+)\.(?i:png)$"  # .PNG too: some copies upper-case it
 )
 NAME_HELP = "SOB_<B|M>_<subtype>-<year>-<slide>-<40|100|200|400>-<seq>.png"
 SUBTYPES = {  # ordered: the 4 benign then the 4 malignant subtypes, as in the paper
