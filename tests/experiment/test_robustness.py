@@ -127,6 +127,12 @@ def test_runs_predict_perturbed_test_folds(write_config, tmp_path, load_runs, ca
     assert (out / "summary" / "robustness_compare.csv").exists()
     worst = pd.read_csv(out / "summary" / "robustness_worst_family.csv")
     assert set(worst["family"]) <= {"colour", "geometric", "acquisition"}
+    assert set(worst["model_family"]) == {"cnn"}
+    assert main(["report", str(out), "--no-explain"]) == 0
+    html = (out / "report" / "report.html").read_text()
+    assert "Test-time perturbations" in html and "loses most under" in html
+    md = (out / "report" / "report.md").read_text()
+    assert "Area under the" in md and "robustness_curves" in md
 
 
 def test_predict_applies_a_named_perturbation(write_config, tmp_path, load_runs):

@@ -117,15 +117,18 @@ def gather(
         protocol += audit_lines(name, df)
     if not collection.manifests:
         protocol.append("No manifests/ folder: data counts and the leakage audit are unavailable.")
+    from breastbench.report.robustness import robustness_section
+
+    robust_tables, robust_figures, robust_notes = robustness_section(run_dir, work_dir / "figures")
     return ReportContent(
         title=f"breastbench report: {Path(run_dir).resolve().name}",
         run_dir=Path(run_dir),
         banners=banners(collection),
         problems=collection.problems,
-        results=all_tables(summaries),
+        results=all_tables(summaries) + robust_tables,
         comparison=comparison_report_table(comparisons, collection.analysis),
-        statistics=statistics,
-        figures=figures,
+        statistics=statistics + robust_notes,
+        figures=figures + robust_figures,
         explain_figures=explain_figures,
         explain_notes=explain_notes,
         data_tables=data_tables,
