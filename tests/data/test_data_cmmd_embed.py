@@ -104,3 +104,24 @@ def test_embed_paths_and_bad_tables(capsys, tmp_path, embed_root):
     capsys.readouterr()
     assert main(["data", "inspect", "embed", str(embed_root), "-O", f"clinical={bad}"]) == 2
     assert "missing column(s) 'tissueden'" in single_error_line(capsys.readouterr().err)
+
+
+def test_busi_folder_preset_skips_masks(capsys, tmp_path):
+    import cv2
+    import numpy as np
+
+    base = tmp_path / "Dataset_BUSI_with_GT"
+    counts = {"normal": 2, "benign": 3, "malignant": 2}
+    for cls, n in counts.items():
+        (base / cls).mkdir(parents=True)
+        for i in range(1, n + 1):
+            img = np.full((20, 24), 40 * i, np.uint8)
+            cv2.imwrite(str(base / cls / f"{cls} ({i}).png"), img)
+            cv2.imwrite(str(base / cls / f"{cls} ({i})_mask.png"), img)
+        cv2.imwrite(str(base / cls / f"{cls} (1)_mask_1.png"), img)  # a second lesion's mask
+    info = _inspect(capsys, "busi", str(tmp_path))
+    assert info["by_label"] == counts and info["n_patients"] == 7
+    assert info["excluded"] == {"lesion mask (not an image)": 7 + 3}
+    binary = _inspect(capsys, "busi", str(tmp_path), "--task", "binary")
+    assert binary["by_label"] == {"benign": 3, "malignant": 2}
+    assert binary["excluded"]["normal image (binary task)"] == 2

@@ -36,6 +36,11 @@ PUBLISHED: dict[str, tuple[int, dict[int, int] | None, str]] = {
         "EMBED, Jeong et al., Radiol. AI 2023 (upper bound: the full set; the open-data release "
         "on AWS is a subset of it)",
     ),
+    "busi": (
+        780,
+        None,
+        "BUSI, Al-Dhabyani et al., Data in Brief 2020 (133 normal / 437 benign / 210 malignant)",
+    ),
     "pcam": (
         327680,
         None,
