@@ -41,6 +41,7 @@ PUBLISHED: dict[str, tuple[int, dict[int, int] | None, str]] = {
         None,
         "BUSI, Al-Dhabyani et al., Data in Brief 2020 (133 normal / 437 benign / 210 malignant)",
     ),
+    "breastmnist": (780, None, "BreastMNIST, MedMNIST v2, Yang et al. 2023 (546 / 78 / 156)"),
     "pcam": (
         327680,
         None,
