@@ -19,8 +19,9 @@ def _source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "source",
         metavar="SOURCE",
-        help="breakhis, bach, bracs, pcam, busi, breastmnist, folder, density-csv, vindr, rsna, cbis-ddsm, "
-        "inbreast, mias, cmmd, embed, synthetic-breakhis|bach|density|bracs|pcam|cmmd|embed",
+        help="breakhis, bach, bracs, pcam, busi, breastmnist, folder, density-csv, vindr, rsna, "
+        "cbis-ddsm, inbreast, mias, cmmd, embed, "
+        "synthetic-breakhis|bach|density|bracs|pcam|cmmd|embed",
     )
     p.add_argument("root", metavar="ROOT", help="the dataset's top folder")
     p.add_argument(
