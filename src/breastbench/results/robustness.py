@@ -154,8 +154,11 @@ def worst_family(auc: pd.DataFrame) -> pd.DataFrame:
     """Per configuration and metric: the family whose perturbations cost most (mean drop)."""
     keys = [c for c in ("config_id", "model", "mode", "model_family", "metric") if c in auc.columns]
     fam = auc.groupby(keys + ["family"], dropna=False)["drop"].mean().reset_index()
+    fam = fam.dropna(subset=["drop"])  # an undefined metric (e.g. AUC with a class absent)
+    if fam.empty:
+        return fam
     idx = fam.groupby(keys, dropna=False)["drop"].idxmax()
-    return fam.loc[idx.dropna()].reset_index(drop=True)
+    return fam.loc[idx].reset_index(drop=True)
 
 
 def write_robustness(folder: RunFolder, runs: list[StoredRun]) -> dict[str, Path]:
