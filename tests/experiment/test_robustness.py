@@ -150,3 +150,21 @@ def test_predict_applies_a_named_perturbation(write_config, tmp_path, load_runs)
         pred["prob_malignant"].to_numpy(), table["prob_malignant"].to_numpy(), atol=1e-5
     )
     assert main(["predict", str(ckpt), table["path"][0], "--perturb", "smudge:2"]) == 2
+
+
+def test_worst_family_skips_metrics_undefined_on_a_test_set():
+    from breastbench.results.robustness import worst_family
+
+    auc = pd.DataFrame(
+        {
+            "config_id": ["x", "x", "y", "y"],
+            "model": ["m", "m", "n", "n"],
+            "mode": ["finetune"] * 4,
+            "model_family": ["cnn"] * 4,
+            "metric": ["auc"] * 4,
+            "family": ["colour", "geometric"] * 2,
+            "drop": [np.nan, np.nan, 0.1, 0.3],
+        }
+    )
+    worst = worst_family(auc)
+    assert worst[["config_id", "family"]].values.tolist() == [["y", "geometric"]]
