@@ -109,6 +109,7 @@ def _check_external_rows(agg: pd.DataFrame, raw: dict, tests: set[str]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 48 tiny runs: ~10 min on a busy 2-core VM
 def test_histology_multicenter_runs_end_to_end(tmp_path, monkeypatch):
     data = tmp_path / "data"
     for var, kind in [
@@ -128,6 +129,7 @@ def test_histology_multicenter_runs_end_to_end(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_density_multicenter_runs_end_to_end(tmp_path, monkeypatch):
     data = tmp_path / "data"
     monkeypatch.setenv("VINDR_ROOT", str(synthesize("synthetic-density", data / "vindr")))
@@ -135,6 +137,7 @@ def test_density_multicenter_runs_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("MIAS_ROOT", str(_mias(data / "mias")))
     out = tmp_path / "out"
     raw = _shrink(yaml.safe_load((CONFIGS / "density_multicenter.yaml").read_text()), out)
+    raw["robustness"].update(perturbations=["gamma"], severities=[2])  # 36 runs: keep it light
     for seed, ds in enumerate(raw["datasets"]):
         if ds["source"] in ("rsna", "cbis-ddsm", "inbreast"):  # no twin: a VinDr-layout tree
             ds["source"] = "synthetic-density"
@@ -142,7 +145,4 @@ def test_density_multicenter_runs_end_to_end(tmp_path, monkeypatch):
             ds.pop("options", None)
     agg = _run_and_report(raw, tmp_path, out)
     _check_external_rows(agg, raw, {"rsna", "cbis-ddsm", "inbreast", "embed", "mias"})
-    assert set(pd.read_csv(out / "summary" / "robustness.csv")["perturbation"]) == {
-        "gamma",
-        "contrast",
-    }
+    assert set(pd.read_csv(out / "summary" / "robustness.csv")["perturbation"]) == {"gamma"}

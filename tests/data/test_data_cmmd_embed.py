@@ -104,3 +104,46 @@ def test_embed_paths_and_bad_tables(capsys, tmp_path, embed_root):
     capsys.readouterr()
     assert main(["data", "inspect", "embed", str(embed_root), "-O", f"clinical={bad}"]) == 2
     assert "missing column(s) 'tissueden'" in single_error_line(capsys.readouterr().err)
+
+
+def test_busi_folder_preset_skips_masks(capsys, tmp_path):
+    import cv2
+    import numpy as np
+
+    base = tmp_path / "Dataset_BUSI_with_GT"
+    counts = {"normal": 2, "benign": 3, "malignant": 2}
+    for cls, n in counts.items():
+        (base / cls).mkdir(parents=True)
+        for i in range(1, n + 1):
+            img = np.full((20, 24), 40 * i, np.uint8)
+            cv2.imwrite(str(base / cls / f"{cls} ({i}).png"), img)
+            cv2.imwrite(str(base / cls / f"{cls} ({i})_mask.png"), img)
+        cv2.imwrite(str(base / cls / f"{cls} (1)_mask_1.png"), img)  # a second lesion's mask
+    info = _inspect(capsys, "busi", str(tmp_path))
+    assert info["by_label"] == counts and info["n_patients"] == 7
+    assert info["excluded"] == {"lesion mask (not an image)": 7 + 3}
+    binary = _inspect(capsys, "busi", str(tmp_path), "--task", "binary")
+    assert binary["by_label"] == {"benign": 3, "malignant": 2}
+    assert binary["excluded"]["normal image (binary task)"] == 2
+
+
+def test_breastmnist_npz_read_in_place(capsys, tmp_path):
+    import numpy as np
+
+    from breastbench.data.sources import load_manifest
+
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in {"train": 12, "val": 4, "test": 6}.items():
+        arrays[f"{split}_images"] = rng.integers(0, 255, (n, 28, 28), dtype=np.uint8)
+        arrays[f"{split}_labels"] = (np.arange(n) % 3 != 0).astype(np.uint8).reshape(n, 1)
+    np.savez(tmp_path / "breastmnist.npz", **arrays)
+    info = _inspect(capsys, "breastmnist", str(tmp_path))
+    labels = np.concatenate([arrays[f"{s}_labels"] for s in ("train", "val", "test")]).ravel()
+    assert info["n_images"] == 22
+    assert info["by_label"] == {"benign": int(labels.sum()), "malignant": int((labels == 0).sum())}
+    df = load_manifest("breastmnist", tmp_path, split="official")
+    row = df[df["image_id"] == "val_2"].iloc[0]
+    img = read_image(row["path"])
+    assert img.shape == (28, 28, 3) and np.array_equal(img[..., 0], arrays["val_images"][2])
+    assert row["fold"] == 2 and (df[df["folder"] == "test"]["fold"] == 0).all()

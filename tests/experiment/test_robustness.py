@@ -127,6 +127,12 @@ def test_runs_predict_perturbed_test_folds(write_config, tmp_path, load_runs, ca
     assert (out / "summary" / "robustness_compare.csv").exists()
     worst = pd.read_csv(out / "summary" / "robustness_worst_family.csv")
     assert set(worst["family"]) <= {"colour", "geometric", "acquisition"}
+    assert set(worst["model_family"]) == {"cnn"}
+    assert main(["report", str(out), "--no-explain"]) == 0
+    html = (out / "report" / "report.html").read_text()
+    assert "Test-time perturbations" in html and "loses most under" in html
+    md = (out / "report" / "report.md").read_text()
+    assert "Area under the" in md and "robustness_curves" in md
 
 
 def test_predict_applies_a_named_perturbation(write_config, tmp_path, load_runs):
@@ -144,3 +150,21 @@ def test_predict_applies_a_named_perturbation(write_config, tmp_path, load_runs)
         pred["prob_malignant"].to_numpy(), table["prob_malignant"].to_numpy(), atol=1e-5
     )
     assert main(["predict", str(ckpt), table["path"][0], "--perturb", "smudge:2"]) == 2
+
+
+def test_worst_family_skips_metrics_undefined_on_a_test_set():
+    from breastbench.results.robustness import worst_family
+
+    auc = pd.DataFrame(
+        {
+            "config_id": ["x", "x", "y", "y"],
+            "model": ["m", "m", "n", "n"],
+            "mode": ["finetune"] * 4,
+            "model_family": ["cnn"] * 4,
+            "metric": ["auc"] * 4,
+            "family": ["colour", "geometric"] * 2,
+            "drop": [np.nan, np.nan, 0.1, 0.3],
+        }
+    )
+    worst = worst_family(auc)
+    assert worst[["config_id", "family"]].values.tolist() == [["y", "geometric"]]

@@ -19,13 +19,15 @@ def _source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "source",
         metavar="SOURCE",
-        help="breakhis, bach, bracs, pcam, folder, density-csv, vindr, "
-        "rsna, cbis-ddsm, inbreast, mias, synthetic-breakhis|bach|density|bracs|pcam",
+        help="breakhis, bach, bracs, pcam, busi, breastmnist, folder, density-csv, vindr, rsna, "
+        "cbis-ddsm, inbreast, mias, cmmd, embed, "
+        "synthetic-breakhis|bach|density|bracs|pcam|cmmd|embed",
     )
     p.add_argument("root", metavar="ROOT", help="the dataset's top folder")
     p.add_argument(
         "--task",
-        help="breakhis: binary|subtype; bach: multiclass|binary; bracs: multiclass|3class|binary",
+        help="breakhis: binary|subtype; bach, busi: multiclass|binary; "
+        "bracs: multiclass|3class|binary; cmmd: binary|subtype",
     )
     p.add_argument("--magnification", help="breakhis: keep one of 40, 100, 200, 400")
     p.add_argument(

@@ -6,7 +6,9 @@ them into files would cost hundreds of thousands of inodes, so a manifest row na
 as ``/abs/path/file.h5#12345`` and the one image reader reads that row lazily through h5py:
 one patch per call, never the whole array. Open files are kept per process (a small LRU of
 read-only handles, with a chunk cache big enough for a compressed chunk or two), so the image
-cache decoding patches in order does not reopen the file for each one.
+cache decoding patches in order does not reopen the file for each one. MedMNIST's ``.npz``
+files (BreastMNIST) use the same scheme, ``<file.npz>#<index>`` over its train, val and test
+images in that order; those arrays are small and are loaded once per process.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from breastbench.errors import UserError
 
 H5_EXTENSIONS = (".h5", ".hdf5")
+NPZ_SPLITS = ("train", "val", "test")  # MedMNIST .npz: <split>_images, in this order
 SEPARATOR = "#"
 MAX_OPEN = 8  # files kept open per process
 CHUNK_CACHE_BYTES = 16 * 1024 * 1024
@@ -37,7 +40,7 @@ def split_member(path: str | os.PathLike) -> tuple[str, int] | None:
     """``(file, index)`` for an ``<file.h5>#<index>`` path, ``None`` for an ordinary path."""
     text = os.fspath(path)
     file, sep, index = text.rpartition(SEPARATOR)
-    if not sep or not file.lower().endswith(H5_EXTENSIONS) or not index.isdigit():
+    if not sep or not file.lower().endswith((*H5_EXTENSIONS, ".npz")) or not index.isdigit():
         return None
     return file, int(index)
 
@@ -65,7 +68,7 @@ def _handle(file: str):
             raise UserError(f"cannot open HDF5 file {file}: {err}; re-copy it") from None
         _OPEN[file] = fh
         while len(_OPEN) > MAX_OPEN:
-            _OPEN.popitem(last=False)[1].close()
+            _close(_OPEN.popitem(last=False)[1])
         return fh
 
 
@@ -79,12 +82,35 @@ def image_dataset(fh, file: str):
     return arrays[0]
 
 
+def npz_images(file: str) -> np.ndarray:
+    """A MedMNIST ``.npz``'s ``train/val/test_images`` concatenated (small; cached per process)."""
+    with _LOCK:
+        cached = _OPEN.get(file)
+        if cached is None:
+            if not os.path.isfile(file):
+                raise UserError(f"npz file {file} not found; fix the path in the manifest")
+            with np.load(file) as data:
+                parts = [data[f"{s}_images"] for s in NPZ_SPLITS if f"{s}_images" in data]
+            if not parts:
+                raise UserError(f"{file}: no train_images/val_images/test_images arrays")
+            cached = _OPEN[file] = np.concatenate(parts)
+        return cached
+
+
 def read_member(path: str | os.PathLike) -> np.ndarray:
-    """Read one image ``<file.h5>#<index>`` as (H, W, 3) uint8, touching only that image."""
+    """Read one image ``<file.h5>#<index>`` as (H, W, 3) uint8, touching only that image.
+
+    ``<file.npz>#<index>`` (MedMNIST) indexes the train, val and test images in that order.
+    """
     member = split_member(path)
     if member is None:
         raise UserError(f"{path} is not an '<file.h5>#<index>' path")
     file, index = member
+    if file.lower().endswith(".npz"):
+        images = npz_images(file)
+        if index >= len(images):
+            raise UserError(f"{path}: index {index} is past the end of {file} ({len(images)})")
+        return _rgb(np.asarray(images[index]), file)
     fh = _handle(file)
     with _LOCK:  # h5py serialises anyway; the lock keeps the LRU and the read together
         data = image_dataset(fh, file)
@@ -93,6 +119,10 @@ def read_member(path: str | os.PathLike) -> np.ndarray:
                 f"{path}: index {index} is past the end of {file} ({data.shape[0]} images)"
             )
         img = np.asarray(data[index])
+    return _rgb(img, file)
+
+
+def _rgb(img: np.ndarray, file: str) -> np.ndarray:
     if img.dtype != np.uint8:
         raise UserError(f"{file}: images must be uint8, found {img.dtype}")
     if img.ndim == 2:
@@ -106,4 +136,10 @@ def close_all() -> None:
     """Close every handle this process keeps (tests, and before a file is rewritten)."""
     with _LOCK:
         while _OPEN:
-            _OPEN.popitem()[1].close()
+            _close(_OPEN.popitem()[1])
+
+
+def _close(handle) -> None:
+    """Close an h5py file; a cached npz array needs nothing."""
+    if hasattr(handle, "close"):
+        handle.close()

@@ -36,6 +36,12 @@ PUBLISHED: dict[str, tuple[int, dict[int, int] | None, str]] = {
         "EMBED, Jeong et al., Radiol. AI 2023 (upper bound: the full set; the open-data release "
         "on AWS is a subset of it)",
     ),
+    "busi": (
+        780,
+        None,
+        "BUSI, Al-Dhabyani et al., Data in Brief 2020 (133 normal / 437 benign / 210 malignant)",
+    ),
+    "breastmnist": (780, None, "BreastMNIST, MedMNIST v2, Yang et al. 2023 (546 / 78 / 156)"),
     "pcam": (
         327680,
         None,

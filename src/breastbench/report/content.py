@@ -178,6 +178,9 @@ def gather(
     if not published:
         pub_notes.append("The experiment file declares no published: values to compare with.")
     name = str(raw.get("name") or Path(run_dir).resolve().name)
+    from breastbench.report.robustness import robustness_section
+
+    robust_tables, robust_figures, robust_notes = robustness_section(run_dir, work_dir / "figures")
     return ReportContent(
         title=f"{name}: breastbench report",
         run_dir=Path(run_dir),
@@ -186,10 +189,10 @@ def gather(
             f"{problem_name(p, templates)}: {humanize(p.reason, templates)}"
             for p in collection.problems
         ],
-        results=all_tables(summaries),
+        results=all_tables(summaries) + robust_tables,
         comparison=comparison_report_table(comparisons, collection.analysis, templates),
-        statistics=statistics,
-        figures=figures,
+        statistics=statistics + robust_notes,
+        figures=figures + robust_figures,
         explain_figures=explain_figures,
         explain_notes=explain_notes,
         data_tables=data_tables,

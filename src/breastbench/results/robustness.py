@@ -49,6 +49,7 @@ def per_run(folder: RunFolder, runs: list[StoredRun]) -> pd.DataFrame:
         k = run.key
         base = {"config_id": k.config_id, "run_id": run.run_id}
         base["replicate"] = f"{k.fold}|{k.seed}|{k.draw}"  # the replicate axes of the key
+        base["model_family"] = run.info.get("model_family") or ""
         base.update({k: v for k, v in run.key.to_dict().items() if k in KEY_FIELDS})
         clean = _metrics(run, run.predictions)
         for name in sorted({n for n, _ in tables}):
@@ -83,7 +84,7 @@ def _summary(values: pd.Series) -> dict:
     return {"mean": mean, "std": sd, "n": n, "ci_low": mean - half, "ci_high": mean + half}
 
 
-GROUP = ["config_id", *KEY_FIELDS, "perturbation", "family", "metric"]
+GROUP = ["config_id", *KEY_FIELDS, "model_family", "perturbation", "family", "metric"]
 
 
 def curves(long: pd.DataFrame) -> pd.DataFrame:
@@ -151,10 +152,13 @@ def compare(reps: pd.DataFrame) -> pd.DataFrame:
 
 def worst_family(auc: pd.DataFrame) -> pd.DataFrame:
     """Per configuration and metric: the family whose perturbations cost most (mean drop)."""
-    keys = [c for c in ("config_id", "model", "mode", "metric") if c in auc.columns]
+    keys = [c for c in ("config_id", "model", "mode", "model_family", "metric") if c in auc.columns]
     fam = auc.groupby(keys + ["family"], dropna=False)["drop"].mean().reset_index()
+    fam = fam.dropna(subset=["drop"])  # an undefined metric (e.g. AUC with a class absent)
+    if fam.empty:
+        return fam
     idx = fam.groupby(keys, dropna=False)["drop"].idxmax()
-    return fam.loc[idx.dropna()].reset_index(drop=True)
+    return fam.loc[idx].reset_index(drop=True)
 
 
 def write_robustness(folder: RunFolder, runs: list[StoredRun]) -> dict[str, Path]:
