@@ -45,7 +45,8 @@ def pair_name(a: str, b: str, templates: dict | None) -> str:
         return f"{id_name(a, templates)} vs {id_name(b, templates)}"
     if subset_name(ka) == subset_name(kb):
         return f"{id_name(a, templates)} vs {id_name(b, templates)}"
-    return f"{id_name(a, templates)} ({subset_name(ka)}) vs {id_name(b, templates)} ({subset_name(kb)})"
+    left = f"{id_name(a, templates)} ({subset_name(ka)})"
+    return f"{left} vs {id_name(b, templates)} ({subset_name(kb)})"
 
 
 def significance_count(table: pd.DataFrame | None) -> str:
