@@ -245,3 +245,28 @@ def test_plan_table_names_configurations_in_words(tmp_path, capsys, monkeypatch)
     names = [c["name"] for c in json.loads(capsys.readouterr().out)["configurations"]]
     assert any('text "Magnification: {magnification}x"' in n for n in names)
     assert not any(ENCODED.search(n) for n in names)
+
+
+def test_constant_model_is_never_marked_best(tmp_path):
+    from breastbench.report.collect import collect_runs
+    from breastbench.report.summary import summarize
+    from breastbench.report.tables import results_tables
+    from breastbench.results.analysis import write_summary
+
+    root = make_run_folder(tmp_path / "run", density=False, external=False)
+    for run in root.glob("runs/breakhis_x__40x__clip*__aug-off__fold*"):
+        preds = pd.read_csv(run / "predictions.csv").assign(pred=0)  # "always benign"
+        preds.to_csv(run / "predictions.csv", index=False)
+        metrics = json.loads((run / "metrics.json").read_text())
+        (run / "metrics.json").write_text(json.dumps({**metrics, "specificity": 1.0}))
+    for run in root.glob("runs/breakhis_x__40x__cnn*__aug-off__fold*"):
+        metrics = json.loads((run / "metrics.json").read_text())
+        (run / "metrics.json").write_text(json.dumps({**metrics, "specificity": 0.7}))
+    write_summary(root)
+    off = results_tables(summarize(collect_runs(root)))[0]
+    col = off.header.index("Specificity")
+    rows = {(r[0].text, r[2].text): r[col] for r in off.rows if r[col].text != "–"}
+    assert rows[("clip/test-biomedclip", "40×")].text == "1.0000 ± 0.000"
+    assert not rows[("clip/test-biomedclip", "40×")].bold
+    assert rows[("cnn/test_resnet", "40×")].bold
+    assert any("predict one class for every image" in n for n in off.notes)

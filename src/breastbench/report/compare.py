@@ -34,6 +34,21 @@ def _fmt(x: float, digits: int = 4) -> str:
     return "–" if x is None or math.isnan(x) else f"{x:+.{digits}f}"
 
 
+def pair_name(a: str, b: str, templates: dict | None) -> str:
+    """``A vs B`` in words; with each side's subset when the two differ in subset."""
+    from breastbench.report.names import subset_name
+    from breastbench.results import RunIdError, RunKey
+
+    try:
+        ka, kb = RunKey.parse(str(a)), RunKey.parse(str(b))
+    except RunIdError:
+        return f"{id_name(a, templates)} vs {id_name(b, templates)}"
+    if subset_name(ka) == subset_name(kb):
+        return f"{id_name(a, templates)} vs {id_name(b, templates)}"
+    left = f"{id_name(a, templates)} ({subset_name(ka)})"
+    return f"{left} vs {id_name(b, templates)} ({subset_name(kb)})"
+
+
 def significance_count(table: pd.DataFrame | None) -> str:
     """``k of N comparisons significant after Holm correction`` (primary test when marked)."""
     if table is None or table.empty:
@@ -66,7 +81,7 @@ def comparison_report_table(
         rows.append(
             [
                 Cell(str(r["subset"])),
-                Cell(f"{id_name(r['config_a'], templates)} vs {id_name(r['config_b'], templates)}"),
+                Cell(pair_name(r["config_a"], r["config_b"], templates)),
                 Cell(metric_label(r["metric"])),
                 Cell(TEST_LABELS.get(r["test"], r["test"])),
                 *([Cell(str(r["role"]))] if "role" in r else []),
