@@ -351,6 +351,9 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
     metrics = compute_metrics(
         y, probs[:, 1] if len(classes) == 2 else probs, classes, warnings_out=metric_warnings
     )
+    from breastbench.metrics.calibration import calibration_metrics, calibration_settings
+
+    metrics.update(calibration_metrics(y, probs, len(classes)))
     run_info = {
         **spec.to_dict(),
         "model_label": mc.display,
@@ -365,6 +368,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
         "n_test": int(len(test_idx)),
         "best_epoch": result.best_epoch,
         "probe": probe_info,
+        "calibration": calibration_settings(),
         "in_context": examples,
         "support": {
             "shots": spec.shots,
@@ -457,19 +461,27 @@ def changed_setting(recorded: dict, current: dict, where: str = "") -> tuple | N
 
 def fit_probe(spec, source, df, targets, train_idx, test_idx, n_classes, info: dict):
     """kNN, SimpleShot or the inner-validated logistic probe on the frozen features."""
-    from breastbench.protocols.probes import knn_probe, simpleshot_probe
+    from breastbench.protocols.probes import (
+        KNN_K_RULE,
+        SIMPLESHOT_TEMPERATURE,
+        knn_k,
+        knn_probe,
+        simpleshot_probe,
+    )
     from breastbench.protocols.tuned import tuned_linear_probe
 
     x = source.data.float().numpy()
     y = np.asarray(targets)
     tr, te = np.asarray(train_idx), np.asarray(test_idx)
     if spec.mode == "knn":
-        k = min(20, len(tr))
-        info.update(k=k, metric="cosine")
+        k = knn_k(y[tr])
+        info.update(k=k, metric="cosine", k_rule=KNN_K_RULE)
         return knn_probe(x[tr], y[tr], x[te], k=k, num_classes=n_classes)
     if spec.mode == "simpleshot":
-        info.update(temperature=0.1)
-        return simpleshot_probe(x[tr], y[tr], x[te], num_classes=n_classes)
+        info.update(temperature=SIMPLESHOT_TEMPERATURE)
+        return simpleshot_probe(
+            x[tr], y[tr], x[te], temperature=SIMPLESHOT_TEMPERATURE, num_classes=n_classes
+        )
     groups = df["patient_id"].astype(str).to_numpy()[tr]
     probs, chosen = tuned_linear_probe(x[tr], y[tr], groups, x[te], seed=spec.seed)
     info.update(chosen_C=float(chosen), selection="inner patient-grouped CV of the training fold")
