@@ -60,7 +60,7 @@ def test_probe_errors_are_one_line():
 
 
 def test_knn_on_a_one_shot_support_with_both_classes_is_never_constant():
-    """k = min(20, smallest class): a 12-image 1-shot support no longer votes its class shares."""
+    """With k = min(20, smallest class) a 12-image 1-shot support never votes its class shares."""
     from breastbench.protocols.probes import knn_k, knn_probe
 
     for seed in range(20):

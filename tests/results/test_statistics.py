@@ -1,5 +1,7 @@
-"""The analysis' statistics: fold-aware tests, the replicate hierarchy, bounded intervals,
-focused and decidable comparison families, corrections, kNN k and calibration metrics."""
+"""The analysis' statistics: fold-aware tests, replicates, bounded intervals, decidable families.
+
+Also the corrections with undefined p-values against statsmodels.
+"""
 
 from __future__ import annotations
 
@@ -69,9 +71,7 @@ def test_monotone_transform_per_fold_changes_no_comparison(tmp_path):
     for col in ("p", "estimate", "effect", "ci_low", "ci_high", "p_adj", "value_a", "value_b"):
         np.testing.assert_allclose(a[col].to_numpy(float), b[col].to_numpy(float), atol=1e-12)
     # the pooled AUC, which mixes differently transformed folds, does change: descriptive only
-    pa, pb = (
-        r["pooled"].set_index(["config_id", "level"])["auc"] for r in (plain, bent)
-    )
+    pa, pb = (r["pooled"].set_index(["config_id", "level"])["auc"] for r in (plain, bent))
     assert not np.allclose(pa.to_numpy(), pb.to_numpy())
     pooled_csv = pd.read_csv(tmp_path / "plain" / "summary" / "pooled.csv")
     assert pooled_csv["description"].str.startswith("descriptive only").all()

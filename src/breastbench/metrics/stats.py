@@ -126,9 +126,9 @@ def wilcoxon_folds(
         notes.append(
             f"With n = {k} non-zero paired differences the smallest {alternative} exact p-value "
             f"is {min_p:.4g} ({formula}), so this test can never reach "
-            f"p < {alpha:g} whatever the difference: report the exact p with n, and use a paired "
-            "bootstrap, DeLong or McNemar test on the pooled out-of-fold predictions, or repeated "
-            "cross-validation, for a test that can."
+            f"p < {alpha:g} whatever the difference: report the exact p with n, and use the "
+            "fold-aware patient bootstrap (within-fold differences, patients resampled within "
+            "folds) or repeated cross-validation for a test that can."
         )
     result["note"] = " ".join(notes)
     return result
