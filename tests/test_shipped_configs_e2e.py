@@ -63,6 +63,13 @@ def test_shipped_study_config_runs_and_reports(name, tmp_path, monkeypatch):
     agg = pd.read_csv(out / "summary" / "aggregate.csv")
     assert agg["model"].nunique() == n_models  # every model entry, under its own label
     assert (agg["n"] > 0).all()
+    from breastbench.metrics.stats import metric_bounds
+
+    for metric, part in agg.groupby("metric"):  # every bounded metric's interval stays in range
+        bounds = metric_bounds(metric)
+        if bounds is not None:
+            ok = part.dropna(subset=["ci_low"])
+            assert (ok["ci_low"] >= bounds[0]).all() and (ok["ci_high"] <= bounds[1]).all()
     if name.startswith("breakhis"):
         ext = agg[agg["external"].notna() & (agg["metric"] == "accuracy")]
         assert len(ext) == 2 and (ext["n"] == 3).all()  # the shipped three seeds

@@ -174,6 +174,9 @@ CONFIG_ROWS = [
     ("compare-mode", "compare", {"pairs": [["cnn:probe", "cnn"]]}, ["compare.pairs[0][0].mode"]),
     ("compare-unit", "compare", {"unit": "slide"}, ["compare.unit", "allowed"]),
     ("compare-boot", "compare", {"n_boot": 10}, ["compare.n_boot"]),
+    ("compare-ref", "compare", {"reference": "ResNet99"}, ["compare.reference", "ResNet99"]),
+    ("compare-primary", "compare", {"primary": "delong"}, ["compare.primary", "allowed"]),
+    ("compare-alpha", "compare", {"alpha": 5}, ["compare.alpha", "(0, 1)"]),
     (
         "compare-dataset",
         "compare",

@@ -57,3 +57,25 @@ def test_probe_errors_are_one_line():
         knn_probe(x, y, x, weights="gaussian")
     with pytest.raises(UserError, match="every class"):
         simpleshot_probe(x, np.where(y == 1, 0, y), x, num_classes=3)
+
+
+def test_knn_on_a_one_shot_support_with_both_classes_is_never_constant():
+    """With k = min(20, smallest class) a 12-image 1-shot support never votes its class shares."""
+    from breastbench.protocols.probes import knn_k, knn_probe
+
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        n_per = int(rng.integers(2, 10))  # images of the one patient per class
+        train_y = np.repeat([0, 1], [n_per, 12 - n_per])
+        centres = rng.normal(size=(2, 16))
+        train_x = centres[train_y] + 0.8 * rng.normal(size=(12, 16))
+        test_y = rng.integers(0, 2, 40)
+        test_x = centres[test_y] + 0.8 * rng.normal(size=(40, 16))
+        k = knn_k(train_y)
+        assert k == min(n_per, 12 - n_per)
+        prob = knn_probe(train_x, train_y, test_x, k=k)
+        assert np.ptp(prob[:, 1]) > 0, seed
+        # the old rule (k = min(20, support size)) was constant: the support's class shares
+        old = knn_probe(train_x, train_y, test_x, k=min(20, len(train_y)))
+        assert np.ptp(old[:, 1]) == 0
+    assert knn_k(np.repeat([0, 1], 50)) == 20  # full folds keep k = 20

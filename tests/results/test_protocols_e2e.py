@@ -76,6 +76,26 @@ def test_probes_and_learning_curves(tmp_path, synth):
     # the learning curve is in the report with n per point
     table = pd.read_csv(out / "report" / "tables" / "label_efficiency.csv")
     assert set(table["Patients per class"].astype(str)) == {"1", "2", "all"}
-    assert set(table.loc[table["Patients per class"].astype(str) == "1", "n"]) == {4}  # 2x2
+    # n counts independent test sets: 2 draws share their fold's test set, so n = 2 folds
+    assert set(table.loc[table["Patients per class"].astype(str) == "1", "n"]) == {2}
+    agg = pd.read_csv(out / "summary" / "aggregate.csv")
+    one_shot = agg[agg["shots"].astype(str) == "1"]
+    assert (one_shot["n"] <= 2).all() and (one_shot["unit"] == "folds").all()
+    bounded = agg[agg["ci_method"].fillna("").str.startswith("logit")]
+    assert len(bounded) and (bounded["ci_low"] >= 0).all() and (bounded["ci_high"] <= 1).all()
+    # kNN on a 1-shot support: k recorded, at most the smallest class, never a constant vote
+    for name, d in runs.items():
+        key = RunKey.parse(name)
+        run = json.loads((d / "run.json").read_text())
+        metrics = json.loads((d / "metrics.json").read_text())
+        assert {"ece", "ece_equal_mass", "mce", "brier", "nll"} <= set(metrics)
+        assert run["calibration"]["bins"] == 15
+        if key.mode == "simpleshot":
+            assert run["probe"]["temperature"] == 0.1
+        if key.mode == "knn" and key.shots == "1":
+            support = run["support"]
+            assert 1 <= run["probe"]["k"] <= 20 and "smallest class" in run["probe"]["k_rule"]
+            prob = pd.read_csv(d / "predictions.csv")["prob_malignant"]
+            assert prob.nunique() > 1, (name, support)
     assert "label efficiency" in (out / "report" / "report.md").read_text()
     assert strict_json_files(out)

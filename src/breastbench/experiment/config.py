@@ -382,19 +382,21 @@ class ExperimentConfig:
             raise UserError(
                 f"models: {sorted(dup)[0]!r} appears twice; give each entry a distinct 'label'"
             )
-        for i, pair in enumerate(self.compare.pairs or []):
-            for j, raw in enumerate(pair):
-                sel = selector(raw, f"compare.pairs[{i}][{j}]")
-                if "model" in sel and sel["model"] not in labels:
-                    raise UserError(
-                        f"compare.pairs[{i}][{j}]: no model labelled {sel['model']!r}; "
-                        f"labels: {', '.join(labels)}"
-                    )
-                if "dataset" in sel and sel["dataset"] not in names:
-                    raise UserError(
-                        f"compare.pairs[{i}][{j}]: no dataset {sel['dataset']!r}; "
-                        f"defined: {', '.join(names)}"
-                    )
+        sels = [
+            (f"compare.pairs[{i}][{j}]", raw)
+            for i, pair in enumerate(self.compare.pairs or [])
+            for j, raw in enumerate(pair)
+        ]
+        if self.compare.reference is not None:
+            sels.append(("compare.reference", self.compare.reference))
+        for at, raw in sels:
+            sel = selector(raw, at)
+            if "model" in sel and sel["model"] not in labels:
+                raise UserError(
+                    f"{at}: no model labelled {sel['model']!r}; labels: {', '.join(labels)}"
+                )
+            if "dataset" in sel and sel["dataset"] not in names:
+                raise UserError(f"{at}: no dataset {sel['dataset']!r}; defined: {', '.join(names)}")
         for i, ext in enumerate(self.external):
             for end in ("train", "test"):
                 if getattr(ext, end) not in names:

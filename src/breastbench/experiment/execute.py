@@ -428,6 +428,9 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
             ctx, spec, mc, model, df, targets, prep, source, train_idx, test_idx, classes, fit_probe
         )
     t_robust = time.perf_counter() - t_robust
+    from breastbench.metrics.calibration import calibration_metrics, calibration_settings
+
+    metrics.update(calibration_metrics(y, probs, len(classes)))
     run_info = {
         **spec.to_dict(),
         "model_label": mc.display,
@@ -443,6 +446,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
         "best_epoch": result.best_epoch,
         "resumes": resumes,
         "probe": probe_info,
+        "calibration": calibration_settings(),
         "in_context": examples,
         "support": {
             "shots": spec.shots,
@@ -545,7 +549,13 @@ def fit_probe(spec, source, df, targets, train_idx, test_idx, n_classes, info: d
     ``x_test`` (perturbed test features) replaces the test rows' features; the probe is fitted
     on the same training features either way (deterministic: the same probe).
     """
-    from breastbench.protocols.probes import knn_probe, simpleshot_probe
+    from breastbench.protocols.probes import (
+        KNN_K_RULE,
+        SIMPLESHOT_TEMPERATURE,
+        knn_k,
+        knn_probe,
+        simpleshot_probe,
+    )
     from breastbench.protocols.tuned import tuned_linear_probe
 
     x = source.data.float().numpy()
@@ -553,12 +563,14 @@ def fit_probe(spec, source, df, targets, train_idx, test_idx, n_classes, info: d
     tr, te = np.asarray(train_idx), np.asarray(test_idx)
     x_te = x[te] if x_test is None else x_test
     if spec.mode == "knn":
-        k = min(20, len(tr))
-        info.update(k=k, metric="cosine")
+        k = knn_k(y[tr])
+        info.update(k=k, metric="cosine", k_rule=KNN_K_RULE)
         return knn_probe(x[tr], y[tr], x_te, k=k, num_classes=n_classes)
     if spec.mode == "simpleshot":
-        info.update(temperature=0.1)
-        return simpleshot_probe(x[tr], y[tr], x_te, num_classes=n_classes)
+        info.update(temperature=SIMPLESHOT_TEMPERATURE)
+        return simpleshot_probe(
+            x[tr], y[tr], x_te, temperature=SIMPLESHOT_TEMPERATURE, num_classes=n_classes
+        )
     groups = df["patient_id"].astype(str).to_numpy()[tr]
     probs, chosen = tuned_linear_probe(x[tr], y[tr], groups, x_te, seed=spec.seed)
     info.update(chosen_C=float(chosen), selection="inner patient-grouped CV of the training fold")

@@ -5,7 +5,9 @@ Three views of one cross-validation, all from the prediction files:
 - ``aggregate_folds``: mean and sample standard deviation of per-fold metrics (the
   "mean +- std" of the study tables);
 - ``pooled_oof_metrics``: one metric over the concatenated out-of-fold predictions (every image
-  scored once), which is what the paired tests in :mod:`breastbench.metrics.stats` use;
+  scored once); descriptive only, since it pools the scores of differently calibrated fold
+  models (the analysis' tests work within folds:
+  :func:`breastbench.metrics.stats.fold_aware_bootstrap`);
 - ``patient_level``: the mean probability per patient, then the metrics, because a clinical
   decision is made per patient, not per image.
 """

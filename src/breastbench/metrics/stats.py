@@ -7,7 +7,13 @@
   predictions, resampling samples or whole patients.
 - :func:`delong_test` (from :mod:`breastbench.metrics.delong`): correlated AUCs.
 - :func:`mcnemar_test`: paired accuracy through the discordant pairs.
-- :func:`holm`: Holm-Bonferroni step-down adjustment across a table of comparisons.
+- :func:`fold_aware_bootstrap`: the mean over folds (or seeds) of the within-fold difference,
+  resampling patients within each fold: the test the analysis uses, since it never pools the
+  scores of different fitted models.
+- :func:`holm`, :func:`bonferroni`: adjustments across a table of comparisons (undefined
+  p-values do not count).
+- :func:`replicate_interval`: a t interval over independent replicates, on the logit scale for
+  bounded metrics so it stays in range.
 
 Every random choice takes a seed, so a comparison table is reproducible.
 """
@@ -26,12 +32,17 @@ from breastbench.metrics.delong import delong_test
 from breastbench.metrics.fast import fast_metric, weighted_metric
 
 __all__ = [
+    "bonferroni",
+    "boot_size_for_family",
     "delong_test",
+    "fold_aware_bootstrap",
     "holm",
     "mcnemar_test",
+    "metric_bounds",
     "metric_function",
     "min_wilcoxon_p",
     "paired_bootstrap",
+    "replicate_interval",
     "wilcoxon_folds",
 ]
 
@@ -115,9 +126,9 @@ def wilcoxon_folds(
         notes.append(
             f"With n = {k} non-zero paired differences the smallest {alternative} exact p-value "
             f"is {min_p:.4g} ({formula}), so this test can never reach "
-            f"p < {alpha:g} whatever the difference: report the exact p with n, and use a paired "
-            "bootstrap, DeLong or McNemar test on the pooled out-of-fold predictions, or repeated "
-            "cross-validation, for a test that can."
+            f"p < {alpha:g} whatever the difference: report the exact p with n, and use the "
+            "fold-aware patient bootstrap (within-fold differences, patients resampled within "
+            "folds) or repeated cross-validation for a test that can."
         )
     result["note"] = " ".join(notes)
     return result
@@ -134,6 +145,10 @@ def metric_function(name: str, classes: Sequence[str]) -> Callable[[np.ndarray, 
     fast = fast_metric(name, classes)
     if fast is not None:
         return fast
+    from breastbench.metrics.calibration import CALIBRATION_METRICS, calibration_metrics
+
+    if name in CALIBRATION_METRICS:
+        return lambda y, p: calibration_metrics(y, p, len(classes))[name]
 
     def full(y: np.ndarray, p: np.ndarray) -> float:
         values = compute_metrics(y, p, classes, warnings_out=[])
@@ -335,3 +350,218 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     scaled = (m - np.arange(m)) * p[order]
     out[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
     return out
+
+
+def bonferroni(pvalues: Sequence[float]) -> np.ndarray:
+    """Bonferroni adjusted p-values: ``min(1, m * p)`` with ``m`` the number of defined p-values.
+
+    NaN p-values (a test that could not run) stay NaN and do not count in ``m``, as in
+    :func:`holm`.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    m = int(np.sum(~np.isnan(p)))
+    return np.minimum(p * m, 1.0)
+
+
+def _class_stratified_weights(
+    rng: np.random.Generator, y: np.ndarray, groups: np.ndarray, n_boot: int
+) -> np.ndarray:
+    """(n_boot, N) multiplicities: groups resampled with replacement within their class.
+
+    A group's class is the class of most of its rows (ties: the lowest). Keeping the number of
+    groups per class fixed means no resample loses a class, so AUC stays defined (the
+    stratified bootstrap of pROC and of DeLong's paper).
+    """
+    _, inverse = np.unique(groups, return_inverse=True)
+    n_groups = int(inverse.max()) + 1
+    counts = np.zeros((n_groups, int(y.max()) + 1))
+    np.add.at(counts, (inverse, y), 1.0)
+    group_class = counts.argmax(axis=1)
+    out = np.zeros((n_boot, n_groups))
+    rows = np.arange(n_boot)[:, None]
+    for c in np.unique(group_class):
+        members = np.flatnonzero(group_class == c)
+        draws = members[rng.integers(0, len(members), (n_boot, len(members)))]
+        np.add.at(out, (rows, draws), 1.0)
+    return out[:, inverse]
+
+
+def _resampled_values(fn, vec, y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The metric under each row of multiplicities ``w`` (vectorised when possible)."""
+    if vec is not None:
+        return vec(y, p, w)
+    out = np.empty(len(w))
+    base = np.arange(len(y))
+    for i, row in enumerate(w):
+        idx = np.repeat(base, row.astype(int))
+        out[i] = fn(y[idx], p[idx])
+    return out
+
+
+def fold_aware_bootstrap(
+    units: Sequence[dict],
+    metric: str,
+    classes: Sequence[str],
+    n_boot: int = 2000,
+    seed: int = 0,
+    *,
+    alpha: float = 0.05,
+) -> dict:
+    """Mean within-unit difference ``metric(a) - metric(b)`` with a bootstrap stratified by unit.
+
+    A *unit* is one fitted model pair scored on one test set: a cross-validation fold, or a
+    training seed of an external validation. Each unit is a dict with ``stratum`` (units with
+    the same stratum share one test set and are resampled together, e.g. the seeds of an
+    external validation), ``y`` (N,), ``groups`` (N,) resampling clusters (patient ids; pass
+    ``np.arange(N)`` for images), ``probs_a`` and ``probs_b`` (lists of (N, C) probability
+    matrices: the replicates inside the unit, e.g. support draws, whose metric is averaged
+    before the difference is taken).
+
+    The metric is only ever computed on the scores of one fitted model, so models of different
+    folds, calibrated differently, are never pooled: a strictly monotone transform of one
+    unit's scores leaves every AUC-based number unchanged. Each resample draws the groups of
+    every stratum with replacement within their class, recomputes each unit's difference and
+    averages over units.
+
+    Returns:
+        ``difference`` (the estimate), ``ci_low, ci_high`` (percentile, level ``1 - alpha``),
+        ``p`` (two-sided, from the share of resampled differences on either side of 0 with a +1
+        correction, so its floor is ``2 / (n_boot + 1)``), ``unit_differences``, ``value_a``,
+        ``value_b`` (means over units), ``n_units``, ``n_groups`` (clusters over all strata),
+        ``n_images``, ``n_boot``, ``n_valid``, ``min_p``.
+    """
+    if n_boot < 100:
+        raise UserError(f"fold_aware_bootstrap: n_boot={n_boot} is too small; use at least 1000")
+    classes = list(classes)
+    fn = metric_function(metric, classes)
+    vec = weighted_metric(metric, classes)
+    rng = np.random.default_rng(seed)
+    weights: dict = {}
+    n_groups = n_images = 0
+    obs_a, obs_b, boot_a, boot_b = [], [], [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for u in units:
+            y = np.asarray(u["y"]).astype(int)
+            if u["stratum"] not in weights:
+                groups = np.asarray(u["groups"])
+                weights[u["stratum"]] = _class_stratified_weights(rng, y, groups, n_boot)
+                n_groups += len(np.unique(groups))
+                n_images += len(y)
+            w = weights[u["stratum"]]
+            if w.shape[1] != len(y):
+                raise UserError(
+                    f"fold_aware_bootstrap: units of stratum {u['stratum']!r} have different "
+                    "test sets; pass the same images in the same order"
+                )
+            pa = [as_probability_matrix(p, len(classes)) for p in u["probs_a"]]
+            pb = [as_probability_matrix(p, len(classes)) for p in u["probs_b"]]
+            obs_a.append(np.mean([fn(y, p) for p in pa]))
+            obs_b.append(np.mean([fn(y, p) for p in pb]))
+            boot_a.append(np.mean([_resampled_values(fn, vec, y, p, w) for p in pa], axis=0))
+            boot_b.append(np.mean([_resampled_values(fn, vec, y, p, w) for p in pb], axis=0))
+    obs = np.asarray(obs_a) - np.asarray(obs_b)
+    keep = ~np.isnan(obs)
+    if not keep.any():
+        raise UserError(f"fold_aware_bootstrap: {metric} is undefined in every unit")
+    diffs = (np.asarray(boot_a)[keep] - np.asarray(boot_b)[keep]).mean(axis=0)
+    valid = diffs[~np.isnan(diffs)]
+    if len(valid) == 0:
+        raise UserError("fold_aware_bootstrap: the metric is undefined on every resample")
+    lo, hi = np.quantile(valid, [alpha / 2.0, 1.0 - alpha / 2.0])
+    below = (1 + np.sum(valid <= 0)) / (len(valid) + 1)
+    above = (1 + np.sum(valid >= 0)) / (len(valid) + 1)
+    return {
+        "test": "fold_aware_bootstrap",
+        "metric": metric,
+        "difference": float(obs[keep].mean()),
+        "ci_low": float(lo),
+        "ci_high": float(hi),
+        "p": float(min(1.0, 2.0 * min(below, above))),
+        "unit_differences": [float(d) for d in obs],
+        "value_a": float(np.asarray(obs_a)[keep].mean()),
+        "value_b": float(np.asarray(obs_b)[keep].mean()),
+        "n_units": int(keep.sum()),
+        "n_groups": int(n_groups),
+        "n_images": int(n_images),
+        "n_boot": int(n_boot),
+        "n_valid": int(len(valid)),
+        "min_p": float(min(1.0, 2.0 / (n_boot + 1))),
+        "seed": int(seed),
+    }
+
+
+def boot_size_for_family(m: int, alpha: float = 0.05, n_boot: int = 1000) -> int:
+    """Resamples so that ``m`` tests corrected by Holm or Bonferroni can still reach ``alpha``.
+
+    A bootstrap p-value (as :func:`fold_aware_bootstrap` computes it) is at least
+    ``2 / (B + 1)``; after correction over ``m`` tests the smallest is ``2 m / (B + 1)``. The
+    result is ``n_boot`` or the smallest ``B`` that puts that floor at ``alpha / 2``, whichever
+    is larger.
+    """
+    needed = int(np.ceil(4.0 * max(m, 1) / alpha)) - 1
+    return max(int(n_boot), needed)
+
+
+# Metrics whose values lie in a known closed range; their intervals are computed on the logit
+# scale of that range so they never leave it.
+_UNIT_RANGE = (0.0, 1.0)
+_PLUS_MINUS_ONE = (-1.0, 1.0)
+
+
+def metric_bounds(name: str) -> tuple[float, float] | None:
+    """The closed range of a metric of :func:`compute_metrics` (or calibration), else None."""
+    if name.startswith("kappa"):
+        return _PLUS_MINUS_ONE
+    if name in ("nll",) or name.startswith("nll"):
+        return None
+    unit = (
+        "accuracy",
+        "balanced_accuracy",
+        "precision",
+        "recall",
+        "specificity",
+        "f1",
+        "auc",
+        "ece",
+        "mce",
+        "brier",
+    )
+    if any(name == u or name.startswith(f"{u}_") for u in unit):
+        return _UNIT_RANGE
+    return None
+
+
+# Values are clipped this far inside a bounded range before the logit (a metric of exactly 0 or
+# 1 has an infinite logit); a relative margin of the range.
+LOGIT_CLIP = 1e-3
+
+
+def replicate_interval(
+    values: Sequence[float], bounds: tuple[float, float] | None = None, level: float = 0.95
+) -> tuple[float, float, str]:
+    """(low, high, method) of a ``level`` interval for the mean over independent replicates.
+
+    Unbounded metrics: the t interval of the mean. Bounded metrics (``bounds = (lo, hi)``): the
+    t interval computed on the logit scale of the range (values clipped ``LOGIT_CLIP`` of the
+    range inside it) and mapped back, so it always lies within the range; when every value is
+    equal the interval is that value. Fewer than two values: no interval (NaN, method "").
+    """
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    n = len(x)
+    if n < 2:
+        return float("nan"), float("nan"), ""
+    q = stats.t.ppf(0.5 + level / 2.0, n - 1)
+    if bounds is None:
+        half = q * x.std(ddof=1) / np.sqrt(n)
+        return float(x.mean() - half), float(x.mean() + half), "t"
+    lo, hi = bounds
+    if np.all(x == x[0]):
+        return float(x[0]), float(x[0]), "logit t (all replicates equal)"
+    u = np.clip((x - lo) / (hi - lo), LOGIT_CLIP, 1.0 - LOGIT_CLIP)
+    z = np.log(u / (1.0 - u))
+    half = q * z.std(ddof=1) / np.sqrt(n)
+    ends = 1.0 / (1.0 + np.exp(-(z.mean() + np.array([-half, half]))))
+    out = lo + (hi - lo) * ends
+    return float(out[0]), float(out[1]), "logit t"

@@ -17,6 +17,23 @@ import numpy as np
 from breastbench.errors import UserError
 
 KNN_WEIGHTS = ("uniform", "distance")
+KNN_MAX_K = 20
+KNN_K_RULE = f"min({KNN_MAX_K}, images of the support's smallest class)"
+SIMPLESHOT_TEMPERATURE = 0.1
+
+
+def knn_k(train_y, max_k: int = KNN_MAX_K) -> int:
+    """The kNN k of a support set: at most ``max_k`` and at most the smallest class's image count.
+
+    A k as large as the support (e.g. k = 20 on a 1-shot support of 12 images) makes every
+    query's vote the class shares of the whole support: a constant predictor. With k no larger
+    than the smallest class, a query among one class's images can get a unanimous vote.
+    """
+    counts = np.bincount(np.asarray(train_y).astype(int))
+    counts = counts[counts > 0]
+    if len(counts) == 0:
+        raise UserError("kNN needs a non-empty support set")
+    return int(min(max_k, counts.min()))
 
 
 def _check(train_x, train_y, test_x) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from breastbench.errors import UserError
 
@@ -73,23 +72,34 @@ def in_context_examples(support_df: pd.DataFrame, seed: int) -> np.ndarray:
 
 
 def learning_curve_summary(
-    per_draw_scores_df: pd.DataFrame, by=("model", "shots"), value: str = "score"
+    per_draw_scores_df: pd.DataFrame,
+    by=("model", "shots"),
+    value: str = "score",
+    bounds: tuple[float, float] | None = None,
 ) -> pd.DataFrame:
-    """Mean, 95% t confidence interval and n over draws and folds, one row per ``by`` group.
+    """Mean, 95% interval and n over independent test sets, one row per ``by`` group.
 
-    ``per_draw_scores_df`` has one row per (``by``..., fold, draw) with a ``value`` column;
-    n = number of rows (draws x folds) behind each point. n = 1 gives a NaN interval.
+    ``per_draw_scores_df`` has one row per (``by``..., fold, draw) with a ``value`` column.
+    Draws of one fold share its test set, so with a ``fold`` column they are averaged within
+    their fold first and n counts folds; without one, every row is a replicate. ``bounds``
+    (e.g. ``(0, 1)``) computes the interval on the logit scale of that range
+    (:func:`breastbench.metrics.stats.replicate_interval`); n = 1 gives a NaN interval.
     """
+    from breastbench.metrics.stats import replicate_interval
+
     by = list(by)
     missing = [c for c in [*by, value] if c not in per_draw_scores_df.columns]
     if missing:
         raise UserError(f"learning-curve scores lack columns {missing}")
+    df = per_draw_scores_df
+    if "fold" in df.columns:
+        df = df.groupby([*by, "fold"], sort=True)[value].mean().reset_index()
 
     def one(s: pd.Series) -> pd.Series:
-        n, mean = int(s.count()), float(s.mean())
-        half = stats.t.ppf(0.975, n - 1) * s.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
-        return pd.Series({"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": n})
+        s = s.dropna()
+        lo, hi, _ = replicate_interval(s.to_numpy(float), bounds)
+        return pd.Series({"mean": float(s.mean()), "ci_low": lo, "ci_high": hi, "n": len(s)})
 
-    out = per_draw_scores_df.groupby(by, sort=True)[value].apply(one).unstack()
+    out = df.groupby(by, sort=True)[value].apply(one).unstack()
     out["n"] = out["n"].astype(int)
     return out.reset_index()

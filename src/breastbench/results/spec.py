@@ -8,10 +8,15 @@ that agrees with it on every field neither selector names: ``[{augmentation: "of
 dataset and magnification; ``["ResNet34:finetune", "SmolVLM:lora"]`` compares those two models
 in every dataset x magnification x augmentation subset.
 
-Without ``pairs`` the analysis compares every two configurations of one subset (same dataset,
-magnification, augmentation, text context and test set), which is the default a reader of a
-results table expects, and each text-conditioned configuration with its image-only twin.
-Nothing is ever selected on test-fold scores.
+A ``reference`` selector compares every other configuration of a subset (same dataset,
+magnification, augmentation, text context and test set) with the configuration of that subset
+it matches: the "everything vs ResNet34" question of the studies. Without ``pairs`` and
+``reference`` the analysis does the same with a default reference: in each subset, the first
+configuration in the grid's order (the first model entry's first mode), plus each
+text-conditioned configuration against its image-only twin. That family has one comparison per
+configuration, small enough for a corrected test to decide. Label-efficiency configurations
+(``shots``) enter only a pair whose selectors name ``shots``. Nothing is ever selected on
+test-fold scores.
 """
 
 from __future__ import annotations
@@ -47,6 +52,24 @@ class CompareSpec:
             "[{augmentation: 'off'}, {augmentation: color}]]; default: all pairs per subset"
         },
     )
+    reference: str | dict | None = field(
+        default=None,
+        metadata={
+            "help": "compare every configuration of a subset with the one this selector "
+            "matches, e.g. ResNet34:finetune; default (without pairs): the subset's first "
+            "configuration in the grid's order"
+        },
+    )
+    primary: Literal["bootstrap", "wilcoxon"] = field(
+        default="bootstrap",
+        metadata={
+            "help": "the headline test: the fold-aware patient bootstrap or the Wilcoxon test "
+            "over folds/seeds; the other is reported as secondary"
+        },
+    )
+    alpha: float = field(
+        default=0.05, metadata={"help": "significance level of the corrected p-values"}
+    )
     metrics: list[str] | None = field(
         default=None,
         metadata={
@@ -57,8 +80,7 @@ class CompareSpec:
     unit: Literal["patient", "image"] = field(
         default="patient",
         metadata={
-            "help": "resampling unit of the pooled test: patient (paired bootstrap over "
-            "patients) or image (DeLong for AUC, McNemar for accuracy)"
+            "help": "what the fold-aware bootstrap resamples within each fold: patient or image"
         },
     )
     correction: Literal["holm", "bonferroni", "none"] = field(
@@ -71,13 +93,23 @@ class CompareSpec:
             "over the table, or each test over the table"
         },
     )
-    n_boot: int = field(default=1000, metadata={"help": "bootstrap resamples"})
+    n_boot: int = field(
+        default=1000,
+        metadata={
+            "help": "bootstrap resamples (at least; raised so the smallest corrected p-value "
+            "of the largest family is below alpha)"
+        },
+    )
     seed: int = field(default=0, metadata={"help": "bootstrap seed"})
 
     def validate(self, where: str) -> None:
         """Selectors name known fields; sizes are positive."""
         if self.n_boot < 100:
             raise UserError(f"{where}.n_boot: got {self.n_boot}; use at least 100 resamples")
+        if not 0 < self.alpha < 1:
+            raise UserError(f"{where}.alpha: got {self.alpha}; give a level in (0, 1), e.g. 0.05")
+        if self.reference is not None:
+            selector(self.reference, f"{where}.reference")
         for i, pair in enumerate(self.pairs or []):
             if len(pair) != 2:
                 raise UserError(f"{where}.pairs[{i}]: give exactly two selectors, got {len(pair)}")
