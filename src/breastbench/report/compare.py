@@ -100,20 +100,20 @@ def comparison_report_table(
         else "the pairs listed in the config's compare: section"
     )
     family = spec.get("family", "subset")
-    unit = spec.get("unit", "patient")
-    pooled = (
-        "a paired bootstrap resampling patients"
-        if unit == "patient"
-        else "DeLong for AUC, McNemar for accuracy, a paired bootstrap over images otherwise"
-    )
+    unit = "patients" if spec.get("unit", "patient") == "patient" else "images"
+    alpha = float(spec.get("alpha", 0.05))
+    primary = spec.get("primary", "bootstrap")
     return Table(
         key="comparisons",
         caption=(
             f"Paired comparisons of {which}; no configuration is chosen on test-fold scores. "
-            "Per pair and metric: the Wilcoxon signed-rank test over paired replicates (folds, "
-            f"or training seeds; exact p; effect = median difference) and {pooled} on the "
-            f"pooled out-of-fold predictions. {adj} correction within each {family} family; "
-            f"bold: {adj} p < 0.05. Source: summary/comparisons.csv."
+            "Per pair and metric: a fold-aware paired bootstrap (estimate = mean over folds, or "
+            f"seeds of one test set, of the within-fold difference; {unit} resampled within each "
+            "fold and class, so each fold model is scored only on its own test fold and no "
+            "differently calibrated models are pooled) and the Wilcoxon signed-rank test over "
+            f"paired replicates (exact p; effect = median difference). The {primary} rows are "
+            f"primary. {adj} correction within each {family} family; bold: {adj} p < {alpha:g}. "
+            "Source: summary/comparisons.csv."
         ),
         header=header,
         rows=rows,
@@ -129,7 +129,7 @@ def wilcoxon_statement(n_folds: int) -> str:
         f"With {n_folds} paired replicates the two-sided exact Wilcoxon signed-rank test "
         f"{verdict} p < 0.05: its smallest possible p-value is 2/2^{n_folds} = {p:.4g}, reached "
         "only when one configuration wins on every replicate. A Wilcoxon p above 0.05 here is "
-        "therefore no evidence of equal performance; the pooled tests use every image (or "
-        "patient) and can detect a difference, and the correction accounts for the number of "
-        "comparisons in the table."
+        "therefore no evidence of equal performance; the fold-aware bootstrap uses every test "
+        "patient of every fold and can detect a difference, and the correction accounts for the "
+        "number of comparisons in the table."
     )
