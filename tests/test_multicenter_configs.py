@@ -109,7 +109,7 @@ def _check_external_rows(agg: pd.DataFrame, raw: dict, tests: set[str]) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # 48 tiny runs: ~10 min on a busy 2-core VM
+@pytest.mark.timeout(900)
 def test_histology_multicenter_runs_end_to_end(tmp_path, monkeypatch):
     data = tmp_path / "data"
     for var, kind in [
@@ -121,6 +121,9 @@ def test_histology_multicenter_runs_end_to_end(tmp_path, monkeypatch):
         monkeypatch.setenv(var, str(synthesize(kind, data / var.lower())))
     out = tmp_path / "out"
     raw = _shrink(yaml.safe_load((CONFIGS / "histology_multicenter.yaml").read_text()), out)
+    # a fine-tuned CNN and a frozen-encoder probe cover both paths; the VLM's LoRA and the
+    # second encoder add minutes, not coverage (tests/test_shipped_configs_e2e.py runs LoRA)
+    raw["models"] = [m for m in raw["models"] if m["label"] in ("ResNet34", "UNI2-h")]
     agg = _run_and_report(raw, tmp_path, out)
     _check_external_rows(agg, raw, {"bach", "bracs", "pcam"})
     curves = pd.read_csv(out / "summary" / "robustness.csv")
@@ -129,7 +132,7 @@ def test_histology_multicenter_runs_end_to_end(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)
+@pytest.mark.timeout(900)
 def test_density_multicenter_runs_end_to_end(tmp_path, monkeypatch):
     data = tmp_path / "data"
     monkeypatch.setenv("VINDR_ROOT", str(synthesize("synthetic-density", data / "vindr")))
@@ -137,7 +140,7 @@ def test_density_multicenter_runs_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("MIAS_ROOT", str(_mias(data / "mias")))
     out = tmp_path / "out"
     raw = _shrink(yaml.safe_load((CONFIGS / "density_multicenter.yaml").read_text()), out)
-    raw["robustness"].update(perturbations=["gamma"], severities=[2])  # 36 runs: keep it light
+    raw["robustness"].update(perturbations=["gamma"], severities=[2])  # keep it light
     for seed, ds in enumerate(raw["datasets"]):
         if ds["source"] in ("rsna", "cbis-ddsm", "inbreast"):  # no twin: a VinDr-layout tree
             ds["source"] = "synthetic-density"
