@@ -13,7 +13,8 @@ from breastbench.experiment.grid import expand
 
 MODELS = [
     {"name": "cnn/test-resnet", "label": "ResNet34", "modes": ["linear_probe"]},
-    {"name": "cnn/test-resnet", "label": "AlexNet", "modes": ["linear_probe"]},
+    # a second configuration (an exact duplicate entry is rejected as a mistake)
+    {"name": "cnn/test-resnet", "label": "AlexNet", "modes": ["linear_probe"], "input_size": 48},
 ]
 
 

@@ -22,7 +22,8 @@ def empty_caches(tmp_path, monkeypatch):
 
 def three_models(write_config, third):
     """A grid of three models whose third has the given weights problem."""
-    models = [dict(TINY, label="a"), dict(TINY, label="b"), third]
+    # b differs from a (an exact duplicate entry is rejected as a mistake)
+    models = [dict(TINY, label="a"), dict(TINY, label="b", input_size=48), third]
     return write_config(models, k=2)
 
 

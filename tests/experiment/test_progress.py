@@ -34,9 +34,10 @@ def test_plain_epoch_lines_without_a_terminal(write_config, tmp_path, capsys):
     assert main(["run", str(cfg), "--out", str(out), "--no-report"]) == 0
     err = capsys.readouterr().err
     assert "\x1b[" not in err  # nothing that redraws in a log
-    for fold in (0, 1):
-        run_id = f"breakhis__200x__cnn__finetune__aug-off__fold{fold}"
-        assert f"start {run_id}" in err and f"finished {run_id}" in err
+    for fold in (0, 1):  # the console names runs in words; run.log keeps the ids
+        name = f"breakhis 200×, augmentation off: cnn fine-tune, fold {fold}"
+        assert f"start {name}" in err and f"finished {name}" in err
+        assert "breakhis__200x" not in err
     assert len(re.findall(r"^  epoch 1/2 train_loss=\S+ test_loss=\S+ .*ETA", err, re.M)) == 2
     assert len(re.findall(r"^  epoch 2/2 ", err, re.M)) == 2
     log = "\n".join(log_lines(out))
@@ -98,7 +99,8 @@ def test_terminal_progress_ctrl_c_and_the_printed_resume_command(
     assert main(shlex.split(command)[1:]) == 0  # the printed command, as printed
     err = capsys.readouterr().err
     run_id = "breakhis__200x__cnn__finetune__aug-off__fold0"
-    resumed_at = int(re.search(rf"resuming {run_id} at epoch (\d) of 4", err).group(1))
+    name = "breakhis 200×, augmentation off: cnn fine-tune, fold 0"
+    resumed_at = int(re.search(rf"resuming {name} at epoch (\d) of 4", err).group(1))
     info = json.loads((out / "runs" / run_id / "run.json").read_text())
     assert [(r["epoch"], r["of"]) for r in info["resumes"]] == [(resumed_at, 4)]
     other = json.loads((out / "runs" / run_id.replace("fold0", "fold1") / "run.json").read_text())

@@ -19,10 +19,18 @@ VLM = "breakhis_x__40x__clip%2Ftest-biomedclip__lora__aug-off"
 
 def test_absent_files_give_one_line_each(tmp_path):
     root = make_run_folder(tmp_path / "run", density=False, external=False)
-    page = build_report(root, explain_maps=False).read_text()
+    write_summary(root)
+    # an older analysis wrote no reliability.csv: the section says so in one line
+    (root / "summary" / "reliability.csv").unlink()
+    page = build_report(root, explain_maps=False, analyse=False).read_text()
     section = page.split('id="calibration"')[1].split("</section>")[0]
-    assert "No summary/reliability.csv" in section and "No summary/subgroups.csv" in section
-    assert "<figure" not in section
+    assert section.count("No summary/reliability.csv") == 1
+    # no subgroup columns in this manifest: one line says so
+    assert section.count("No summary/subgroups.csv") == 1
+    # the analysis of a fresh run folder writes reliability.csv itself
+    fresh = make_run_folder(tmp_path / "fresh", density=False, external=False)
+    build_report(fresh, explain_maps=False)
+    assert (fresh / "summary" / "reliability.csv").is_file()
 
 
 def test_reliability_and_subgroups_are_drawn_from_summary(tmp_path):

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from breastbench.cli import main
+from breastbench.report.compare import pair_name
 from breastbench.results import CompareSpec, RunFolder, RunKey
 from breastbench.results.analysis import write_summary
 
@@ -135,9 +136,12 @@ def test_compare_pairs_listed_appear_and_unlisted_do_not(aug_run):
     # the report's paired-statistics table is built from this file, row for row
     report = pd.read_csv(aug_run / "report" / "tables" / "comparisons.csv")
     assert len(report) == len(comp)
-    assert list(report["Comparison (A vs B)"]) == [
-        f"{a} vs {b}" for a, b in zip(comp["a"], comp["b"])
-    ]
+    names = list(report["Comparison (A vs B)"])  # in words, each side's subset named
+    assert names == [pair_name(a, b, None) for a, b in zip(comp["config_a"], comp["config_b"])]
+    assert names[0] == (
+        "TinyCLIP linear probe (breakhis 200×, augmentation off) vs "
+        "TinyCLIP linear probe (breakhis 200×, augmentation color)"
+    )
 
 
 def test_default_compare_pairs_every_two_configs_of_one_subset(aug_run, tmp_path):

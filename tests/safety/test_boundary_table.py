@@ -442,7 +442,11 @@ def test_unreadable_experiment_file(cfg_path, tmp_path):
         _chmod(cfg_path, 0o644)
 
 
-def test_run_out_in_a_read_only_folder(cfg_path, tmp_path):
+def test_run_out_in_a_read_only_folder(trained, tmp_path):
+    base, _ = trained
+    # the data handed to the user with the folder (the preflight checks it is readable first)
+    shutil.copytree(base / "data", tmp_path / "data")
+    cfg_path = write_yaml(tmp_path / "e.yaml", experiment(tmp_path, tmp_path / "fresh"))
     ro = tmp_path / "ro"
     ro.mkdir()
     _chmod(ro, 0o555)
