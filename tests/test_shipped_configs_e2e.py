@@ -28,11 +28,17 @@ def _shrink(raw: dict, out: Path) -> dict:
     label_of = {m["name"]: m.get("label", m["name"]) for m in raw["models"]}
     for ext in raw.get("external", []):  # the block names registry names: keep what it meant
         ext["models"] = [label_of.get(n, n) for n in ext.get("models") or []] or None
+    used: dict[str, int] = {}
     for m in raw["models"]:
         family = m["name"].split("/")[0]
         m["name"] = TINY_VLM.get(m["name"]) or TINY[family]
         m["weights"] = "random"
         m.pop("input_size", None)
+        # three CNNs become one tiny model: a distinct input size keeps them distinct entries
+        # (an exact duplicate entry is refused as a mistake)
+        if family == "cnn" and used.setdefault(m["name"], 0):
+            m["input_size"] = 64 + 8 * used[m["name"]]
+        used[m["name"]] = used.get(m["name"], 0) + 1
         m.pop("micro_batch_size", None)
         opts = {k: v for k, v in (m.get("options") or {}).items() if k.startswith("lora_")}
         m["options"] = opts
