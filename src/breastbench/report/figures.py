@@ -25,6 +25,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
 
+from breastbench import jsonio  # noqa: E402
 from breastbench.report.names import mpl_text, slug  # noqa: E402
 from breastbench.report.summary import ConfigSummary  # noqa: E402
 
@@ -53,7 +54,7 @@ def axis_range(metric: str, values) -> tuple[float, float]:
 def write_figure_data(path: Path, metric: str, ylim: tuple[float, float], points: list) -> None:
     """``<figure>.json`` beside the PNG: metric, y range and every plotted value."""
     data = {"metric": metric, "bounded": bounded(metric), "ylim": list(ylim), "points": points}
-    path.with_suffix(".json").write_text(json.dumps(data, indent=1, default=str))
+    jsonio.atomic_write_text(path.with_suffix(".json"), json.dumps(data, indent=1, default=str))
 
 
 @dataclass
@@ -121,7 +122,7 @@ def predicted_index(df: pd.DataFrame, classes: list[str]) -> np.ndarray:
 
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    jsonio.save_figure(fig, path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
 

@@ -31,6 +31,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from breastbench import jsonio  # noqa: E402
 from breastbench.report.figures import DPI, FigureInfo, axis_range, write_figure_data  # noqa: E402
 from breastbench.report.names import id_name, mpl_text, slug  # noqa: E402
 from breastbench.report.summary import ConfigSummary  # noqa: E402
@@ -294,7 +295,7 @@ def headline_figure(
     ax.scatter([], [], marker="D", s=40, color="black", label="mean and interval")
     ax.legend(fontsize=7, loc="lower left", framealpha=0.9)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    jsonio.save_figure(fig, path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     write_figure_data(path, metric, (lo, hi), points)
     return path
@@ -344,10 +345,11 @@ def forest_plot(
     )
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    jsonio.save_figure(fig, path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
-    path.with_suffix(".json").write_text(
-        json.dumps({"metric": metric, "comparisons": points}, indent=1, allow_nan=True)
+    jsonio.atomic_write_text(
+        path.with_suffix(".json"),
+        json.dumps({"metric": metric, "comparisons": points}, indent=1, allow_nan=True),
     )
     return path
 
