@@ -141,7 +141,7 @@ def check_output(path: str) -> Path:
     check_parents(target.absolute(), "-o", path)
     if target.is_dir():
         raise UserError(
-            f"-o {path}: is a folder; give a CSV file path such as {target / 'predictions.csv'}"
+            f"-o {path}: is a folder; give a CSV file path inside it, e.g. {target}{os.sep}out.csv"
         )
     return target
 

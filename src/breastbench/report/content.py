@@ -19,6 +19,7 @@ from breastbench.report.compare import (
     significance_count,
     wilcoxon_statement,
 )
+from breastbench.report.curves import Curves
 from breastbench.report.explain import default_selection, explain
 from breastbench.report.figures import FigureInfo, render_figures
 from breastbench.report.headline import Subset, answer
@@ -138,7 +139,7 @@ def gather(
         folds = sorted({s.n_folds for s in summaries if s.n_folds > 1 and not s.missing})
     statistics = [wilcoxon_statement(k) for k in folds] + compare_notes
     statistics.append(resize_statement(collection))
-    figures = render_figures(summaries, work_dir / "figures")
+    figures = render_figures(summaries, work_dir / "figures", Curves(collection.summary))
     order = [str(m.get("label") or m.get("name")) for m in raw.get("models") or []]
     subsets = answer(
         summaries,

@@ -1,10 +1,14 @@
-"""The report's figures, drawn with matplotlib's Agg backend from the run files only.
+"""The report's figures, drawn with matplotlib's Agg backend from the analysis' files only.
 
 - accuracy per magnification per model (the histopathology study's Figure 5);
 - train and held-out loss curves per model (Figure 6) and an overlay of held-out curves
   (Figure 7), mean over folds with a ±1 std band;
-- ROC curves, confusion matrices and reliability diagrams from the pooled out-of-fold
+- ROC curves, confusion matrices and reliability diagrams of the pooled out-of-fold
   predictions of each configuration (every image scored once, by the model that never saw it).
+
+Every plotted point is the analysis' (``summary/``): pooled curves and loss curves come from
+``roc.csv``, ``confusion.csv``, ``reliability_pooled.csv`` and ``loss_curves.csv``
+(:mod:`breastbench.results.curves`), means and intervals from ``aggregate.csv``.
 CNNs are drawn with solid lines and VLMs dashed, as in the study; every configuration keeps one
 colour across all figures.
 """
@@ -23,9 +27,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
-from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
 
 from breastbench import jsonio  # noqa: E402
+from breastbench.report.curves import Curves  # noqa: E402
 from breastbench.report.names import mpl_text, slug  # noqa: E402
 from breastbench.report.summary import ConfigSummary  # noqa: E402
 
@@ -89,37 +93,6 @@ class Palette:
         }
 
 
-def pooled_predictions(s: ConfigSummary) -> pd.DataFrame:
-    """All out-of-fold predictions of one configuration in one table.
-
-    Replicates over training seeds (external validation) score the same images, so their
-    probabilities are averaged per image instead of stacked.
-    """
-    both = pd.concat([r.predictions for r in s.runs], ignore_index=True)
-    if not s.external or len(s.runs) < 2:
-        return both
-    probs = [c for c in both.columns if c.startswith("prob_")]
-    first = both.drop_duplicates("image_id").set_index("image_id").drop(columns=probs)
-    return first.join(both.groupby("image_id")[probs].mean()).reset_index()
-
-
-def probability_matrix(df: pd.DataFrame, classes: list[str]) -> np.ndarray:
-    """(N, C) probabilities; a binary table may only carry the positive-class column."""
-    if len(classes) == 2 and f"prob_{classes[0]}" not in df.columns:
-        pos = df[f"prob_{classes[1]}"].to_numpy(dtype=float)
-        return np.column_stack([1 - pos, pos])
-    return df[[f"prob_{c}" for c in classes]].to_numpy(dtype=float)
-
-
-def predicted_index(df: pd.DataFrame, classes: list[str]) -> np.ndarray:
-    """Predicted class index from ``pred`` (an index or a class name)."""
-    pred = df["pred"]
-    if pd.api.types.is_numeric_dtype(pred):
-        return pred.to_numpy(dtype=int)
-    index = {c: i for i, c in enumerate(classes)}
-    return pred.astype(str).map(index).fillna(-1).to_numpy(dtype=int)
-
-
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     jsonio.save_figure(fig, path, dpi=DPI, bbox_inches="tight")
@@ -174,19 +147,6 @@ def accuracy_by_magnification(
     return out
 
 
-def _history_stats(s: ConfigSummary, column: str) -> pd.DataFrame | None:
-    # a zero-shot run keeps a header-only history: nothing to draw
-    frames = [
-        r.history
-        for r in s.runs
-        if r.history is not None and column in r.history and len(r.history)
-    ]
-    if not frames:
-        return None
-    long = pd.concat([f[["epoch", column]] for f in frames]).astype(float)
-    return long.groupby("epoch")[column].agg(["mean", "std"]).fillna({"std": 0.0})
-
-
 def _band(ax, stats: pd.DataFrame, label: str, **style) -> None:
     ax.plot(stats.index, stats["mean"], label=label, **style)
     ax.fill_between(
@@ -200,10 +160,10 @@ def _band(ax, stats: pd.DataFrame, label: str, **style) -> None:
 
 
 def loss_curves(
-    summaries: list[ConfigSummary], palette: Palette, title: str, path: Path
+    summaries: list[ConfigSummary], curves: Curves, palette: Palette, title: str, path: Path
 ) -> Path | None:
     """Figure 6: train and held-out loss per model x mode (mean over folds, ±1 std)."""
-    rows = [s for s in summaries if _history_stats(s, "train_loss") is not None]
+    rows = [s for s in summaries if curves.loss(s.config, "train_loss") is not None]
     if not rows:
         return None
     ncols = min(3, len(rows))
@@ -211,9 +171,9 @@ def loss_curves(
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
     for ax, s in zip(axes.flat, rows):
         color = palette.style(s)["color"]
-        _band(ax, _history_stats(s, "train_loss"), "train", color=color, linestyle="-")
+        _band(ax, curves.loss(s.config, "train_loss"), "train", color=color, linestyle="-")
         for col, name, ls in (("test_loss", "held-out fold", "--"), ("val_loss", "inner val", ":")):
-            stats = _history_stats(s, col)
+            stats = curves.loss(s.config, col)
             if stats is not None:
                 _band(ax, stats, name, color=color, linestyle=ls)
         ax.set_title(config_label(s), fontsize=9)
@@ -229,10 +189,10 @@ def loss_curves(
 
 
 def held_out_overlay(
-    summaries: list[ConfigSummary], palette: Palette, title: str, path: Path
+    summaries: list[ConfigSummary], curves: Curves, palette: Palette, title: str, path: Path
 ) -> Path | None:
     """Figure 7: held-out (test-fold) loss of every model x mode on one axis."""
-    rows = [(s, _history_stats(s, "test_loss")) for s in summaries]
+    rows = [(s, curves.loss(s.config, "test_loss")) for s in summaries]
     rows = [(s, st) for s, st in rows if st is not None]
     if not rows:
         return None
@@ -248,23 +208,8 @@ def held_out_overlay(
     return _save(fig, path)
 
 
-def _roc_points(df: pd.DataFrame, classes: list[str]) -> tuple[np.ndarray, np.ndarray, float]:
-    """Binary ROC of the positive class, or the micro-averaged one-vs-rest ROC."""
-    y = df["target"].to_numpy(dtype=int)
-    prob = probability_matrix(df, classes)
-    if len(classes) == 2:
-        truth, score = y == 1, prob[:, 1]
-    else:
-        truth = (y[:, None] == np.arange(len(classes))[None, :]).ravel()
-        score = prob.ravel()
-    if truth.all() or not truth.any():
-        return np.array([]), np.array([]), float("nan")
-    fpr, tpr, _ = roc_curve(truth, score)
-    return fpr, tpr, float(roc_auc_score(truth, score))
-
-
 def roc_curves(
-    summaries: list[ConfigSummary], palette: Palette, title: str, path: Path
+    summaries: list[ConfigSummary], curves: Curves, palette: Palette, title: str, path: Path
 ) -> Path | None:
     """ROC curves of the pooled out-of-fold predictions, one per model x mode."""
     rows = [s for s in summaries if s.runs]
@@ -273,7 +218,7 @@ def roc_curves(
     classes = rows[0].runs[0].classes
     fig, ax = plt.subplots(figsize=(8.5, 5.5))
     for s in rows:
-        fpr, tpr, auc = _roc_points(pooled_predictions(s), s.runs[0].classes)
+        fpr, tpr, auc = curves.roc(s.config)
         if len(fpr):
             ax.plot(fpr, tpr, label=f"{config_label(s)} (pooled AUC {auc:.3f})", **palette.style(s))
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label="chance")
@@ -287,7 +232,9 @@ def roc_curves(
     return _save(fig, path)
 
 
-def confusion_matrices(summaries: list[ConfigSummary], title: str, path: Path) -> Path | None:
+def confusion_matrices(
+    summaries: list[ConfigSummary], curves: Curves, title: str, path: Path
+) -> Path | None:
     """Row-normalised confusion matrices (counts annotated) of pooled out-of-fold predictions."""
     rows = [s for s in summaries if s.runs]
     if not rows:
@@ -299,13 +246,8 @@ def confusion_matrices(summaries: list[ConfigSummary], title: str, path: Path) -
     fig, axes = plt.subplots(nrows, ncols, figsize=(side * ncols, side * nrows), squeeze=False)
     for ax, s in zip(axes.flat, rows):
         classes = s.runs[0].classes
-        df = pooled_predictions(s)
         k = len(classes)
-        y, pred = df["target"].to_numpy(dtype=int), predicted_index(df, classes)
-        counts = np.zeros((k, k), dtype=int)
-        for t, p in zip(y, pred):
-            if 0 <= p < k:
-                counts[t, p] += 1
+        counts = curves.confusion(s.config, k)
         rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
         ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
         for i in range(k):
@@ -338,22 +280,8 @@ def confusion_matrices(summaries: list[ConfigSummary], title: str, path: Path) -
     return _save(fig, path)
 
 
-def reliability_points(df: pd.DataFrame, classes: list[str], bins: int = 10) -> pd.DataFrame:
-    """Per-bin mean confidence, observed frequency and count (binary: P(positive))."""
-    y = df["target"].to_numpy(dtype=int)
-    prob = probability_matrix(df, classes)
-    if len(classes) == 2:
-        conf, hit = prob[:, 1], (y == 1).astype(float)
-    else:
-        conf, hit = prob.max(axis=1), (prob.argmax(axis=1) == y).astype(float)
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
-    table = pd.DataFrame({"bin": which, "conf": conf, "hit": hit})
-    return table.groupby("bin").agg(conf=("conf", "mean"), freq=("hit", "mean"), n=("hit", "size"))
-
-
 def reliability_diagrams(
-    summaries: list[ConfigSummary], palette: Palette, title: str, path: Path
+    summaries: list[ConfigSummary], curves: Curves, palette: Palette, title: str, path: Path
 ) -> Path | None:
     """Reliability diagram: predicted probability vs observed frequency, with ECE per model."""
     rows = [s for s in summaries if s.runs]
@@ -362,8 +290,7 @@ def reliability_diagrams(
     classes = rows[0].runs[0].classes
     fig, ax = plt.subplots(figsize=(8.5, 5.5))
     for s in rows:
-        pts = reliability_points(pooled_predictions(s), s.runs[0].classes)
-        ece = float((pts["n"] * (pts["conf"] - pts["freq"]).abs()).sum() / pts["n"].sum())
+        pts, ece = curves.reliability(s.config)
         ax.plot(
             pts["conf"],
             pts["freq"],
@@ -503,13 +430,19 @@ def _groups(summaries: list[ConfigSummary]) -> dict[tuple, list[ConfigSummary]]:
 
 
 @matplotlib.rc_context(PLAIN_TEXT)
-def render_figures(summaries: list[ConfigSummary], out_dir: Path) -> list[FigureInfo]:
+def render_figures(
+    summaries: list[ConfigSummary], out_dir: Path, curves: Curves | None = None
+) -> list[FigureInfo]:
     """Draw every figure into ``out_dir`` and describe them, in report order.
+
+    ``curves`` holds the analysis' curve points (``summary/roc.csv`` and its siblings); the
+    figures draw them and compute nothing.
 
     Each figure carries its ``group`` (the subset it belongs to, or "across magnifications" /
     "label efficiency"), which the report uses for sub-headings.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    curves = curves or Curves({})
     palette = Palette(summaries)
     figures: list[FigureInfo] = []
 
@@ -573,13 +506,15 @@ def render_figures(summaries: list[ConfigSummary], out_dir: Path) -> list[Figure
                 "loss_curves",
                 "train and held-out loss",
                 "Mean over folds, band ±1 std.",
-                lambda p, r=rows, t=where: loss_curves(r, palette, f"{t}: loss curves", p),
+                lambda p, r=rows, t=where: loss_curves(r, curves, palette, f"{t}: loss curves", p),
             ),
             (
                 "loss_overlay",
                 "held-out loss overlay",
                 "Held-out (test-fold) loss, mean over folds.",
-                lambda p, r=rows, t=where: held_out_overlay(r, palette, f"{t}: held-out loss", p),
+                lambda p, r=rows, t=where: held_out_overlay(
+                    r, curves, palette, f"{t}: held-out loss", p
+                ),
             ),
             (
                 "roc",
@@ -587,19 +522,23 @@ def render_figures(summaries: list[ConfigSummary], out_dir: Path) -> list[Figure
                 "Pooled out-of-fold predictions of each configuration (descriptive). The "
                 "legend's AUC is the pooled AUC (micro-averaged one-vs-rest for several "
                 "classes), not the tables' mean of per-fold AUCs.",
-                lambda p, r=rows, t=where: roc_curves(r, palette, f"{t}: ROC", p),
+                lambda p, r=rows, t=where: roc_curves(r, curves, palette, f"{t}: ROC", p),
             ),
             (
                 "confusion",
                 "confusion matrices",
                 "Pooled out-of-fold; counts and row percentages.",
-                lambda p, r=rows, t=where: confusion_matrices(r, f"{t}: confusion matrices", p),
+                lambda p, r=rows, t=where: confusion_matrices(
+                    r, curves, f"{t}: confusion matrices", p
+                ),
             ),
             (
                 "reliability",
                 "reliability diagram",
                 "Calibration of pooled out-of-fold predictions (descriptive).",
-                lambda p, r=rows, t=where: reliability_diagrams(r, palette, f"{t}: reliability", p),
+                lambda p, r=rows, t=where: reliability_diagrams(
+                    r, curves, palette, f"{t}: reliability", p
+                ),
             ),
         ]
         if ext:

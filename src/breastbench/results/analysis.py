@@ -19,6 +19,8 @@ run folders' files and writes ``summary/``:
   fold) and the Wilcoxon signed-rank test over folds/seeds, corrected within the chosen family;
 - ``reliability.csv``: reliability-curve points per configuration (from the calibration
   module), so the report only draws them;
+- ``roc.csv``, ``confusion.csv``, ``reliability_pooled.csv``, ``loss_curves.csv``: the points
+  of the report's pooled curves and loss curves (:mod:`breastbench.results.curves`);
 - ``analysis.json``: the compare spec used, the bootstrap size, notes and problems.
 
 The report renders these files and recomputes nothing.
@@ -37,6 +39,7 @@ from breastbench import jsonio
 from breastbench.errors import UserError
 from breastbench.results.folder import Problem, RunFolder, StoredRun
 from breastbench.results.key import RunKey
+from breastbench.results.layout import SUMMARY_TABLES
 from breastbench.results.spec import SUBSET_FIELDS, CompareSpec, selector
 
 KEY_FIELDS = [f.name for f in fields(RunKey)]
@@ -594,6 +597,7 @@ def analyse(
 ) -> dict:
     """Run the whole analysis (of the runs ``only`` selects); return its tables (not written)."""
     from breastbench.results.calibration import reliability_table
+    from breastbench.results.curves import curve_tables
     from breastbench.results.scope import scope
 
     spec = spec or CompareSpec()
@@ -608,6 +612,7 @@ def analyse(
         "pooled": pooled(runs),
         "comparisons": comps,
         "reliability": reliability_table(runs, config_label),
+        **curve_tables(runs),
         "notes": notes,
         "facts": facts,
         "spec": spec,
@@ -616,18 +621,14 @@ def analyse(
     }
 
 
-SUMMARY_TABLES = ("metrics_by_run", "aggregate", "pooled", "comparisons", "reliability")
-
-
 def write_summary(
     out_dir: str | Path, spec: CompareSpec | None = None, only: list[str] | None = None
 ) -> dict:
     """Analyse ``out_dir`` (the runs ``only`` selects) and write ``summary/``; return it."""
     folder = RunFolder(out_dir)
     result = analyse(folder, spec or spec_of(folder), only)
-    summary = folder.summary_dir
     for name in SUMMARY_TABLES:
-        path = summary / f"{name}.csv"
+        path = folder.summary_path(name)
         df = result[name]
         if df.empty:
             path.unlink(missing_ok=True)
@@ -648,7 +649,7 @@ def write_summary(
             f"significant after {spec.correction} correction."
         )
     jsonio.write_json(
-        summary / "analysis.json",
+        folder.analysis_path,
         {
             "compare": asdict(spec),
             "default_pairs": not spec.pairs and spec.reference is None,

@@ -36,6 +36,7 @@ from breastbench.results.layout import (
     GRID,
     HISTORY,
     LAYOUT,
+    LOG,
     MANIFESTS,
     MARKER,
     METRICS,
@@ -104,6 +105,11 @@ class RunFolder:
         return self.root / CONFIG
 
     @property
+    def log_path(self) -> Path:
+        """``OUT/run.log``: the progress log, appended to by every ``breastbench run``."""
+        return self.root / LOG
+
+    @property
     def grid_path(self) -> Path:
         """``OUT/grid.json``: every run of the grid, complete or not."""
         return self.root / GRID
@@ -116,9 +122,14 @@ class RunFolder:
         """Final folder of a run."""
         return self.runs_dir / component(key.run_id, "run id")
 
+    @property
+    def partial_dir(self) -> Path:
+        """``OUT/runs/.partial``: resume states of unfinished runs."""
+        return self.runs_dir / PARTIAL
+
     def partial_path(self, key: RunKey) -> Path:
         """Resume state of an unfinished run."""
-        return self.runs_dir / PARTIAL / f"{key.run_id}.pt"
+        return self.partial_dir / f"{key.run_id}.pt"
 
     def info_path(self, key: RunKey) -> Path:
         """``runs/<run_id>/run.json``: what the run was (key, classes, environment)."""
@@ -331,7 +342,7 @@ class RunFolder:
             if m and not _alive(int(m["pid"])):
                 shutil.rmtree(tmp, ignore_errors=True)
                 n += 1
-        partial = self.runs_dir / PARTIAL
+        partial = self.partial_dir
         if partial.is_dir():
             for tmp in partial.glob("*.tmp*"):
                 pid = re.search(r"\.tmp(\d+)", tmp.name)

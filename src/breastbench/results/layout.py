@@ -15,6 +15,7 @@ LAYOUT = 2
 MARKER = "breastbench-run.json"  # layout version (a folder without it is an older layout)
 CONFIG = "experiment.yaml"  # the resolved config
 GRID = "grid.json"  # every run id of the grid
+LOG = "run.log"  # the progress log of `breastbench run`
 RUNS = "runs"
 PARTIAL = ".partial"  # resume states of unfinished runs
 MANIFESTS = "manifests"
@@ -30,8 +31,9 @@ CHECKPOINT = "checkpoint"
 ROBUSTNESS = "robustness"  # a run's folder of predictions under test-time perturbations
 # the analysis' files (``summary/<name>.csv`` and ``summary/analysis.json``)
 ANALYSIS = "analysis.json"
-SUMMARY_TABLES = ("metrics_by_run", "aggregate", "pooled", "comparisons", "reliability", "roc")
-LEARNING_CURVES = "learning_curves"
+CURVE_TABLES = ("roc", "confusion", "reliability_pooled", "loss_curves")  # results/curves.py
+SUMMARY_TABLES = ("metrics_by_run", "aggregate", "pooled", "comparisons", "reliability")
+SUMMARY_TABLES += CURVE_TABLES
 ROBUSTNESS_TABLES = ("robustness", "robustness_auc", "robustness_worst_family")
 SUBGROUPS = "subgroups"
 
