@@ -19,7 +19,7 @@ from breastbench import jsonio
 from breastbench.data.manifest import ID_DTYPES, sidecar
 from breastbench.errors import UserError
 from breastbench.results import Problem, RunFolder, StoredRun
-from breastbench.results.layout import CURVE_TABLES, SUBGROUPS, SUMMARY_TABLES
+from breastbench.results.layout import SUBGROUPS, SUMMARY_TABLES
 
 Run = StoredRun  # the report's name for a readable run
 
@@ -86,9 +86,7 @@ def _load_summary(folder: RunFolder) -> tuple[dict[str, pd.DataFrame], dict]:
     for name in (*SUMMARY_TABLES, SUBGROUPS):
         path = folder.summary_path(name)
         if path.is_file():
-            # curve points are drawn as written: read every float back exactly
-            exact = "round_trip" if name in CURVE_TABLES else None
-            tables[name] = pd.read_csv(path, keep_default_na=True, float_precision=exact)
+            tables[name] = pd.read_csv(path, keep_default_na=True)
     analysis = {}
     path = folder.analysis_path
     if path.is_file():

@@ -50,6 +50,7 @@ from breastbench.results.layout import (
     TMP,
     component,
 )
+from breastbench.results.outdir import alive
 from breastbench.results.stored import (
     Problem,
     StoredRun,
@@ -57,19 +58,10 @@ from breastbench.results.stored import (
     load_run,
     read_csv,
     try_parse,
+    write_run_files,
 )
 
 __all__ = ["LAYOUT", "MARKER", "ROBUSTNESS", "Problem", "RunFolder", "StoredRun", "component"]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
 
 
 class RunFolder:
@@ -283,23 +275,16 @@ class RunFolder:
             if tmp.exists():
                 shutil.rmtree(tmp)
             tmp.mkdir(parents=True)
-            jsonio.atomic_write_csv(predictions, tmp / PREDICTIONS)
-            for stem, table in (robustness or {}).items():
-                jsonio.atomic_write_csv(table, tmp / ROBUSTNESS / f"{stem}.csv")
-            # zero-shot trains nothing: the file still has its header, so every reader parses it
-            hist = pd.DataFrame(history, columns=None if history else ["epoch", "train_loss"])
-            jsonio.atomic_write_csv(hist, tmp / HISTORY)
-            record = {
-                **info,
-                "layout": LAYOUT,
-                "run_id": key.run_id,
-                "config_id": key.config_id,
-                "key": key.to_dict(),
-            }
-            jsonio.write_json(tmp / RUN_INFO, record)
-            if write_checkpoint is not None:
-                write_checkpoint(tmp / CHECKPOINT)
-            jsonio.write_json(tmp / METRICS, metrics)  # last: marks the run complete
+            write_run_files(
+                tmp,
+                key,
+                {**info, "layout": LAYOUT},
+                predictions,
+                history,
+                metrics,
+                write_checkpoint,
+                robustness,
+            )
             if final.exists():
                 if (final / METRICS).exists():  # a concurrent finisher won
                     shutil.rmtree(tmp)
@@ -339,14 +324,14 @@ class RunFolder:
         n = 0
         for tmp in self.runs_dir.iterdir():
             m = TMP.match(tmp.name)
-            if m and not _alive(int(m["pid"])):
+            if m and not alive(int(m["pid"])):
                 shutil.rmtree(tmp, ignore_errors=True)
                 n += 1
         partial = self.partial_dir
         if partial.is_dir():
             for tmp in partial.glob("*.tmp*"):
                 pid = re.search(r"\.tmp(\d+)", tmp.name)
-                if pid and not _alive(int(pid[1])):
+                if pid and not alive(int(pid[1])):
                     tmp.unlink(missing_ok=True)
                     n += 1
             if not any(partial.iterdir()):
