@@ -51,8 +51,7 @@ def test_roc_and_confusion_points_equal_sklearn_on_the_pooled_table(tmp_path, wh
     write_summary(tmp_path)
     folder = RunFolder(tmp_path)
     tables = {
-        n: pd.read_csv(folder.summary_path(n))
-        for n in ("roc", "confusion", "reliability_pooled")
+        n: pd.read_csv(folder.summary_path(n)) for n in ("roc", "confusion", "reliability_pooled")
     }
     config = keys[0 if which == "cv" else -1].config_id
     y = np.concatenate([t for t, _ in pooled[which]])
