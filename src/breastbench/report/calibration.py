@@ -22,9 +22,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from breastbench import jsonio  # noqa: E402
-from breastbench.report.figures import DPI, FigureInfo, write_figure_data  # noqa: E402
 from breastbench.report.headline import subsets  # noqa: E402
 from breastbench.report.names import id_name, mpl_text, slug  # noqa: E402
+from breastbench.report.plotting import DPI, FigureInfo, write_figure_data  # noqa: E402
 from breastbench.report.summary import ConfigSummary, lower_is_better  # noqa: E402
 from breastbench.report.tables import Cell, Table, metric_label  # noqa: E402
 

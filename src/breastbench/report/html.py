@@ -18,8 +18,8 @@ from pathlib import Path
 
 from breastbench import jsonio
 from breastbench.report.content import ReportContent, gather
-from breastbench.report.figures import FigureInfo
 from breastbench.report.markdown import render_markdown
+from breastbench.report.plotting import FigureInfo
 from breastbench.report.writers import to_csv, to_html, to_latex
 
 CSS = """

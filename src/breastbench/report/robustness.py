@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from breastbench import jsonio
-from breastbench.report.figures import FigureInfo
+from breastbench.report.plotting import FigureInfo
 from breastbench.report.tables import Cell, Table
 
 PREFERRED = ("balanced_accuracy", "accuracy", "kappa_quadratic")
