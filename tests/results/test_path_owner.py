@@ -40,6 +40,8 @@ RUN_FOLDER_NAMES = {
     layout.ANALYSIS,
     *(f"{name}.csv" for name in (*layout.SUMMARY_TABLES, *layout.ROBUSTNESS_TABLES)),
     f"{layout.SUBGROUPS}.csv",
+    f"{layout.TABLE}.txt",
+    *layout.TRACKING.values(),
 }
 # calls that write a file: (module or None for any object's method, attribute name)
 WRITE_METHODS = {

@@ -368,7 +368,7 @@ def run_experiment(
         monitor.trackers.close()
     collection = collect_runs(out_dir, (result["runs"], result["problems"]))
     console.print(results_view(console, out_dir, collection))
-    table_file = write_table(out_dir, collection, RunFolder(out_dir).summary_dir / "table.txt")
+    table_file = write_table(out_dir, collection, RunFolder(out_dir).summary_path("table", ".txt"))
     console.print(f"whole table: {table_file}", soft_wrap=True, highlight=False)
     if only:
         from breastbench.results.scope import not_selected_line

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from breastbench.results import RunFolder
 from breastbench.results.layout import HISTORY, METRICS, RUN_INFO
 
 EXTRA = "pip install 'breastbench[tracking]'"
@@ -53,7 +54,7 @@ class MLflowSink:
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         from mlflow.tracking import MlflowClient
 
-        self.uri = (Path(out_dir) / "mlruns").resolve().as_uri()
+        self.uri = RunFolder(out_dir).tracking_dir("mlflow").resolve().as_uri()
         self.client = MlflowClient(tracking_uri=self.uri)
         found = self.client.get_experiment_by_name(experiment)
         self.experiment_id = (
@@ -107,7 +108,7 @@ class TensorBoardSink:
     def __init__(self, out_dir: Path, experiment: str):
         from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard package
 
-        self.root = Path(out_dir) / "tensorboard"
+        self.root = RunFolder(out_dir).tracking_dir("tensorboard")
         self._writer_cls = SummaryWriter
         self.writers: dict = {}
         self.params: dict[str, dict] = {}

@@ -48,6 +48,7 @@ from breastbench.results.layout import (
     RUNS,
     SUMMARY,
     TMP,
+    TRACKING,
     component,
 )
 from breastbench.results.outdir import alive
@@ -147,6 +148,10 @@ class RunFolder:
     def cache_dir(self) -> Path:
         """``OUT/cache``: image and feature caches unless the config names another folder."""
         return self.root / CACHE
+
+    def tracking_dir(self, tracker: str) -> Path:
+        """``OUT/mlruns`` (MLflow) or ``OUT/tensorboard``: where an optional tracker writes."""
+        return self.root / TRACKING[tracker]
 
     def summary_path(self, name: str, suffix: str = ".csv") -> Path:
         """``summary/<name>.csv`` (or another suffix): one table of the analysis."""

@@ -36,6 +36,8 @@ SUMMARY_TABLES = ("metrics_by_run", "aggregate", "pooled", "comparisons", "relia
 SUMMARY_TABLES += CURVE_TABLES
 ROBUSTNESS_TABLES = ("robustness", "robustness_auc", "robustness_worst_family")
 SUBGROUPS = "subgroups"
+TABLE = "table"  # summary/table.txt: the whole terminal table
+TRACKING = {"mlflow": "mlruns", "tensorboard": "tensorboard"}  # OUT/<folder> per tracker
 
 TMP = re.compile(r"^\.tmp-(?P<run_id>.+)-(?P<pid>\d+)$")
 
