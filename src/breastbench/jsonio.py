@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,18 +55,41 @@ def loads(text: str) -> Any:
     return json.loads(text, parse_constant=_reject)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a same-folder temporary and a rename."""
+def temporary(path: str | os.PathLike) -> Path:
+    """The same-folder temporary of ``path``: hidden, with this process's id, same suffix.
+
+    The suffix is kept so writers that infer the format from it (matplotlib, OpenCV, NumPy)
+    write the right format; the process id lets a sweep tell a dead writer's leftover.
+    """
+    path = Path(path)
+    return path.with_name(f".{path.name}.tmp{os.getpid()}{path.suffix}")
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+    """The one atomic write: ``write(temporary)``, then rename onto ``path``.
+
+    A reader never sees half a file, and the temporary is removed on any exit (an error,
+    Ctrl-C, SIGTERM handled as an exception). Every file breastbench writes goes through here.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = temporary(path)
     try:
-        tmp.write_text(text, encoding="utf-8")
+        write(tmp)
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
     return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Path:
@@ -78,15 +102,12 @@ def read_json(path: str | os.PathLike) -> Any:
     return loads(Path(path).read_text(encoding="utf-8"))
 
 
-def atomic_write_csv(df, path: str | os.PathLike) -> Path:
-    """Atomically write a DataFrame as CSV (no index)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+def atomic_write_csv(df, path: str | os.PathLike, index: bool = False) -> Path:
+    """Atomically write a DataFrame as CSV (no index unless asked)."""
+    return atomic_write(path, lambda tmp: df.to_csv(tmp, index=index))
+
+
+def save_figure(fig, path: str | os.PathLike, **kwargs) -> Path:
+    """Atomically save a matplotlib figure (format from ``path``'s suffix)."""
+    fmt = Path(path).suffix.lstrip(".") or None
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, **kwargs))

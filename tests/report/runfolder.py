@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from breastbench.results.folder import LAYOUT, MARKER
+from breastbench import jsonio
+from breastbench.results.folder import LAYOUT, MARKER, RunFolder
 from breastbench.results.key import RunKey
 
 BINARY = ["benign", "malignant"]
@@ -57,13 +58,9 @@ def predictions(classes, fold, n, skill, seed):
 
 
 def write_run(root, rid, info, metrics, preds, epochs=3, loss_scale=1.0):
-    (Path(root) / MARKER).parent.mkdir(parents=True, exist_ok=True)
-    (Path(root) / MARKER).write_text(json.dumps({"layout": LAYOUT}))
-    path = Path(root) / "runs" / rid
-    path.mkdir(parents=True)
-    key = RunKey.parse(rid)
-    (path / "run.json").write_text(json.dumps({"run_id": rid, "key": key.to_dict(), **info}))
-    preds.to_csv(path / "predictions.csv", index=False)
+    """One complete run through :meth:`RunFolder.write_run` (the runner's own writer)."""
+    folder = RunFolder(root)
+    jsonio.write_json(folder.root / MARKER, {"layout": LAYOUT})
     hist = pd.DataFrame(
         {
             "epoch": range(1, epochs + 1),
@@ -73,9 +70,7 @@ def write_run(root, rid, info, metrics, preds, epochs=3, loss_scale=1.0):
             "seconds": 1.0,
         }
     )
-    hist.to_csv(path / "history.csv", index=False)
-    (path / "metrics.json").write_text(json.dumps(metrics))
-    return path
+    return folder.write_run(RunKey.parse(rid), info, preds, hist.to_dict("records"), metrics)
 
 
 def base_info(dataset, mag, model, mode, aug, fold, classes, task, **extra):

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from breastbench import jsonio
 from breastbench.metrics import compute_metrics
 from breastbench.metrics.calibration import calibration_metrics
-from breastbench.results.folder import LAYOUT, MARKER
+from breastbench.results.folder import LAYOUT, MARKER, RunFolder
 from breastbench.results.key import RunKey
 
 CLASSES = ["benign", "malignant"]
@@ -37,29 +37,22 @@ def fold_frame(fold: int, n_patients: int, images_per_patient: int = 1) -> pd.Da
 
 def write_run(root: Path, key: RunKey, frame: pd.DataFrame, prob_pos: np.ndarray) -> None:
     """One complete run folder with predictions ``prob_pos`` for the images of ``frame``."""
-    root = Path(root)
-    (root / MARKER).parent.mkdir(parents=True, exist_ok=True)
-    (root / MARKER).write_text(json.dumps({"layout": LAYOUT}))
-    path = root / "runs" / key.run_id
-    path.mkdir(parents=True)
+    folder = RunFolder(root)
+    jsonio.write_json(folder.root / MARKER, {"layout": LAYOUT})
     df = frame.copy()
     df["prob_benign"] = 1.0 - prob_pos
     df["prob_malignant"] = prob_pos
     df["pred"] = (prob_pos >= 0.5).astype(int)
-    df.to_csv(path / "predictions.csv", index=False)
-    info = {"run_id": key.run_id, "key": key.to_dict(), "classes": CLASSES, "task": "binary"}
-    (path / "run.json").write_text(json.dumps(info))
+    info = {"classes": CLASSES, "task": "binary"}
     y = df["target"].to_numpy()
     metrics = compute_metrics(y, prob_pos, CLASSES, warnings_out=[])
     metrics.update(calibration_metrics(y, prob_pos, 2))
-    (path / "metrics.json").write_text(
-        json.dumps({k: (None if np.isnan(v) else v) for k, v in metrics.items()})
-    )
+    folder.write_run(key, info, df, [], metrics)
 
 
 def write_grid(root: Path, keys: list[RunKey]) -> None:
     """``grid.json`` in the given (grid) order."""
-    (Path(root) / "grid.json").write_text(json.dumps([k.run_id for k in keys]))
+    RunFolder(root).write_grid(keys)
 
 
 def cv_key(model: str, fold: int, mode: str = "finetune", **kw) -> RunKey:

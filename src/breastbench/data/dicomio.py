@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from breastbench import jsonio
 from breastbench.errors import UserError
 
 DICOM_EXTENSIONS = (".dcm", ".dicom")
@@ -271,7 +272,4 @@ def write_dicom(
     if window is not None:
         ds.WindowCenter, ds.WindowWidth = window
     ds.PixelData = pixels.tobytes()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    return jsonio.atomic_write(path, lambda tmp: ds.save_as(tmp, enforce_file_format=True))

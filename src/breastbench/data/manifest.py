@@ -14,7 +14,6 @@ import errno
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -162,20 +161,9 @@ def folds_hash(df: pd.DataFrame) -> str:
     return hashlib.sha256("\n".join(np.sort(lines.to_numpy(dtype=str))).encode()).hexdigest()
 
 
-def _sidecar(path: Path) -> Path:
+def sidecar(path: Path) -> Path:
+    """``<manifest>.meta.json``: the attrs (classes, task, folds hash) beside a manifest."""
     return path.with_name(path.name + ".meta.json")
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temp file in the same folder, then rename: never a half-written file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def write_manifest(df: pd.DataFrame, path: str | os.PathLike) -> Path:
@@ -190,11 +178,11 @@ def write_manifest(df: pd.DataFrame, path: str | os.PathLike) -> Path:
         meta["folds"] = {**dict(df.attrs.get("folds") or {}), "hash": folds_hash(df)}
     table = _order_columns(df)
     if path.suffix == ".csv":
-        _atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+        jsonio.atomic_write_csv(table, path)
     else:
-        _atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
+        jsonio.atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
     text = jsonio.dumps(dict(sorted(meta.items())))
-    _atomic_write(_sidecar(path), lambda tmp: Path(tmp).write_text(text))
+    jsonio.atomic_write_text(sidecar(path), text)
     return path
 
 
@@ -214,11 +202,11 @@ def read_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataF
     except (ValueError, OSError, pd.errors.ParserError) as err:
         raise UserError(f"cannot read manifest {path}: {err}") from None
     meta = {}
-    if _sidecar(path).is_file():
+    if sidecar(path).is_file():
         try:
-            meta = json.loads(_sidecar(path).read_text())
+            meta = json.loads(sidecar(path).read_text())
         except json.JSONDecodeError as err:
-            raise UserError(f"{_sidecar(path)} is not valid JSON ({err}); rewrite it") from None
+            raise UserError(f"{sidecar(path)} is not valid JSON ({err}); rewrite it") from None
     df.attrs.update(meta)
     for col in INT_COLUMNS:
         if col in df.columns and df[col].notna().all():
@@ -227,7 +215,7 @@ def read_manifest(path: str | os.PathLike, check_files: bool = True) -> pd.DataF
     if "fold" in df.columns and "hash" in (meta.get("folds") or {}):
         if folds_hash(df) != meta["folds"]["hash"]:
             raise UserError(
-                f"{path}: the fold column does not match the hash in {_sidecar(path).name} "
+                f"{path}: the fold column does not match the hash in {sidecar(path).name} "
                 "(edited by hand?); regenerate it with `breastbench data folds`"
             )
     return df

@@ -122,7 +122,7 @@ def synthesize(kind: str, out_dir, seed: int = 0, size="small") -> Path:
     tmp.mkdir(parents=True)
     try:
         record["n_images"] = _write(kind, tmp, np.random.default_rng(seed), spec)
-        (tmp / MARKER).write_text(jsonio.dumps(record))
+        jsonio.atomic_write_text(tmp / MARKER, jsonio.dumps(record))
         if out.exists():
             out.rmdir()  # empty (checked above): os.replace needs the name free
         os.replace(tmp, out)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from breastbench import jsonio
 from breastbench.errors import UserError
 from breastbench.experiment.config import PROBE_MODES, ExperimentConfig, ModelConfig
 from breastbench.experiment.grid import RunSpec, shot_draws
@@ -367,13 +368,9 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
         every, min_s = cfg.training.checkpoint_every, cfg.training.checkpoint_seconds
         due = every and (epoch + 1) % every == 0 and epoch + 1 < cfg.training.epochs
         if due and time.perf_counter() - last_save[0] >= min_s:
-            partial.parent.mkdir(parents=True, exist_ok=True)
-            tmp = partial.with_suffix(f".tmp{os.getpid()}")
-            try:  # a stop mid-write (Ctrl-C, SIGTERM) leaves the previous state, no temporary
-                torch.save({**state(), "resumes": resumes}, tmp)
-                os.replace(tmp, partial)
-            finally:
-                tmp.unlink(missing_ok=True)
+            # a stop mid-write (Ctrl-C, SIGTERM) leaves the previous state, no temporary
+            payload = {**state(), "resumes": resumes}
+            jsonio.atomic_write(partial, lambda tmp: torch.save(payload, tmp))
             last_save[0] = time.perf_counter()
             if mon is not None:
                 mon.checkpoint(spec.run_id, epoch + 1)

@@ -259,10 +259,7 @@ class ImageStore:
                 "first": self.paths[:3],
             }
             side = target.with_suffix(".json")
-            tmp_side = side.with_name(f"{side.name}.tmp{os.getpid()}")
-            tmps.append(tmp_side)
-            tmp_side.write_text(jsonio.dumps(meta))
-            os.replace(tmp_side, side)
+            jsonio.atomic_write_text(side, jsonio.dumps(meta))
             BUILT_CACHES.append(str(target))
         finally:
             for tmp in tmps:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from breastbench import jsonio
 from breastbench.errors import UserError
 
 AUTO = "auto"
@@ -228,7 +228,5 @@ def resolve(
         with file_lock(path.with_suffix(".lock")):
             table = _read(path)
             table[key] = {"chosen": chosen, "batch_size": batch_size, "failed": failed}
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps(table, indent=1, sort_keys=True))
-            os.replace(tmp, path)
+            jsonio.atomic_write_text(path, json.dumps(table, indent=1, sort_keys=True))
     return MicroBatch(AUTO, chosen, "probe", failed, key)

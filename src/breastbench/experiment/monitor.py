@@ -26,8 +26,6 @@ from rich.progress import (
 
 from breastbench.report.names import humanize
 
-LOG_NAME = "run.log"
-
 
 def stamp() -> str:
     """UTC time to the second, ISO 8601."""
@@ -44,7 +42,9 @@ class RunLog:
     """``OUT/run.log``: one timestamped line per event, appended and flushed at once."""
 
     def __init__(self, out_dir: Path):
-        self.path = Path(out_dir) / LOG_NAME
+        from breastbench.results import RunFolder
+
+        self.path = RunFolder(out_dir).log_path
         self._file = None
 
     def write(self, message: str) -> None:
@@ -201,6 +201,8 @@ class Monitor:
 
     def interrupted(self, out_dir: Path, resume_command: str | None) -> None:
         """Ctrl-C: say what is saved and how to go on."""
+        from breastbench.results import RunFolder
+
         run_id = self.current
         lines = [f"interrupted: {self.completed} runs completed in this session are saved"]
         if run_id is not None:
@@ -209,7 +211,7 @@ class Monitor:
                 f"{run_id} stopped in epoch {self.at_epoch + 1}; "
                 + (
                     f"its checkpoint after epoch {kept} of {self.epoch[1]} is saved in "
-                    f"{Path(out_dir) / 'runs' / '.partial'} and it resumes from there"
+                    f"{RunFolder(out_dir).partial_dir} and it resumes from there"
                     if kept
                     else "it had no epoch checkpoint yet and restarts from its first epoch"
                 )

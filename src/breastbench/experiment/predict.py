@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from breastbench import jsonio
 from breastbench.data.manifest import ID_DTYPES
 from breastbench.errors import UserError
+from breastbench.models.checkpoint import META_FILE
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".pgm", ".dcm", ".dicom", ".bmp"}
 
@@ -57,8 +59,10 @@ def context_rows(
             raise UserError(f"--manifest {manifest}: no such file")
         tables.append(pd.read_csv(manifest, dtype=ID_DTYPES))
     else:
-        run_dir = ckpt.parent.parent.parent  # OUT/runs/<run_id>/checkpoint
-        for csv in sorted((run_dir / "manifests").glob("*.csv")):
+        from breastbench.results import RunFolder
+
+        folder = RunFolder.holding(ckpt)
+        for csv in folder.manifest_paths() if folder is not None else []:
             tables.append(pd.read_csv(csv, dtype=ID_DTYPES))
     if tables:
         table = pd.concat(tables, ignore_index=True)
@@ -92,11 +96,10 @@ def predict_images(
     from breastbench.experiment.augment import build_transforms
     from breastbench.experiment.train import probabilities
     from breastbench.models import load_checkpoint
+    from breastbench.results import RunFolder
 
-    ckpt = Path(checkpoint)
-    if (ckpt / "checkpoint").is_dir():  # a run folder was given
-        ckpt = ckpt / "checkpoint"
-    if not (ckpt / "meta.json").exists():
+    ckpt = RunFolder.checkpoint_in(checkpoint)  # a run folder or its checkpoint/
+    if not (ckpt / META_FILE).exists():
         raise UserError(
             f"{checkpoint}: not a breastbench checkpoint (no meta.json); pass "
             "runs/<run_id>/checkpoint from a run with save_checkpoints"
@@ -138,7 +141,7 @@ def check_output(path: str) -> Path:
     check_parents(target.absolute(), "-o", path)
     if target.is_dir():
         raise UserError(
-            f"-o {path}: is a folder; give a CSV file path such as {target / 'predictions.csv'}"
+            f"-o {path}: is a folder; give a CSV file path inside it, e.g. {target}{os.sep}out.csv"
         )
     return target
 
@@ -153,11 +156,4 @@ def _load(prep, path: str, perturbation, seed: int) -> np.ndarray:
 
 def write_predictions(df: pd.DataFrame, path: str) -> None:
     """Write the table atomically; the temporary goes on any exit, SIGTERM included."""
-    target = check_output(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    try:
-        df.to_csv(tmp, index=False)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    jsonio.atomic_write_csv(df, check_output(path))

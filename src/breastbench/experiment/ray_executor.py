@@ -16,6 +16,7 @@ import os
 import time
 from pathlib import Path
 
+from breastbench import jsonio
 from breastbench.errors import MissingExtraError, UserError
 from breastbench.experiment.config import PROBE_MODES, ExperimentConfig
 from breastbench.experiment.grid import RunSpec
@@ -81,7 +82,7 @@ def _context(cfg_dict: dict, out_dir: str, device: str, manifests, use_cache: bo
         Path(out_dir),
         torch.device(device),
         manifests,
-        Path(cfg.cache_dir or Path(out_dir) / "cache"),
+        Path(cfg.cache_dir or RunFolder(out_dir).cache_dir),
         use_cache=use_cache,
     )
 
@@ -138,7 +139,7 @@ def _run_one(spec_dict, cfg_dict, out_dir, device, manifests, use_cache, threads
     spec = RunSpec.from_dict(spec_dict)
     marker = os.environ.get(FAULT_ENV)
     if marker and not Path(marker).exists():
-        Path(marker).write_text(spec.run_id)
+        jsonio.atomic_write_text(marker, spec.run_id)
         os._exit(1)  # a worker lost mid-task: Ray must retry it
     ctx = _context(cfg_dict, out_dir, device, manifests, use_cache)
     before = _mark()

@@ -296,7 +296,7 @@ def run_experiment(
             shutil.rmtree(out_dir, ignore_errors=True)
         raise
     ctx = RunContext(
-        cfg, out_dir, dev, manifests, Path(cfg.cache_dir or out_dir / "cache"), use_cache=use_cache
+        cfg, out_dir, dev, manifests, Path(cfg.cache_dir or folder.cache_dir), use_cache=use_cache
     )
     folder.sweep_temporaries()
     for spec, _ in stale:
@@ -342,7 +342,7 @@ def run_experiment(
                 if spec.run_id not in failed and folder.is_complete(spec.key):
                     mc = cfg.models[spec.model_index]
                     params = {"key": spec.key.to_dict(), **recorded_settings(cfg, mc, spec.mode)}
-                    monitor.trackers.replay(folder.path(spec.key), params)
+                    monitor.trackers.replay(folder, spec.key, params)
     else:
         ctx.monitor = monitor
         with monitor:
@@ -368,7 +368,7 @@ def run_experiment(
         monitor.trackers.close()
     collection = collect_runs(out_dir, (result["runs"], result["problems"]))
     console.print(results_view(console, out_dir, collection))
-    table_file = write_table(out_dir, collection, RunFolder(out_dir).summary_dir / "table.txt")
+    table_file = write_table(out_dir, collection, RunFolder(out_dir).summary_path("table", ".txt"))
     console.print(f"whole table: {table_file}", soft_wrap=True, highlight=False)
     if only:
         from breastbench.results.scope import not_selected_line
@@ -431,7 +431,7 @@ def _stale_runs(cfg: ExperimentConfig, folder: RunFolder, done: list) -> list:
     out = []
     for spec in done:
         try:
-            info = jsonio.read_json(folder.path(spec.key) / "run.json")
+            info = jsonio.read_json(folder.info_path(spec.key))
         except (OSError, ValueError):
             continue  # unreadable: the report names it; rerunning it is the user's call
         recorded = info.get("config") or {}

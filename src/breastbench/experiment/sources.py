@@ -11,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from breastbench import jsonio
 from breastbench.experiment.images import BUILT_CACHES, ImageDataset, ImageStore, cache_key
 from breastbench.experiment.locks import file_lock
 from breastbench.experiment.train import InputSource, TensorSource, set_train_mode
@@ -205,14 +205,9 @@ def cached_tensor(
             chunks.append(out.float().cpu())
         data = torch.cat(chunks)
         if target is not None:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(f".tmp{os.getpid()}.npy")
-            try:  # no temporary left by an error or a signal mid-write
-                np.save(tmp, data.numpy())
-                os.replace(tmp, target)
-            finally:
-                tmp.unlink(missing_ok=True)
-            target.with_suffix(".json").write_text(key_text)
+            # no temporary left by an error or a signal mid-write
+            jsonio.atomic_write(target, lambda tmp: np.save(tmp, data.numpy()))
+            jsonio.atomic_write_text(target.with_suffix(".json"), key_text)
             BUILT_CACHES.append(str(target))
     return data
 

@@ -19,8 +19,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from breastbench.results import RunFolder
+from breastbench.results.layout import HISTORY, METRICS, RUN_INFO
+
 EXTRA = "pip install 'breastbench[tracking]'"
-RUN_FILES = ("metrics.json", "run.json", "history.csv")
+RUN_FILES = (METRICS, RUN_INFO, HISTORY)  # logged as artifacts of a finished run
 
 
 def _flat(d: dict, prefix: str = "") -> dict[str, str]:
@@ -51,7 +54,7 @@ class MLflowSink:
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         from mlflow.tracking import MlflowClient
 
-        self.uri = (Path(out_dir) / "mlruns").resolve().as_uri()
+        self.uri = RunFolder(out_dir).tracking_dir("mlflow").resolve().as_uri()
         self.client = MlflowClient(tracking_uri=self.uri)
         found = self.client.get_experiment_by_name(experiment)
         self.experiment_id = (
@@ -105,7 +108,7 @@ class TensorBoardSink:
     def __init__(self, out_dir: Path, experiment: str):
         from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard package
 
-        self.root = Path(out_dir) / "tensorboard"
+        self.root = RunFolder(out_dir).tracking_dir("tensorboard")
         self._writer_cls = SummaryWriter
         self.writers: dict = {}
         self.params: dict[str, dict] = {}
@@ -183,18 +186,21 @@ class Trackers:
         """A run's folder is complete."""
         self._call("end", run_id, metrics, folder)
 
-    def replay(self, folder: Path, params: dict) -> None:
-        """Feed a finished run from its files (runs that trained elsewhere, e.g. on Ray)."""
+    def replay(self, folder, key, params: dict) -> None:
+        """Feed a finished run from its files (runs that trained elsewhere, e.g. on Ray).
+
+        ``folder`` is the :class:`breastbench.results.RunFolder`, ``key`` the run's key.
+        """
         import json
 
         import pandas as pd
 
-        run_id = folder.name
+        run_id = key.run_id
         self.start(run_id, params)
-        if (folder / "history.csv").is_file():
-            for row in pd.read_csv(folder / "history.csv").to_dict("records"):
+        if folder.history_path(key).is_file():
+            for row in pd.read_csv(folder.history_path(key)).to_dict("records"):
                 self.epoch(run_id, int(row["epoch"]), row)
-        self.end(run_id, json.loads((folder / "metrics.json").read_text()), folder)
+        self.end(run_id, json.loads(folder.metrics_path(key).read_text()), folder.path(key))
 
     def summary(self, summary_dir: Path) -> None:
         """The grid's analysis is written."""

@@ -59,7 +59,9 @@ def save_checkpoint(
         "extra": _jsonable(extra or {}),
         "model_meta": _jsonable(model.checkpoint_meta()),  # e.g. a generative zero-shot's prompt
     }
-    save_file(tensors, str(out / STATE_FILE), metadata={"format": str(FORMAT)})
+    jsonio.atomic_write(
+        out / STATE_FILE, lambda tmp: save_file(tensors, str(tmp), metadata={"format": str(FORMAT)})
+    )
     jsonio.write_json(out / META_FILE, meta)
     return out
 

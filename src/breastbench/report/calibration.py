@@ -21,9 +21,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from breastbench.report.figures import DPI, FigureInfo, write_figure_data  # noqa: E402
+from breastbench import jsonio  # noqa: E402
 from breastbench.report.headline import subsets  # noqa: E402
 from breastbench.report.names import id_name, mpl_text, slug  # noqa: E402
+from breastbench.report.plotting import DPI, FigureInfo, write_figure_data  # noqa: E402
 from breastbench.report.summary import ConfigSummary, lower_is_better  # noqa: E402
 from breastbench.report.tables import Cell, Table, metric_label  # noqa: E402
 
@@ -78,7 +79,7 @@ def reliability_figures(
         ax.grid(alpha=0.3)
         path = out_dir / f"{key}.png"
         fig.tight_layout()
-        fig.savefig(path, dpi=DPI, bbox_inches="tight")
+        jsonio.save_figure(fig, path, dpi=DPI, bbox_inches="tight")
         plt.close(fig)
         write_figure_data(path, "observed frequency", (0.0, 1.0), points)
         figures.append(

@@ -16,9 +16,10 @@ from pathlib import Path
 import pandas as pd
 
 from breastbench import jsonio
-from breastbench.data.manifest import ID_DTYPES
+from breastbench.data.manifest import ID_DTYPES, sidecar
 from breastbench.errors import UserError
 from breastbench.results import Problem, RunFolder, StoredRun
+from breastbench.results.layout import SUBGROUPS, SUMMARY_TABLES
 
 Run = StoredRun  # the report's name for a readable run
 
@@ -65,12 +66,12 @@ class RunCollection:
 def _load_manifests(folder: RunFolder) -> dict[str, pd.DataFrame]:
     """Read ``manifests/*.csv`` with their attrs sidecar, without checking the image files."""
     out: dict[str, pd.DataFrame] = {}
-    for csv in sorted(folder.manifests_dir.glob("*.csv")):
+    for csv in folder.manifest_paths():
         try:
             df = pd.read_csv(csv, dtype=ID_DTYPES, keep_default_na=False, na_values=[""])
         except (OSError, ValueError, pd.errors.ParserError):
             continue
-        meta = csv.with_name(csv.name + ".meta.json")
+        meta = sidecar(csv)
         if meta.is_file():
             try:
                 df.attrs.update(json.loads(meta.read_text()))
@@ -82,19 +83,12 @@ def _load_manifests(folder: RunFolder) -> dict[str, pd.DataFrame]:
 
 def _load_summary(folder: RunFolder) -> tuple[dict[str, pd.DataFrame], dict]:
     tables = {}
-    for name in (
-        "metrics_by_run",
-        "aggregate",
-        "pooled",
-        "comparisons",
-        "reliability",
-        "subgroups",
-    ):
-        path = folder.summary_dir / f"{name}.csv"
+    for name in (*SUMMARY_TABLES, SUBGROUPS):
+        path = folder.summary_path(name)
         if path.is_file():
             tables[name] = pd.read_csv(path, keep_default_na=True)
     analysis = {}
-    path = folder.summary_dir / "analysis.json"
+    path = folder.analysis_path
     if path.is_file():
         try:
             analysis = jsonio.read_json(path)

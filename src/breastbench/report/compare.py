@@ -12,8 +12,8 @@ import math
 import pandas as pd
 
 from breastbench.metrics.stats import min_wilcoxon_p
-from breastbench.report.headline import estimate, significant
 from breastbench.report.names import id_name
+from breastbench.report.rows import estimate, significant
 from breastbench.report.tables import Cell, Table, metric_label
 
 TEST_LABELS = {

@@ -19,10 +19,12 @@ from breastbench.report.compare import (
     significance_count,
     wilcoxon_statement,
 )
+from breastbench.report.curves import Curves
 from breastbench.report.explain import default_selection, explain
-from breastbench.report.figures import FigureInfo, render_figures
+from breastbench.report.figures import render_figures
 from breastbench.report.headline import Subset, answer
 from breastbench.report.names import humanize, problem_name, templates_of
+from breastbench.report.plotting import FigureInfo
 from breastbench.report.protocol import (
     audit_lines,
     counts_table,
@@ -120,6 +122,39 @@ def scope_banner(collection) -> list[str]:
     return [not_selected_line(only, left_out, len(collection.runs))] if only else []
 
 
+def _data_section(collection: RunCollection) -> tuple[list, list[str]]:
+    """Counts, fold sizes and grouping tables, and the leakage audit, per saved manifest."""
+    data_tables, protocol = [], []
+    for name, df in collection.manifests.items():
+        data_tables.append(counts_table(name, df))
+        fold_sizes = folds_table(name, df)
+        if fold_sizes is not None:
+            data_tables.append(fold_sizes)
+        protocol += audit_lines(name, df)
+        grouping = grouping_table(name, df)
+        if grouping is not None:
+            data_tables.append(grouping)
+    if not collection.manifests:
+        protocol.append("No manifests/ folder: data counts and the leakage audit are unavailable.")
+    return data_tables, protocol
+
+
+def _published_section(published, summaries, comparisons, templates) -> tuple[list, list[str]]:
+    """The published-values tables and what could not be matched."""
+    pub_notes = []
+    table, missing = published_table(published, summaries)
+    p_table, p_missing = published_p_table(published, comparisons, templates)
+    pub_tables = [t for t in (table, p_table) if t is not None]
+    if published and missing + p_missing:
+        pub_notes.append(
+            f"{missing + p_missing} of {len(published)} published values match no configuration "
+            "or comparison of this run (not run here)."
+        )
+    if not published:
+        pub_notes.append("The experiment file declares no published: values to compare with.")
+    return pub_tables, pub_notes
+
+
 def gather(
     run_dir: Path, work_dir: Path, *, explain_maps: bool = True, collection=None
 ) -> ReportContent:
@@ -138,7 +173,7 @@ def gather(
         folds = sorted({s.n_folds for s in summaries if s.n_folds > 1 and not s.missing})
     statistics = [wilcoxon_statement(k) for k in folds] + compare_notes
     statistics.append(resize_statement(collection))
-    figures = render_figures(summaries, work_dir / "figures")
+    figures = render_figures(summaries, work_dir / "figures", Curves(collection.summary))
     order = [str(m.get("label") or m.get("name")) for m in raw.get("models") or []]
     subsets = answer(
         summaries,
@@ -154,29 +189,8 @@ def gather(
         )
     else:
         explain_figures, explain_notes = [], ["Explainability maps were not requested."]
-    data_tables, protocol = [], []
-    for name, df in collection.manifests.items():
-        data_tables.append(counts_table(name, df))
-        fold_sizes = folds_table(name, df)
-        if fold_sizes is not None:
-            data_tables.append(fold_sizes)
-        protocol += audit_lines(name, df)
-        grouping = grouping_table(name, df)
-        if grouping is not None:
-            data_tables.append(grouping)
-    if not collection.manifests:
-        protocol.append("No manifests/ folder: data counts and the leakage audit are unavailable.")
-    pub_tables, pub_notes = [], []
-    table, missing = published_table(published, summaries)
-    p_table, p_missing = published_p_table(published, comparisons, templates)
-    pub_tables = [t for t in (table, p_table) if t is not None]
-    if published and missing + p_missing:
-        pub_notes.append(
-            f"{missing + p_missing} of {len(published)} published values match no configuration "
-            "or comparison of this run (not run here)."
-        )
-    if not published:
-        pub_notes.append("The experiment file declares no published: values to compare with.")
+    data_tables, protocol = _data_section(collection)
+    pub_tables, pub_notes = _published_section(published, summaries, comparisons, templates)
     name = str(raw.get("name") or Path(run_dir).resolve().name)
     from breastbench.report.robustness import robustness_section
 

@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from breastbench import jsonio  # noqa: E402
 from breastbench.experiment.augment import resize_to
 from breastbench.report.collect import Run  # noqa: E402
 from breastbench.report.figures import DPI, PLAIN_TEXT, FigureInfo  # noqa: E402
@@ -176,7 +177,7 @@ def explain_run(
     mappable = plt.cm.ScalarMappable(cmap="jet", norm=plt.Normalize(0, 1))
     fig.colorbar(mappable, cax=bar).set_label("attribution (relative)", fontsize=7)
     bar.tick_params(labelsize=7)
-    fig.savefig(out_path, dpi=DPI, bbox_inches="tight")
+    jsonio.save_figure(fig, out_path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return out_path, method
 

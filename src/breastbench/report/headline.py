@@ -19,7 +19,6 @@ written beside it (``<figure>.json``) so a test can check it against the summary
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,18 +26,26 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from breastbench.report.figures import DPI, FigureInfo, axis_range, write_figure_data  # noqa: E402
-from breastbench.report.names import id_name, mpl_text, slug  # noqa: E402
+from breastbench.report.headline_figures import forest_plot, headline_figure  # noqa: E402
+from breastbench.report.names import id_name, slug  # noqa: E402
+from breastbench.report.plotting import FigureInfo  # noqa: E402
+from breastbench.report.rows import (  # noqa: E402
+    config_rank,
+    estimate,
+    num,
+    significant,
+    vlm_group,
+)
 from breastbench.report.summary import ConfigSummary  # noqa: E402
 from breastbench.report.tables import metric_label  # noqa: E402
 
+# config_rank: report/explain.py imports it from here
+__all__ = ["Subset", "answer", "config_rank", "subsets"]
+
 HEADLINE_METRICS = ("auc", "auc_ovr_macro", "kappa_quadratic", "accuracy")
 CORRECTION_NAMES = {"holm": "Holm", "bonferroni": "Bonferroni", "none": "uncorrected"}
-REPLICATE_COLUMNS = ("fold", "seed")
 
 
 @dataclass
@@ -54,11 +61,6 @@ class Subset:
     n_significant: int = 0
 
 
-def vlm_group(s: ConfigSummary) -> str:
-    """``CNN`` or ``VLM`` (CLIP-style and generative vision-language models together)."""
-    return "CNN" if s.family == "cnn" else "VLM"
-
-
 def subsets(summaries: list[ConfigSummary]) -> dict[tuple, list[ConfigSummary]]:
     """Whole-fold configurations grouped by dataset, magnification, augmentation, test set."""
     out: dict[tuple, list[ConfigSummary]] = {}
@@ -66,42 +68,6 @@ def subsets(summaries: list[ConfigSummary]) -> dict[tuple, list[ConfigSummary]]:
         if s.shots is None and s.runs:
             out.setdefault((s.dataset, s.magnification, s.augmentation, s.external), []).append(s)
     return out
-
-
-def _num(x) -> float:
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def significant(row: dict) -> bool:
-    """The analysis' ``significant`` flag, or corrected p below ``alpha`` (0.05 by default)."""
-    flag = row.get("significant")
-    if isinstance(flag, (bool, np.bool_)):
-        return bool(flag)
-    if isinstance(flag, str) and flag.lower() in ("true", "false"):
-        return flag.lower() == "true"
-    alpha = _num(row.get("alpha"))
-    alpha = 0.05 if math.isnan(alpha) else alpha
-    p_adj = _num(row.get("p_adj"))
-    return not math.isnan(p_adj) and p_adj < alpha
-
-
-def estimate(row: dict) -> float:
-    """The primary estimate (A − B): ``estimate`` when the analysis writes it, else ``effect``."""
-    value = _num(row.get("estimate"))
-    return _num(row.get("effect")) if math.isnan(value) else value
-
-
-MODE_RANK = ("finetune", "lora", "linear_probe", "tuned_probe", "simpleshot", "knn", "zero_shot")
-
-
-def config_rank(s: ConfigSummary, order: list[str]) -> tuple:
-    """Experiment-file order: model position, then the most adapted mode (never a score)."""
-    pos = order.index(s.model) if s.model in order else len(order)
-    mode = MODE_RANK.index(s.mode) if s.mode in MODE_RANK else len(MODE_RANK)
-    return (pos, s.model, mode, s.text or "")
 
 
 def fallback_reference(group: list[ConfigSummary], order: list[str]) -> ConfigSummary | None:
@@ -178,15 +144,15 @@ def sentence(row: dict, names: dict[str, str], metric: str) -> str:
         head = f"{a} ties with {b} on {what} (difference 0.000)"
     else:
         head = f"{a} is {fmt(abs(est))} {what} {'above' if est > 0 else 'below'} {b}"
-    lo, hi = _num(row.get("ci_low")), _num(row.get("ci_high"))
-    alpha = _num(row.get("alpha"))
+    lo, hi = num(row.get("ci_low")), num(row.get("ci_high"))
+    alpha = num(row.get("alpha"))
     level = 95 if math.isnan(alpha) else round(100 * (1 - alpha))
     parts = []
     if not math.isnan(lo):
         parts.append(f"{level}% CI of the difference [{fmt(lo)}, {fmt(hi)}]")
     correction = CORRECTION_NAMES.get(str(row.get("correction", "holm")), row.get("correction"))
-    parts.append(f"{correction} p = {fmt_p(_num(row.get('p_adj')))}")
-    parts.append(f"{int(_num(row['n']))} {row.get('unit', '')}".strip())
+    parts.append(f"{correction} p = {fmt_p(num(row.get('p_adj')))}")
+    parts.append(f"{int(num(row['n']))} {row.get('unit', '')}".strip())
     verdict = "significant" if significant(row) else "not significant"
     return f"{head} ({'; '.join(parts)}): {verdict} after correction."
 
@@ -200,156 +166,6 @@ def pick_row(rows: pd.DataFrame, groups: dict[str, str]) -> dict | None:
         r for r in records if groups.get(str(r["config_a"])) != groups.get(str(r["config_b"]))
     ]
     return (across or records)[0]
-
-
-def _scores(group: list[ConfigSummary], runs: pd.DataFrame | None, metric: str) -> pd.DataFrame:
-    """Long table: config, replicate, value of ``metric`` (from metrics_by_run.csv)."""
-    if runs is None or runs.empty or metric not in runs.columns:
-        return pd.DataFrame(columns=["config_id", "replicate", "value"])
-    ids = [s.config for s in group]
-    part = runs[runs["config_id"].astype(str).isin(ids)].copy()
-    rep = next((c for c in REPLICATE_COLUMNS if c in part and part[c].notna().any()), None)
-    part["replicate"] = part[rep].astype("Int64").astype(str) if rep else "0"
-    part = part.rename(columns={metric: "value"})[["config_id", "replicate", "value"]]
-    return part.dropna(subset=["value"])
-
-
-def headline_figure(
-    group: list[ConfigSummary],
-    runs: pd.DataFrame | None,
-    metric: str,
-    title: str,
-    path: Path,
-    order: list[str] | None = None,
-) -> Path | None:
-    """Per-fold dots joined by fold, mean and interval per configuration, CNN/VLM groups.
-
-    CNNs first, then VLMs; within each, the experiment file's model order and the most adapted
-    mode first (``order``: the file's model labels).
-    """
-    scores = _scores(group, runs, metric)
-    configs = sorted(
-        (s for s in group if metric in s.mean),
-        key=lambda s: (vlm_group(s), config_rank(s, order or [])),
-    )
-    if not configs:
-        return None
-    x_of = {s.config: i for i, s in enumerate(configs)}
-    lo, hi = axis_range(metric, list(scores["value"]) + [s.mean[metric] for s in configs])
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    kinds = [vlm_group(s) for s in configs]
-    for kind, colour in (("CNN", "#dbe9f6"), ("VLM", "#fbe3d6")):
-        xs = [i for i, k in enumerate(kinds) if k == kind]
-        if xs:
-            ax.axvspan(min(xs) - 0.45, max(xs) + 0.45, color=colour, zorder=0)
-            ax.text(
-                (min(xs) + max(xs)) / 2,
-                1.01,
-                "CNNs" if kind == "CNN" else "VLMs",
-                transform=ax.get_xaxis_transform(),
-                ha="center",
-                va="bottom",
-                fontsize=9,
-                fontweight="bold",
-            )
-    for _, fold in scores.groupby("replicate"):
-        fold = fold[fold["config_id"].isin(x_of)]
-        fold = fold.assign(x=fold["config_id"].map(x_of)).sort_values("x")
-        ax.plot(fold["x"], fold["value"], color="grey", alpha=0.45, linewidth=0.8, zorder=1)
-        ax.scatter(fold["x"], fold["value"], s=18, color="#57606a", zorder=2)
-    points = []
-    for s in configs:
-        x, mean = x_of[s.config], s.mean[metric]
-        ci_low, ci_high = s.ci.get(metric, (math.nan, math.nan))
-        if not math.isnan(ci_low):
-            ax.vlines(x + 0.18, max(ci_low, lo), min(ci_high, hi), color="black", linewidth=2)
-        ax.scatter([x + 0.18], [mean], marker="D", s=40, color="black", zorder=3)
-        values = scores[scores["config_id"] == s.config]
-        points.append(
-            {
-                "config_id": s.config,
-                "name": s.name,
-                "group": vlm_group(s),
-                "mean": mean,
-                "ci_low": ci_low,
-                "ci_high": ci_high,
-                "folds": dict(zip(values["replicate"], values["value"].astype(float))),
-            }
-        )
-    ax.set_xticks(
-        range(len(configs)),
-        [mpl_text(s.name) for s in configs],
-        rotation=30 if len(configs) > 3 else 0,
-        fontsize=7 if len(configs) > 6 else 8,
-    )
-    if len(configs) > 3:
-        for tick in ax.get_xticklabels():
-            tick.set_ha("right")
-    ax.set_xlim(-0.6, len(configs) - 0.4)
-    ax.set_ylim(lo, hi)
-    ax.set_ylabel(mpl_text(f"{metric_label(metric)} per fold"))
-    ax.set_title(mpl_text(title), fontsize=10, pad=16)
-    ax.grid(axis="y", alpha=0.3)
-    ax.scatter([], [], s=18, color="#57606a", label="one fold (lines join a fold)")
-    ax.scatter([], [], marker="D", s=40, color="black", label="mean and interval")
-    ax.legend(fontsize=7, loc="lower left", framealpha=0.9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
-    write_figure_data(path, metric, (lo, hi), points)
-    return path
-
-
-def forest_plot(
-    rows: pd.DataFrame, names: dict[str, str], metric: str, title: str, path: Path
-) -> Path | None:
-    """Estimate (A − B) with its interval per comparison; filled marker = significant."""
-    if rows.empty:
-        return None
-    records = rows.to_dict("records")
-    fig, ax = plt.subplots(figsize=(6.2, max(2.2, 0.45 * len(records) + 1.4)))
-    points = []
-    for i, r in enumerate(records):
-        y = len(records) - 1 - i
-        est, lo, hi, sig = estimate(r), _num(r["ci_low"]), _num(r["ci_high"]), significant(r)
-        if not math.isnan(lo):
-            ax.hlines(y, lo, hi, color="black", linewidth=1.5)
-        ax.plot(
-            [est],
-            [y],
-            marker="o",
-            markersize=7,
-            color="black",
-            markerfacecolor="black" if sig else "white",
-        )
-        points.append(
-            {
-                "config_a": str(r["config_a"]),
-                "config_b": str(r["config_b"]),
-                "label": f"{names[str(r['config_a'])]} vs {names[str(r['config_b'])]}",
-                "test": r["test"],
-                "estimate": est,
-                "ci_low": lo,
-                "ci_high": hi,
-                "p": _num(r["p"]),
-                "p_adj": _num(r["p_adj"]),
-                "significant": sig,
-            }
-        )
-    ax.axvline(0, color="grey", linestyle=":", linewidth=1)
-    ax.set_yticks(range(len(records)), [mpl_text(p["label"]) for p in reversed(points)], fontsize=8)
-    ax.set_xlabel(mpl_text(f"{metric_label(metric)} difference (A − B)"))
-    ax.set_title(
-        mpl_text(f"{title}\n● significant after correction   ○ not significant"), fontsize=9
-    )
-    ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
-    path.with_suffix(".json").write_text(
-        json.dumps({"metric": metric, "comparisons": points}, indent=1, allow_nan=True)
-    )
-    return path
 
 
 def _chosen(rows: pd.DataFrame, ref: ConfigSummary | None, group: list) -> str:

@@ -16,9 +16,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from breastbench import jsonio
 from breastbench.report.content import ReportContent, gather
-from breastbench.report.figures import FigureInfo
 from breastbench.report.markdown import render_markdown
+from breastbench.report.plotting import FigureInfo
 from breastbench.report.writers import to_csv, to_html, to_latex
 
 CSS = """
@@ -245,8 +246,9 @@ def build_report(
     )
 
     run_dir = user_path(run_dir)
-    RunFolder(run_dir).require()
-    out = report_destination(out_dir if out_dir is not None else run_dir / "report", run_dir)
+    folder = RunFolder(run_dir)
+    folder.require()
+    out = report_destination(out_dir if out_dir is not None else folder.report_dir, run_dir)
     if analyse:
         from breastbench.report.collect import collect_runs
         from breastbench.results.analysis import write_summary
@@ -268,10 +270,10 @@ def build_report(
         tables_dir = tmp / "tables"
         tables_dir.mkdir()
         for table in content.all_tables():
-            (tables_dir / f"{table.key}.csv").write_text(to_csv(table))
-            (tables_dir / f"{table.key}.tex").write_text(to_latex(table))
-        (tmp / "report.md").write_text(render_markdown(content))
-        (tmp / "report.html").write_text(render_html(content))
+            jsonio.atomic_write_text(tables_dir / f"{table.key}.csv", to_csv(table))
+            jsonio.atomic_write_text(tables_dir / f"{table.key}.tex", to_latex(table))
+        jsonio.atomic_write_text(tmp / "report.md", render_markdown(content))
+        jsonio.atomic_write_text(tmp / "report.html", render_html(content))
         write_report_marker(tmp, run_dir.resolve())
         _swap_in(tmp, out)
     finally:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from breastbench.report.figures import FigureInfo
+from breastbench import jsonio
+from breastbench.report.plotting import FigureInfo
 from breastbench.report.tables import Cell, Table
 
 PREFERRED = ("balanced_accuracy", "accuracy", "kappa_quadratic")
@@ -43,9 +44,8 @@ def _figure(curves: pd.DataFrame, metric: str, path: Path) -> Path:
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=8, frameon=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    jsonio.save_figure(fig, path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -82,10 +82,12 @@ def robustness_section(
     run_dir: Path, figures_dir: Path
 ) -> tuple[list[Table], list[FigureInfo], list[str]]:
     """Tables, figures and statements of the robustness study ([] when it was not run)."""
-    summary = Path(run_dir) / "summary"
-    if not (summary / "robustness.csv").is_file():
+    from breastbench.results import RunFolder
+
+    folder = RunFolder(run_dir)
+    if not folder.summary_path("robustness").is_file():
         return [], [], []
-    curves = pd.read_csv(summary / "robustness.csv")
+    curves = pd.read_csv(folder.summary_path("robustness"))
     metric = _metric(curves)
     if metric is None:
         return [], [], []
@@ -101,10 +103,10 @@ def robustness_section(
         ),
     )
     tables, notes = [], []
-    if (summary / "robustness_auc.csv").is_file():
-        tables.append(_auc_table(pd.read_csv(summary / "robustness_auc.csv"), metric))
-    if (summary / "robustness_worst_family.csv").is_file():
-        worst = pd.read_csv(summary / "robustness_worst_family.csv")
+    if folder.summary_path("robustness_auc").is_file():
+        tables.append(_auc_table(pd.read_csv(folder.summary_path("robustness_auc")), metric))
+    if folder.summary_path("robustness_worst_family").is_file():
+        worst = pd.read_csv(folder.summary_path("robustness_worst_family"))
         for r in worst[worst["metric"] == metric].itertuples():
             notes.append(
                 f"Robustness: {r.model} ({r.mode}) loses most under {r.family} perturbations "

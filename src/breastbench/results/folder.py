@@ -21,80 +21,48 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from breastbench import jsonio
 from breastbench.errors import UserError
-from breastbench.results.key import RunIdError, RunKey
+from breastbench.results.key import RunKey
+from breastbench.results.layout import (
+    ANALYSIS,
+    CACHE,
+    CHECKPOINT,
+    CONFIG,
+    GRID,
+    HISTORY,
+    LAYOUT,
+    LOG,
+    MANIFESTS,
+    MARKER,
+    METRICS,
+    PARTIAL,
+    PREDICTIONS,
+    REPORT,
+    ROBUSTNESS,
+    RUN_INFO,
+    RUNS,
+    SUMMARY,
+    TMP,
+    TRACKING,
+    component,
+)
+from breastbench.results.outdir import alive
+from breastbench.results.stored import (
+    Problem,
+    StoredRun,
+    inferred_grid,
+    load_run,
+    read_csv,
+    try_parse,
+    write_run_files,
+)
 
-LAYOUT = 2
-ROBUSTNESS = "robustness"  # a run's folder of predictions under test-time perturbations
-MARKER = "breastbench-run.json"
-_TMP = re.compile(r"^\.tmp-(?P<run_id>.+)-(?P<pid>\d+)$")
-
-
-@dataclass
-class StoredRun:
-    """One complete, readable run: its key, run.json, metrics and tables."""
-
-    key: RunKey
-    path: Path
-    info: dict
-    metrics: dict[str, float]
-    predictions: pd.DataFrame = field(repr=False)
-    history: pd.DataFrame | None = field(default=None, repr=False)
-
-    @property
-    def run_id(self) -> str:
-        """Folder name."""
-        return self.key.run_id
-
-    @property
-    def classes(self) -> list[str]:
-        """Ordered class names of the run's task."""
-        return list(self.info.get("classes") or [])
-
-    @property
-    def checkpoint(self) -> Path | None:
-        """The saved model folder, when the runner kept one."""
-        path = self.path / "checkpoint"
-        return path if path.is_dir() else None
-
-
-@dataclass
-class Problem:
-    """A run that is missing or could not be used, and why."""
-
-    name: str  # run id (or folder name when it is not a run id)
-    reason: str
-    key: RunKey | None = None
-
-
-def component(name: str, what: str) -> str:
-    """``name`` as one file-name component; UserError for anything that would be a path.
-
-    Free text reaches file names only through a codec (:func:`breastbench.results.key.encode`)
-    or a slug; this is the last check that no user string walks out of the output folder.
-    """
-    bad = not name or name in (".", "..") or any(c in name for c in "/\\\0")
-    if bad or name.startswith(".tmp-"):
-        raise UserError(
-            f"{what} {name!r} cannot be a file name; use letters, digits, . _ - (no / or ..)"
-        )
-    return name
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
+__all__ = ["LAYOUT", "MARKER", "ROBUSTNESS", "Problem", "RunFolder", "StoredRun", "component"]
 
 
 class RunFolder:
@@ -107,32 +75,37 @@ class RunFolder:
     @property
     def runs_dir(self) -> Path:
         """``OUT/runs``."""
-        return self.root / "runs"
+        return self.root / RUNS
 
     @property
     def summary_dir(self) -> Path:
         """``OUT/summary``: the analysis files."""
-        return self.root / "summary"
+        return self.root / SUMMARY
 
     @property
     def report_dir(self) -> Path:
         """``OUT/report``: the default report folder."""
-        return self.root / "report"
+        return self.root / REPORT
 
     @property
     def manifests_dir(self) -> Path:
         """``OUT/manifests``."""
-        return self.root / "manifests"
+        return self.root / MANIFESTS
 
     @property
     def config_path(self) -> Path:
         """``OUT/experiment.yaml``: the resolved config the runs were made with."""
-        return self.root / "experiment.yaml"
+        return self.root / CONFIG
+
+    @property
+    def log_path(self) -> Path:
+        """``OUT/run.log``: the progress log, appended to by every ``breastbench run``."""
+        return self.root / LOG
 
     @property
     def grid_path(self) -> Path:
         """``OUT/grid.json``: every run of the grid, complete or not."""
-        return self.root / "grid.json"
+        return self.root / GRID
 
     def manifest_path(self, dataset: str) -> Path:
         """Manifest (with folds) of one dataset (a name that is a path is refused)."""
@@ -142,13 +115,74 @@ class RunFolder:
         """Final folder of a run."""
         return self.runs_dir / component(key.run_id, "run id")
 
+    @property
+    def partial_dir(self) -> Path:
+        """``OUT/runs/.partial``: resume states of unfinished runs."""
+        return self.runs_dir / PARTIAL
+
     def partial_path(self, key: RunKey) -> Path:
         """Resume state of an unfinished run."""
-        return self.runs_dir / ".partial" / f"{key.run_id}.pt"
+        return self.partial_dir / f"{key.run_id}.pt"
+
+    def info_path(self, key: RunKey) -> Path:
+        """``runs/<run_id>/run.json``: what the run was (key, classes, environment)."""
+        return self.path(key) / RUN_INFO
+
+    def metrics_path(self, key: RunKey) -> Path:
+        """``runs/<run_id>/metrics.json`` (written last: marks the run complete)."""
+        return self.path(key) / METRICS
+
+    def predictions_path(self, key: RunKey) -> Path:
+        """``runs/<run_id>/predictions.csv``."""
+        return self.path(key) / PREDICTIONS
+
+    def history_path(self, key: RunKey) -> Path:
+        """``runs/<run_id>/history.csv``: one row per epoch."""
+        return self.path(key) / HISTORY
+
+    def checkpoint_path(self, key: RunKey) -> Path:
+        """``runs/<run_id>/checkpoint``: the saved model (when the runner kept one)."""
+        return self.path(key) / CHECKPOINT
+
+    @property
+    def cache_dir(self) -> Path:
+        """``OUT/cache``: image and feature caches unless the config names another folder."""
+        return self.root / CACHE
+
+    def tracking_dir(self, tracker: str) -> Path:
+        """``OUT/mlruns`` (MLflow) or ``OUT/tensorboard``: where an optional tracker writes."""
+        return self.root / TRACKING[tracker]
+
+    def summary_path(self, name: str, suffix: str = ".csv") -> Path:
+        """``summary/<name>.csv`` (or another suffix): one table of the analysis."""
+        return self.summary_dir / f"{component(name, 'summary table')}{suffix}"
+
+    @property
+    def analysis_path(self) -> Path:
+        """``summary/analysis.json``: the compare spec, bootstrap facts, notes and problems."""
+        return self.summary_dir / ANALYSIS
+
+    def manifest_paths(self) -> list[Path]:
+        """Every saved manifest (``manifests/*.csv``), sorted by name."""
+        return sorted(self.manifests_dir.glob("*.csv"))
+
+    @staticmethod
+    def checkpoint_in(path: str | os.PathLike) -> Path:
+        """The checkpoint folder ``path`` names: a run folder's ``checkpoint/``, else ``path``."""
+        path = Path(path)
+        return path / CHECKPOINT if (path / CHECKPOINT).is_dir() else path
+
+    @classmethod
+    def holding(cls, checkpoint: str | os.PathLike) -> RunFolder | None:
+        """The run folder a checkpoint lies in (``OUT/runs/<run_id>/checkpoint``), or None."""
+        ckpt = Path(checkpoint)
+        if ckpt.name == CHECKPOINT and len(ckpt.parents) > 2 and ckpt.parents[1].name == RUNS:
+            return cls(ckpt.parents[2])
+        return None
 
     def is_complete(self, key: RunKey) -> bool:
         """True when the run's folder holds ``metrics.json`` (written last)."""
-        return (self.path(key) / "metrics.json").is_file()
+        return (self.path(key) / METRICS).is_file()
 
     # -- layout -----------------------------------------------------------------------------
     def _has_runs(self) -> bool:
@@ -246,26 +280,18 @@ class RunFolder:
             if tmp.exists():
                 shutil.rmtree(tmp)
             tmp.mkdir(parents=True)
-            predictions.to_csv(tmp / "predictions.csv", index=False)
-            for stem, table in (robustness or {}).items():
-                (tmp / ROBUSTNESS).mkdir(exist_ok=True)
-                table.to_csv(tmp / ROBUSTNESS / f"{stem}.csv", index=False)
-            # zero-shot trains nothing: the file still has its header, so every reader parses it
-            hist = pd.DataFrame(history, columns=None if history else ["epoch", "train_loss"])
-            hist.to_csv(tmp / "history.csv", index=False)
-            record = {
-                **info,
-                "layout": LAYOUT,
-                "run_id": key.run_id,
-                "config_id": key.config_id,
-                "key": key.to_dict(),
-            }
-            jsonio.write_json(tmp / "run.json", record)
-            if write_checkpoint is not None:
-                write_checkpoint(tmp / "checkpoint")
-            jsonio.write_json(tmp / "metrics.json", metrics)  # last: marks the run complete
+            write_run_files(
+                tmp,
+                key,
+                {**info, "layout": LAYOUT},
+                predictions,
+                history,
+                metrics,
+                write_checkpoint,
+                robustness,
+            )
             if final.exists():
-                if (final / "metrics.json").exists():  # a concurrent finisher won
+                if (final / METRICS).exists():  # a concurrent finisher won
                     shutil.rmtree(tmp)
                     return final
                 shutil.rmtree(final)
@@ -288,7 +314,7 @@ class RunFolder:
         for path in sorted(folder.glob("*__s*.csv")) if folder.is_dir() else []:
             name, _, sev = path.stem.rpartition("__s")
             if name and sev.isdigit():
-                out[(name, int(sev))] = _read_csv(path, ("target", "pred"))
+                out[(name, int(sev))] = read_csv(path, ("target", "pred"))
         return out
 
     def remove(self, key: RunKey) -> None:
@@ -302,15 +328,15 @@ class RunFolder:
             return 0
         n = 0
         for tmp in self.runs_dir.iterdir():
-            m = _TMP.match(tmp.name)
-            if m and not _alive(int(m["pid"])):
+            m = TMP.match(tmp.name)
+            if m and not alive(int(m["pid"])):
                 shutil.rmtree(tmp, ignore_errors=True)
                 n += 1
-        partial = self.runs_dir / ".partial"
+        partial = self.partial_dir
         if partial.is_dir():
             for tmp in partial.glob("*.tmp*"):
-                pid = tmp.suffix.removeprefix(".tmp")
-                if pid.isdigit() and not _alive(int(pid)):
+                pid = re.search(r"\.tmp(\d+)", tmp.name)
+                if pid and not alive(int(pid[1])):
                     tmp.unlink(missing_ok=True)
                     n += 1
             if not any(partial.iterdir()):
@@ -320,46 +346,22 @@ class RunFolder:
     # -- reading ----------------------------------------------------------------------------
     def load(self, key: RunKey) -> StoredRun:
         """Read one complete run; ValueError naming the bad file when it cannot be used."""
-        path = self.path(key)
-        if not (path / "metrics.json").is_file():
-            raise ValueError("no metrics.json (the run did not finish)")
-        info = _read_json(path / "run.json")
-        raw = _read_json(path / "metrics.json")
-        stored = info.get("key")
-        if isinstance(stored, dict) and RunKey.from_dict(stored) != key:
-            raise ValueError("run.json belongs to another run (its key differs from the folder)")
-        metrics = {
-            k: (float("nan") if v is None else float(v))
-            for k, v in raw.items()
-            if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
-        }
-        classes = info.get("classes")
-        if not isinstance(classes, list) or len(classes) < 2:
-            raise ValueError("run.json has no 'classes' list")
-        prob_cols = tuple(f"prob_{c}" for c in (classes[1:] if len(classes) == 2 else classes))
-        preds = _read_csv(path / "predictions.csv", ("target", "pred", *prob_cols))
-        if "image_id" not in preds.columns:
-            preds["image_id"] = preds["path"] if "path" in preds.columns else preds.index
-        preds.attrs["classes"] = classes
-        history = None
-        if (path / "history.csv").is_file():
-            history = _read_csv(path / "history.csv", ("epoch",))
-        return StoredRun(key, path, info, metrics, preds, history)
+        return load_run(self.path(key), key)
 
     def entries(self) -> Iterator[tuple[str, Path]]:
         """Every folder under ``runs/`` except resume states, sorted by name."""
         if not self.runs_dir.is_dir():
             return
         for p in sorted(self.runs_dir.iterdir()):
-            if p.is_dir() and p.name != ".partial":
+            if p.is_dir() and p.name != PARTIAL:
                 yield p.name, p
 
     def keys_on_disk(self) -> list[RunKey]:
         """Keys of every run folder present (complete, stopped or broken), files unread."""
         keys = []
         for name, _ in self.entries():
-            m = _TMP.match(name)
-            key = _try_parse(m["run_id"] if m else name)
+            m = TMP.match(name)
+            key = try_parse(m["run_id"] if m else name)
             if key is not None:
                 keys.append(key)
         return keys
@@ -370,15 +372,15 @@ class RunFolder:
         runs: list[StoredRun] = []
         problems: dict[str, Problem] = {}
         for name, _path in self.entries():
-            m = _TMP.match(name)
+            m = TMP.match(name)
             if m:
-                key = _try_parse(m["run_id"])
+                key = try_parse(m["run_id"])
                 problems.setdefault(
                     m["run_id"],
                     Problem(m["run_id"], "incomplete: temporary folder left by a stopped run", key),
                 )
                 continue
-            key = _try_parse(name)
+            key = try_parse(name)
             if key is None:
                 problems[name] = Problem(name, "not a run folder of this layout (bad name)")
                 continue
@@ -389,56 +391,9 @@ class RunFolder:
         done = {r.run_id for r in runs}
         expected = self.expected_keys()
         if expected is None:
-            expected = _inferred_grid(runs, problems)
+            expected = inferred_grid(runs, problems)
         for key in expected:
             if key.run_id not in done and key.run_id not in problems:
                 problems[key.run_id] = Problem(key.run_id, "missing: no run folder", key)
         kept = [p for n, p in sorted(problems.items()) if n not in done]
         return runs, kept
-
-
-def _try_parse(name: str) -> RunKey | None:
-    try:
-        return RunKey.parse(name)
-    except RunIdError:
-        return None
-
-
-def _inferred_grid(runs: list[StoredRun], problems: dict[str, Problem]) -> list[RunKey]:
-    """Without grid.json: every configuration should have the replicates its peers have."""
-    from dataclasses import replace
-
-    keys = [r.key for r in runs] + [p.key for p in problems.values() if p.key is not None]
-    reps: dict[tuple, set] = {}
-    for k in keys:
-        rep = k.replicate
-        if rep is not None:
-            axes = tuple(n for n, _ in rep)
-            reps.setdefault((k.dataset, k.external is not None, axes), set()).add(rep)
-    out = []
-    for cfg in {k.config for k in keys}:
-        for (dataset, is_ext, _axes), values in reps.items():
-            if cfg.dataset == dataset and (cfg.external is not None) == is_ext:
-                out += [replace(cfg, **dict(v)) for v in sorted(values)]
-    return out
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = jsonio.read_json(path)
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise ValueError(f"{path.name} unreadable ({type(err).__name__}: {err})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path.name} is not a JSON object")
-    return data
-
-
-def _read_csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
-    try:
-        df = pd.read_csv(path, dtype={"image_id": str, "path": str, "patient_id": str})
-    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as err:
-        raise ValueError(f"{path.name} unreadable ({type(err).__name__}: {err})") from None
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise ValueError(f"{path.name} lacks column(s) {', '.join(missing)}")
-    return df

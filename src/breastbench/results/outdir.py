@@ -180,13 +180,14 @@ def sweep_siblings(out: Path) -> int:
         return 0
     for p in out.parent.iterdir():
         m = pattern.match(p.name)
-        if m and not _alive(int(m["pid"] or m["old"])) and p.is_dir() and not p.is_symlink():
+        if m and not alive(int(m["pid"] or m["old"])) and p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)
             n += 1
     return n
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (this process counts; unknown permission: assume so)."""
     if pid == os.getpid():
         return True
     try:
