@@ -45,11 +45,11 @@ def main() -> None:
         args.model, args.images, args.size, args.batch, args.reps = "cnn/test-resnet", 8, 64, 4, 1
         tile = (46, 70)
     common.set_threads()
-    from breastbench.experiment.augment import build_transforms
     from breastbench.experiment.images import ImageStore
     from breastbench.experiment.predict import predict_images
     from breastbench.experiment.sources import ImageSource
     from breastbench.experiment.train import TensorSource, predict_logits
+    from breastbench.imaging.transforms import build_transforms
     from breastbench.models import create, save_checkpoint
 
     per = 1 if args.smoke else 8

@@ -1,7 +1,7 @@
 """Decoded-image cache at mammography scale: peak RSS and images/s against the decode rate.
 
 Writes ``--n`` synthetic 512x512 grayscale PNGs into a temp folder, measures the single-core
-rate of ``decode_resized`` on a sample, then builds the cache with one worker per core (in a
+rate of ``decode`` on a sample, then builds the cache with one worker per core (in a
 child process, so its peak RSS is its own) and reports peak RSS (target < 2 GiB) and images/s
 against 0.8 x single-core rate x cores. ``make bench`` uses N = 3,000 (peak RSS is flat in N,
 so the figure does not need the size); the mammography-scale run is
@@ -51,7 +51,7 @@ def main() -> int:
         args.n, args.side, args.sample = 40, 64, 10
     import cv2
 
-    from breastbench.experiment.images import decode_resized
+    from breastbench.models.preprocess import decode
 
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
@@ -65,7 +65,7 @@ def main() -> int:
             paths.append(p)
         t = time.perf_counter()
         for p in paths[: args.sample]:
-            decode_resized(p, (args.side, args.side), "bicubic")
+            decode(p, (args.side, args.side), "bicubic")
         single = args.sample / (time.perf_counter() - t)
         lst = Path(tmp) / "paths.txt"
         lst.write_text("\n".join(paths))
@@ -84,7 +84,7 @@ def main() -> int:
         store = ImageStore(paths, (args.side, args.side), str(Path(tmp) / "c"))
         side = (args.side, args.side)
         diff = max(
-            int(np.abs(store.get(i).astype(int) - decode_resized(paths[i], side).astype(int)).max())
+            int(np.abs(store.get(i).astype(int) - decode(paths[i], side).astype(int)).max())
             for i in (0, args.n - 1)
         )
     rate = args.n / res["build_s"]

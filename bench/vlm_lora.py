@@ -111,11 +111,11 @@ def flops_split(model) -> dict:
 
 def compare(name: str, paths: list[str], targets: np.ndarray, epochs: int, reps: int) -> dict:
     """Epoch times and result difference, image path vs vision cache."""
-    from breastbench.experiment.augment import build_transforms
     from breastbench.experiment.config import TrainingConfig
     from breastbench.experiment.images import ImageStore
     from breastbench.experiment.sources import ImageSource, vision_source
     from breastbench.experiment.train import fit, predict_logits, probabilities
+    from breastbench.imaging.transforms import build_transforms
 
     dev = torch.device("cpu")
     probe = build(name)

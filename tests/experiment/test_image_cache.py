@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from breastbench.experiment import images
-from breastbench.experiment.images import ImageStore, decode_resized
+from breastbench.experiment.images import ImageStore
+from breastbench.models.preprocess import decode
 
 
 @pytest.fixture
@@ -29,14 +30,14 @@ def test_cache_equals_fresh_decoding_and_is_read_back(pngs, tmp_path, monkeypatc
     first = ImageStore(pngs, size, tmp_path / "cache", "bicubic")
     arr = np.asarray(first.array())
     assert first.built_now
-    fresh = np.stack([decode_resized(p, size, "bicubic") for p in pngs])
+    fresh = np.stack([decode(p, size, "bicubic") for p in pngs])
     np.testing.assert_array_equal(arr, fresh)
     assert arr.shape == (4, *size, 3) and arr.dtype == np.uint8
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("a second store must read the cache file, not decode")
 
-    monkeypatch.setattr(images, "decode_resized", no_decoding)
+    monkeypatch.setattr(images, "decode", no_decoding)
     second = ImageStore(pngs, size, tmp_path / "cache", "bicubic")
     np.testing.assert_array_equal(np.asarray(second.array()), fresh)
     assert not second.built_now
@@ -70,7 +71,7 @@ def test_grayscale_stored_as_one_channel_and_equals_fresh(tmp_path):
     paths = _gray_pngs(tmp_path)
     store = ImageStore(paths, (16, 16), tmp_path / "cache")
     arr = store.array()
-    fresh = np.stack([decode_resized(p, (16, 16), "bicubic") for p in paths])
+    fresh = np.stack([decode(p, (16, 16), "bicubic") for p in paths])
     np.testing.assert_array_equal(arr, fresh)
     np.testing.assert_array_equal(store.get(3), fresh[3])
     (npy,) = (tmp_path / "cache" / "images").glob("*.npy")
@@ -79,7 +80,7 @@ def test_grayscale_stored_as_one_channel_and_equals_fresh(tmp_path):
 
 def test_colour_after_gray_widens_and_process_pool_matches(tmp_path, pngs):
     paths = _gray_pngs(tmp_path, 12) + pngs  # colour images after gray ones
-    fresh = np.stack([decode_resized(p, (16, 16), "bicubic") for p in paths])
+    fresh = np.stack([decode(p, (16, 16), "bicubic") for p in paths])
     threads = ImageStore(paths, (16, 16), tmp_path / "c1", executor="thread").array()
     np.testing.assert_array_equal(threads, fresh)
     procs = ImageStore(paths, (16, 16), None, threads=2, executor="process").array()
@@ -92,7 +93,7 @@ def test_truncated_or_unmarked_cache_is_rebuilt(pngs, tmp_path):
     with open(npy, "r+b") as fh:
         fh.truncate(npy.stat().st_size - 100)
     again = ImageStore(pngs, (24, 32), tmp_path / "cache")
-    fresh = np.stack([decode_resized(p, (24, 32), "bicubic") for p in pngs])
+    fresh = np.stack([decode(p, (24, 32), "bicubic") for p in pngs])
     np.testing.assert_array_equal(again.array(), fresh)
     assert again.built_now
     npy.with_suffix(".json").unlink()  # a build killed between rename and sidecar
@@ -138,9 +139,9 @@ def test_a_build_killed_halfway_restarts_cleanly(tmp_path):
     code = (
         "import time, sys\n"
         "from breastbench.experiment import images\n"
-        "real = images.decode_resized\n"
+        "real = images.decode\n"
         "def slow(*a, **k):\n    time.sleep(0.01)\n    return real(*a, **k)\n"
-        "images.decode_resized = slow\n"
+        "images.decode = slow\n"
         f"paths = open({str(listing)!r}).read().split()\n"
         f"images.ImageStore(paths, (32, 32), {str(cache)!r}, 'bicubic', executor='thread',"
         " threads=1, progress=False).array()\n"
@@ -157,6 +158,6 @@ def test_a_build_killed_halfway_restarts_cleanly(tmp_path):
     store = ImageStore(paths, (32, 32), cache, "bicubic", progress=False)
     arr = np.asarray(store.array())
     assert store.built_now
-    fresh = np.stack([decode_resized(p, (32, 32), "bicubic") for p in paths[:20]])
+    fresh = np.stack([decode(p, (32, 32), "bicubic") for p in paths[:20]])
     np.testing.assert_array_equal(arr[:20], fresh)
     assert not list((cache / "images").glob("*.tmp*"))  # the dead build's file is gone

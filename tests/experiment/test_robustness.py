@@ -9,8 +9,8 @@ import yaml
 
 from breastbench.cli import main
 from breastbench.errors import UserError
-from breastbench.experiment import perturb
 from breastbench.experiment.robustness import RobustnessConfig
+from breastbench.imaging import perturb
 
 
 def _image(seed=0):

@@ -273,9 +273,9 @@ def _configs_list(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from breastbench.errors import UserError
-    from breastbench.experiment import perturb
     from breastbench.experiment.predict import check_output, predict_images, write_predictions
     from breastbench.experiment.provenance import resolve_device
+    from breastbench.imaging import perturb
 
     context = {}
     for item in args.context:

@@ -113,13 +113,7 @@ def build_model(spec: RunSpec, mc: ModelConfig, classes: list[str], device: torc
 
 
 def _transforms(prep: Preprocessing, augmentation: str):
-    from breastbench.experiment.augment import build_transforms
-
-    dc = prep.data_config
-    return (
-        build_transforms(dc, train=True, augmentation=augmentation),
-        build_transforms(dc, train=False, augmentation="off"),
-    )
+    return prep.transform(train=True, augmentation=augmentation), prep.transform(train=False)
 
 
 def preprocessing(ctx: RunContext, spec: RunSpec, mc: ModelConfig, model) -> Preprocessing:

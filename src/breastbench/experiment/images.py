@@ -32,6 +32,7 @@ import torch
 
 from breastbench import jsonio
 from breastbench.experiment.locks import file_lock
+from breastbench.models.preprocess import decode
 
 CACHE_VERSION = "images-v2"
 SIDECAR_VERSION = 1
@@ -42,19 +43,6 @@ PROGRESS_AFTER_S = 2.0  # a progress bar appears once a build has run this long
 # Every cache file this process wrote (image, feature, vision-token), in order: executors
 # report it, so "each cache is built once" can be checked across processes.
 BUILT_CACHES: list[str] = []
-
-
-def decode_resized(
-    path: str,
-    size: tuple[int, int],
-    interpolation: str = "bicubic",
-    stain_norm: bool = False,
-    resize: str = "squash",
-) -> np.ndarray:
-    """Decode one image to uint8 RGB and resize to ``size`` = (H, W) by the resize rule."""
-    from breastbench.models.preprocess import decode
-
-    return decode(path, size, interpolation, stain_norm, resize)
 
 
 def cache_key(
@@ -85,7 +73,7 @@ def _decode_chunk(paths, size, interpolation, stain_norm, resize="squash") -> li
     """Decode a few images; grayscale ones come back as one channel (less to copy or pickle)."""
     out = []
     for p in paths:
-        img = decode_resized(p, size, interpolation, stain_norm, resize)
+        img = decode(p, size, interpolation, stain_norm, resize)
         out.append(img[..., :1] if _is_gray(img) else img)
     return out
 

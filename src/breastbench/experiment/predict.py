@@ -93,7 +93,6 @@ def predict_images(
     severity) perturbs each image first, drawn from ``perturb_seed`` and the file's stem (the
     run's draws where the manifest's image id is the file stem: BreakHis, BACH, BRACS).
     """
-    from breastbench.experiment.augment import build_transforms
     from breastbench.experiment.train import probabilities
     from breastbench.models import load_checkpoint
     from breastbench.results import RunFolder
@@ -108,7 +107,7 @@ def predict_images(
     model = load_checkpoint(ckpt).to(device).eval()
     prep = model.preprocessing
     classes = list(getattr(model, "classes", None) or [str(i) for i in range(model.num_classes)])
-    tf = build_transforms(prep.data_config, train=False, augmentation="off")
+    tf = prep.transform(train=False)
     texts = None
     if prep.text_context is not None:
         rows = context_rows(paths, manifest, context or {}, ckpt.resolve())

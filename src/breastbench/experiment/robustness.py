@@ -1,7 +1,7 @@
 """The ``robustness:`` section and a run's predictions of its own test fold under perturbations.
 
 No retraining: the trained model (or fitted probe) predicts the test fold again with each
-perturbation of :mod:`breastbench.experiment.perturb` at each severity. The perturbed images
+perturbation of :mod:`breastbench.imaging.perturb` at each severity. The perturbed images
 are decoded, perturbed at their stored resolution (the same images for every model: each
 image's draws come from the section's ``seed``, the perturbation, the severity and the image's
 id), then stain-normalised and resized by the run's own preprocessing, and fed through the same
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from breastbench.errors import UserError
-from breastbench.experiment import perturb
+from breastbench.imaging import perturb
 
 HISTOLOGY_DEFAULT = ["hed", "brightness_contrast", "hue", "rotation", "zoom", "crop", "blur",
                      "jpeg", "noise"]  # fmt: skip
@@ -91,16 +91,10 @@ def load_perturbed(path: str, prep, name: str, severity: int, seed: int, key: st
     The hash is taken before the model's own steps, so it is the same for every model.
     """
     from breastbench.data import read_image
-    from breastbench.models.preprocess import apply_resize
 
     img = perturb.apply(read_image(path)[..., :3], name, severity, seed, key)
     digest = perturb.image_hash(img)
-    if prep.stain_norm:
-        from breastbench.experiment.stain import macenko_normalize
-
-        img = macenko_normalize(img)
-    resized = apply_resize(img, tuple(prep.size), prep.interpolation, prep.resize)
-    return np.ascontiguousarray(resized), digest
+    return prep.prepare(img), digest
 
 
 def image_keys(rows: pd.DataFrame) -> list[str]:

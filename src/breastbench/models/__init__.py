@@ -12,6 +12,7 @@ import inspect
 
 from breastbench.errors import UserError
 from breastbench.models import clip, cnn, escape, pathology, plugins, vlm  # noqa: F401
+from breastbench.models.adapters import LoraOptions
 from breastbench.models.base import BreastModel
 from breastbench.models.checkpoint import load_checkpoint, save_checkpoint
 from breastbench.models.registry import MODES, ModelInfo, _lookup, build, get_info, list_models
@@ -38,7 +39,12 @@ def check_options(name: str, options: dict) -> None:
     given = {k: v for k, v in options.items() if v is not None}
     params = inspect.signature(builder).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        accepted = [k for k in params if k not in _RESERVED_OPTIONS]
+        accepted = []
+        for k, p in params.items():
+            if k == "lora" and isinstance(p.default, LoraOptions):  # lora_r, lora_alpha, ...
+                accepted += type(p.default).option_names()
+            elif k not in _RESERVED_OPTIONS:
+                accepted.append(k)
         unknown = sorted(set(given) - set(accepted), key=str)
         if unknown:
             raise UserError(

@@ -10,7 +10,7 @@ adapters (``lora.<peft key>``) unless the backbone cannot be rebuilt (random wei
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
@@ -19,8 +19,13 @@ from breastbench.errors import UserError
 
 
 @dataclass(frozen=True)
-class LoraHParams:
-    """LoRA rank, scaling and dropout (defaults as the VLMs': r=16, alpha=32, dropout 0.05)."""
+class LoraOptions:
+    """LoRA rank, scaling and dropout (defaults as the VLMs': r=16, alpha=32, dropout 0.05).
+
+    The one LoRA-options type of every builder: a builder takes ``lora: LoraOptions``; a model
+    entry's options ``lora_<field>`` (``lora_r``, ``lora_alpha``, ``lora_dropout``, and a
+    subclass's fields) become it in :func:`breastbench.models.create` (:meth:`take`).
+    """
 
     r: int = 16
     alpha: float = 32
@@ -37,6 +42,37 @@ class LoraHParams:
     def as_dict(self) -> dict:
         """Plain dict for reports and checkpoint metadata."""
         return asdict(self)
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        """The entry options this type is built from: ``lora_<field>``."""
+        return [f"lora_{f.name}" for f in fields(cls)]
+
+    @classmethod
+    def take(cls, options: dict) -> tuple[LoraOptions | None, dict]:
+        """(the LoRA options named in ``options`` or None, the other options)."""
+        names = cls.option_names()
+        given = {n.removeprefix("lora_"): options[n] for n in names if n in options}
+        rest = {k: v for k, v in options.items() if k not in names}
+        return (cls(**given) if given else None), rest
+
+
+DEFAULT_LORA = LoraOptions()
+
+
+def with_lora_options(builder, options: dict) -> dict:
+    """``options`` with the ``lora_*`` entries as the builder's one ``lora`` argument.
+
+    A builder takes LoRA options as ``lora: LoraOptions`` (or a subclass) with a default
+    instance; the type of that default says which ``lora_<field>`` options it reads.
+    """
+    import inspect
+
+    param = inspect.signature(builder).parameters.get("lora")
+    if param is None or not isinstance(param.default, LoraOptions):
+        return options
+    lora, rest = type(param.default).take(options)
+    return rest if lora is None else {**rest, "lora": lora}
 
 
 def linear_and_conv_pattern(module: nn.Module, skip: tuple[str, ...] = ()) -> str:
@@ -63,7 +99,7 @@ class PeftLoraMixin:
     """Adds peft's LoRA as mode ``lora``; subclasses set ``lora_attr`` and ``lora_options``."""
 
     lora_attr = "trunk"
-    lora_options: LoraHParams
+    lora_options: LoraOptions
 
     def lora_pattern(self, module: nn.Module) -> str:
         """Regex over module names of ``module`` that receive adapters (every Linear/Conv2d)."""

@@ -24,7 +24,7 @@ from torch import nn
 
 from breastbench.errors import UserError
 from breastbench.models import weights as W
-from breastbench.models.adapters import LoraHParams, PeftLoraMixin
+from breastbench.models.adapters import DEFAULT_LORA, LoraOptions, PeftLoraMixin
 from breastbench.models.base import BreastModel
 from breastbench.models.clip_towers import TINY_CONFIG, TinyTokenizer, build_open_clip
 from breastbench.models.clip_towers import shipped_config as _shipped
@@ -56,13 +56,13 @@ class CLIPModel(PeftLoraMixin, BreastModel):
         clip: nn.Module,
         tokenizer: Callable,
         source: str,
-        lora: LoraHParams | None = None,
+        lora: LoraOptions | None = None,
     ):
         super().__init__(
             info, num_classes, feature_dim=info.extra["embed_dim"], weights_source=source
         )
         self.clip = clip
-        self.lora_options = lora or LoraHParams()
+        self.lora_options = lora or DEFAULT_LORA
         self._tokenizer_factory = tokenizer  # built lazily: meta-device builds never need it
         self._tokenizer = None
 
@@ -188,29 +188,22 @@ def _build_biomedclip(
     num_classes,
     weights=None,
     input_size=None,
-    lora_r=16,
-    lora_alpha=32,
-    lora_dropout=0.05,
+    lora: LoraOptions = DEFAULT_LORA,
 ) -> CLIPModel:
-    lora = LoraHParams(lora_r, lora_alpha, lora_dropout)
     shipped = _shipped("biomedclip")
     repo = info.weights.removeprefix("hf-hub:")
-    kind, folder, path, source = W.kind_of(weights), None, None, W.RANDOM
-    if kind == W.PRETRAINED:
-        patterns = ["open_clip_config.json", "*.safetensors", "*.bin", *TOKENIZER_FILES]
-        folder, source = W.hf_snapshot(repo, patterns, info.name), info.weights
-    elif kind == "local":
-        p = Path(weights).expanduser()
-        folder = p if p.is_dir() else None
+    patterns = ["open_clip_config.json", "*.safetensors", "*.bin", *TOKENIZER_FILES]
+    found = W.resolve(info, weights, snapshot=patterns)
+    folder, source = found.folder, found.source
     cfg = shipped
     if folder is not None and (folder / "open_clip_config.json").is_file():
         local = json.loads((folder / "open_clip_config.json").read_text())
         cfg = {**shipped, "model_cfg": local.get("model_cfg", shipped["model_cfg"])}
     clip = build_open_clip(cfg["model_cfg"], cfg["hf_text_config"])
-    if kind != W.RANDOM:
+    if found.kind != W.RANDOM:
         path = W.local_file(folder or weights, info.name, CHECKPOINT_FILES)
         _load_checkpoint(clip, path, info.name)
-        source = source if kind == W.PRETRAINED else str(path)
+        source = source if found.kind == W.PRETRAINED else str(path)
     context = cfg["model_cfg"]["text_cfg"]["context_length"]
     tokenizer = _hf_tokenizer(folder, repo, info.name, context)
     return _model(info, num_classes, clip, tokenizer, source, input_size, lora)
@@ -221,22 +214,13 @@ def _build_openai(
     num_classes,
     weights=None,
     input_size=None,
-    lora_r=16,
-    lora_alpha=32,
-    lora_dropout=0.05,
+    lora: LoraOptions = DEFAULT_LORA,
 ) -> CLIPModel:
-    lora = LoraHParams(lora_r, lora_alpha, lora_dropout)
     import open_clip
 
-    kind, source, path = W.kind_of(weights), W.RANDOM, None
-    if kind != W.RANDOM:
-        if kind == W.PRETRAINED:
-            repo = info.weights.removeprefix("hf-hub:")
-            files = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
-            path, source = W.hf_file(repo, files, info.name), info.weights
-        else:
-            path = W.local_file(weights, info.name, CHECKPOINT_FILES)
-            source = str(path)
+    files = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+    found = W.resolve(info, weights, hub_files=files, names=CHECKPOINT_FILES)
+    path, source = found.path, found.source
     cfg = open_clip.get_model_config("ViT-B-16")
     cfg["quick_gelu"] = True  # OpenAI's weights were trained with QuickGELU
     clip = build_open_clip(cfg)
@@ -250,19 +234,13 @@ def _build_tiny(
     num_classes,
     weights=None,
     input_size=None,
-    lora_r=16,
-    lora_alpha=32,
-    lora_dropout=0.05,
+    lora: LoraOptions = DEFAULT_LORA,
 ) -> CLIPModel:
-    lora = LoraHParams(lora_r, lora_alpha, lora_dropout)
-    if W.kind_of(weights) == W.PRETRAINED:
-        raise UserError(f"'{info.name}' is a tiny test model with no pretrained weights")
+    found = W.resolve(info, weights, names=CHECKPOINT_FILES)
     clip = build_open_clip(TINY_CONFIG["model_cfg"], TINY_CONFIG["hf_text_config"])
-    source = W.RANDOM
-    if W.kind_of(weights) == "local":
-        path = W.local_file(weights, info.name, CHECKPOINT_FILES)
-        _load_checkpoint(clip, path, info.name)
-        source = str(path)
+    if found.path is not None:
+        _load_checkpoint(clip, found.path, info.name)
+    source = found.source
     context = TINY_CONFIG["model_cfg"]["text_cfg"]["context_length"]
     return _model(info, num_classes, clip, lambda: TinyTokenizer(context), source, input_size, lora)
 

@@ -25,7 +25,7 @@ from torch import nn
 from breastbench.errors import UserError
 from breastbench.models import convert
 from breastbench.models import weights as W
-from breastbench.models.adapters import LoraHParams, PeftLoraMixin
+from breastbench.models.adapters import DEFAULT_LORA, LoraOptions, PeftLoraMixin
 from breastbench.models.base import BreastModel
 from breastbench.models.registry import ModelInfo, register
 
@@ -49,11 +49,11 @@ class CNNModel(PeftLoraMixin, BreastModel):
         dim: int,
         source: str,
         finetune_stages: int | None = None,
-        lora: LoraHParams | None = None,
+        lora: LoraOptions | None = None,
     ):
         super().__init__(info, num_classes, feature_dim=dim, weights_source=source)
         self.trunk = trunk
-        self.lora_options = lora or LoraHParams()
+        self.lora_options = lora or DEFAULT_LORA
         stages = self.stages
         if finetune_stages is not None and (
             not isinstance(finetune_stages, int)
@@ -123,21 +123,11 @@ def _timm_trunk(info: ModelInfo, weights) -> tuple[nn.Module, str]:
     """Create the classifier-free timm trunk and load the requested weights into it."""
     import timm
 
-    kind = W.kind_of(weights)
-    if kind == W.RANDOM:
-        return timm.create_model(info.extra["timm_name"], num_classes=0), W.RANDOM
-    if kind == W.PRETRAINED:
-        if info.test_variant:
-            raise UserError(
-                f"'{info.name}' is a tiny test model with no pretrained weights; use random"
-            )
-        repo = info.weights.removeprefix("hf-hub:")
-        path = W.hf_file(repo, ("model.safetensors", "pytorch_model.bin"), info.name)
-        source = info.weights
-    else:
-        path = W.local_file(weights, info.name)
-        source = str(path)
     # fetch before building: a missing file fails fast, without initialising a large model
+    found = W.resolve(info, weights, hub_files=("model.safetensors", "pytorch_model.bin"))
+    if found.path is None:
+        return timm.create_model(info.extra["timm_name"], num_classes=0), W.RANDOM
+    path, source = found.path, found.source
     trunk = timm.create_model(info.extra["timm_name"], pretrained=False, num_classes=0)
     state = _timm_filter(info, trunk, W.read_state_dict(path))
     # strict: timm's own loader turns strict off when it drops the classifier, which would let a
@@ -176,11 +166,8 @@ def _build_timm(
     weights=None,
     input_size=None,
     finetune_stages=None,
-    lora_r=16,
-    lora_alpha=32,
-    lora_dropout=0.05,
+    lora: LoraOptions = DEFAULT_LORA,
 ) -> CNNModel:
-    lora = LoraHParams(lora_r, lora_alpha, lora_dropout)
     trunk, source = _timm_trunk(info, weights)
     # pre-logits width: VGG's conv-MLP makes it 4096 while num_features is 512
     dim = getattr(trunk, "head_hidden_size", None) or trunk.num_features
@@ -211,27 +198,22 @@ class AlexNetTrunk(nn.Module):
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
+def _alexnet_url() -> str:
+    from torchvision.models import AlexNet_Weights
+
+    return AlexNet_Weights.IMAGENET1K_V1.url
+
+
 def _build_alexnet(
     info: ModelInfo,
     num_classes: int,
     weights=None,
     input_size=None,
     finetune_stages=None,
-    lora_r=16,
-    lora_alpha=32,
-    lora_dropout=0.05,
+    lora: LoraOptions = DEFAULT_LORA,
 ) -> CNNModel:
-    lora = LoraHParams(lora_r, lora_alpha, lora_dropout)
-    kind = W.kind_of(weights)
-    source, path = W.RANDOM, None
-    if kind != W.RANDOM:
-        if kind == W.PRETRAINED:
-            from torchvision.models import AlexNet_Weights
-
-            path, source = W.url_file(AlexNet_Weights.IMAGENET1K_V1.url, info.name), info.weights
-        else:
-            path = W.local_file(weights, info.name)
-            source = str(path)
+    found = W.resolve(info, weights, fetch=lambda: W.url_file(_alexnet_url(), info.name))
+    path, source = found.path, found.source
     trunk = AlexNetTrunk()
     if path is not None:
         state = {

@@ -76,16 +76,8 @@ def build_timm(info: ModelInfo, num_classes: int, weights=None, input_size=None)
     """Build a timm encoder entry: published kwargs, then random, hub or local weights."""
     import timm
 
-    kind = W.kind_of(weights)
-    repo = info.weights.removeprefix("hf-hub:")
-    path, source = None, W.RANDOM
-    if kind == W.PRETRAINED:
-        if info.test_variant:
-            raise UserError(f"'{info.name}' is a tiny test model with no pretrained weights")
-        path, source = W.hf_file(repo, HF_WEIGHT_FILES, info.name), info.weights
-    elif kind == "local":
-        path = W.local_file(weights, info.name)
-        source = str(path)
+    found = W.resolve(info, weights, hub_files=HF_WEIGHT_FILES)
+    path, source = found.path, found.source
     kwargs = timm_kwargs(info)
     kwargs.setdefault("num_classes", 0)
     trunk = timm.create_model(info.extra["timm_name"], pretrained=False, **kwargs)
@@ -137,17 +129,8 @@ def build_hf(info: ModelInfo, num_classes: int, weights=None, input_size=None) -
     """Build a transformers vision encoder (ViTModel, Dinov2Model, ...) from its config."""
     from transformers import AutoModel
 
-    kind = W.kind_of(weights)
-    folder, source = None, W.RANDOM
-    if kind == W.PRETRAINED:
-        if info.test_variant:
-            raise UserError(f"'{info.name}' is a tiny test model with no pretrained weights")
-        folder = W.hf_snapshot(info.weights, [*HF_CONFIG_FILES, *HF_WEIGHT_FILES], info.name)
-        source = info.weights
-    elif kind == "local":
-        p = Path(weights).expanduser()
-        folder = p if p.is_dir() else None
-        source = str(p)
+    found = W.resolve(info, weights, snapshot=[*HF_CONFIG_FILES, *HF_WEIGHT_FILES])
+    kind, folder, source = found.kind, found.folder, found.source
     cfg = dict(info.extra["hf_config"])
     if folder is not None and (folder / "config.json").is_file():
         cfg = json.loads((folder / "config.json").read_text())

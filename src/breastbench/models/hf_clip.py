@@ -14,7 +14,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from breastbench.errors import UserError
 from breastbench.models import weights as W
 from breastbench.models.clip_towers import TinyTokenizer
 from breastbench.models.encoders import hf_from_folder, hf_vision_config
@@ -79,16 +78,10 @@ def build_hf_clip(info: ModelInfo, num_classes: int, weights=None, input_size=No
 
     from breastbench.models.clip import CLIPModel, _model
 
-    kind = W.kind_of(weights)
-    repo, folder, source = info.weights, None, W.RANDOM
-    if kind == W.PRETRAINED:
-        if info.test_variant:
-            raise UserError(f"'{info.name}' is a tiny test model with no pretrained weights")
-        patterns = ["config.json", "model.safetensors", "pytorch_model.bin", *CLIP_TOKENIZER_FILES]
-        folder, source = W.hf_snapshot(repo, patterns, info.name), info.weights
-    elif kind == "local":
-        p = Path(weights).expanduser()
-        folder, source = (p if p.is_dir() else None), str(p)
+    repo = info.weights
+    patterns = ["config.json", "model.safetensors", "pytorch_model.bin", *CLIP_TOKENIZER_FILES]
+    found = W.resolve(info, weights, snapshot=patterns)
+    kind, folder, source = found.kind, found.folder, found.source
     cfg = dict(info.extra["hf_config"])
     if folder is not None and (folder / "config.json").is_file():
         cfg = json.loads((folder / "config.json").read_text())

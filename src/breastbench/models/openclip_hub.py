@@ -21,24 +21,16 @@ CONFIG = "open_clip_config.json"
 
 def _folder(info: ModelInfo, weights) -> tuple[Path | None, str, str]:
     """(folder holding config/weights or None, kind, source label)."""
-    kind = W.kind_of(weights)
-    if kind == W.PRETRAINED:
-        if info.test_variant:
-            raise UserError(f"'{info.name}' is a tiny test model with no pretrained weights")
-        if not info.weights.startswith("hf-hub:"):
-            raise UserError(
-                f"model '{info.name}' names an architecture, not a hub repository, so it has no "
-                "'pretrained' weights; use open_clip/hf-hub:<org>/<repo> or a local weights path"
-            )
-        repo = info.weights.removeprefix("hf-hub:")
-        from breastbench.models.clip import TOKENIZER_FILES
+    from breastbench.models.clip import TOKENIZER_FILES
 
-        patterns = [CONFIG, "*.safetensors", "*.bin", *TOKENIZER_FILES]
-        return W.hf_snapshot(repo, patterns, info.name), kind, info.weights
-    if kind == "local":
-        p = Path(weights).expanduser()
-        return (p if p.is_dir() else None), kind, str(p)
-    return None, kind, W.RANDOM
+    hub = info.test_variant or info.weights.startswith("hf-hub:")
+    if W.kind_of(weights) == W.PRETRAINED and not hub:
+        raise UserError(
+            f"model '{info.name}' names an architecture, not a hub repository, so it has no "
+            "'pretrained' weights; use open_clip/hf-hub:<org>/<repo> or a local weights path"
+        )
+    found = W.resolve(info, weights, snapshot=[CONFIG, "*.safetensors", "*.bin", *TOKENIZER_FILES])
+    return found.folder, found.kind, found.source
 
 
 def model_config(info: ModelInfo, folder: Path | None) -> dict:

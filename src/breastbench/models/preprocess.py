@@ -6,12 +6,8 @@ every checkpoint's ``meta.json`` and used by training, evaluation, ``predict`` a
 explainability maps alike, so a model is always fed at prediction time exactly what it was
 trained on.
 
-Resize rules:
-
-- ``squash``: resize to the input size ignoring the aspect ratio (what both studies did);
-- ``crop``: resize the shorter side to the input size, then centre-crop (timm's and
-  open_clip's evaluation transforms, needed to match published zero-shot numbers);
-- ``pad``: fit the longer side, pad the rest with black (letterbox).
+The pixel operations (resize rules, stain normalisation, augmentation and normalisation)
+live in :mod:`breastbench.imaging`; this record picks them for one model.
 """
 
 from __future__ import annotations
@@ -23,8 +19,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from breastbench.errors import UserError
+from breastbench.imaging.resize import RESIZE_RULES, prepare
 
-RESIZE_RULES = ("squash", "crop", "pad")
 # Manifest columns a text-context template may use.
 TEXT_FIELDS = ("magnification", "view", "laterality", "dataset", "stain")
 
@@ -111,6 +107,20 @@ class Preprocessing:
         """Decode, stain-normalise (if set) and resize one image file."""
         return decode(path, self.size, self.interpolation, self.stain_norm, self.resize)
 
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        """Stain-normalise (if set) and resize an already decoded uint8 RGB image."""
+        return prepare(image, self.size, self.interpolation, self.stain_norm, self.resize)
+
+    def transform(self, train: bool = False, augmentation: str = "off", seed: int | None = 0):
+        """The transform uint8 image -> normalised tensor (3, H, W) for this model.
+
+        ``train=False`` is the evaluation transform (resize and normalise, nothing random),
+        used by evaluation, feature caches, ``predict`` and the explainability maps.
+        """
+        from breastbench.imaging.transforms import build_transforms
+
+        return build_transforms(self.data_config, train, augmentation, seed=seed)
+
     # -- text ---------------------------------------------------------------------------------
     def texts(self, rows, where: str = "manifest") -> list[str] | None:
         """The text context of each row (a DataFrame or list of mappings), or None."""
@@ -155,36 +165,4 @@ def decode(
     """
     from breastbench.data import read_image
 
-    image = read_image(path)[..., :3]
-    if stain_norm:
-        from breastbench.experiment.stain import macenko_normalize
-
-        image = macenko_normalize(image)
-    return np.ascontiguousarray(apply_resize(image, size, interpolation, resize))
-
-
-def apply_resize(
-    image: np.ndarray, size: tuple[int, int], interpolation: str, rule: str = "squash"
-) -> np.ndarray:
-    """Resize ``image`` to ``size`` = (H, W) by ``rule`` (see the module docstring)."""
-    from breastbench.experiment.augment import resize_to
-
-    h, w = size
-    if rule == "squash":
-        return resize_to(image, h, w, interpolation)
-    ih, iw = image.shape[:2]
-    if rule == "crop":
-        scale = max(h / ih, w / iw)
-        rh, rw = max(h, round(ih * scale)), max(w, round(iw * scale))
-        resized = resize_to(image, rh, rw, interpolation)
-        top, left = (rh - h) // 2, (rw - w) // 2
-        return resized[top : top + h, left : left + w]
-    if rule == "pad":
-        scale = min(h / ih, w / iw)
-        rh, rw = max(1, round(ih * scale)), max(1, round(iw * scale))
-        resized = resize_to(image, rh, rw, interpolation)
-        out = np.zeros((h, w, image.shape[2]), dtype=image.dtype)
-        top, left = (h - rh) // 2, (w - rw) // 2
-        out[top : top + rh, left : left + rw] = resized
-        return out
-    raise UserError(f"resize: got {rule!r}; allowed: {', '.join(RESIZE_RULES)}")
+    return prepare(read_image(path)[..., :3], size, interpolation, stain_norm, resize)

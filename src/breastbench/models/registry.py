@@ -105,5 +105,7 @@ def build(name: str, num_classes: int, weights=None, **kwargs):
     info, builder = _lookup(name)
     if num_classes < 2:
         raise UserError(f"num_classes must be >= 2 for model '{name}', got {num_classes}")
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    from breastbench.models.adapters import with_lora_options
+
+    kwargs = with_lora_options(builder, {k: v for k, v in kwargs.items() if v is not None})
     return builder(info, num_classes=num_classes, weights=weights, **kwargs)

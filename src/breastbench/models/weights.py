@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import urllib.error
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -40,6 +42,59 @@ def kind_of(weights: str | os.PathLike | None) -> str:
     if str(weights) == PRETRAINED:
         return PRETRAINED
     return "local"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Where a builder's weights are: nothing (random), one file, or a folder.
+
+    ``source`` is what ``run.json`` and the checkpoint record: ``random``, the registry's
+    default source for ``pretrained``, or the local path.
+    """
+
+    kind: str
+    source: str
+    path: Path | None = None
+    folder: Path | None = None
+
+
+def resolve(
+    info,
+    weights: str | os.PathLike | None,
+    *,
+    hub_files: Sequence[str] = WEIGHT_FILES,
+    snapshot: Sequence[str] | None = None,
+    fetch: Callable[[], Path] | None = None,
+    names: tuple[str, ...] = WEIGHT_FILES,
+    repo: str | None = None,
+) -> Resolved:
+    """The one weights path of every builder (as timm's ``build_model_with_cfg``).
+
+    ``random`` (or None): nothing to load. ``pretrained``: refused for a tiny test model; else
+    the registry's repository (``info.weights`` without ``hf-hub:``, or ``repo``) as one of
+    ``hub_files`` in the HF cache, or as a ``snapshot`` folder of those patterns, or what
+    ``fetch()`` returns (e.g. a torchvision URL). A local path: with ``snapshot`` the folder
+    itself (None for a file), otherwise the weights file (the first of ``names`` in a folder).
+    Every miss is one line (:func:`missing`, :func:`local_file`).
+    """
+    kind = kind_of(weights)
+    if kind == RANDOM:
+        return Resolved(kind, RANDOM)
+    if kind == PRETRAINED:
+        if info.test_variant:
+            raise UserError(
+                f"'{info.name}' is a tiny test model with no pretrained weights; use random"
+            )
+        repo = repo or info.weights.removeprefix("hf-hub:")
+        if snapshot is not None:
+            return Resolved(kind, info.weights, folder=hf_snapshot(repo, list(snapshot), info.name))
+        path = fetch() if fetch is not None else hf_file(repo, tuple(hub_files), info.name)
+        return Resolved(kind, info.weights, path=path)
+    if snapshot is not None:
+        p = Path(weights).expanduser()
+        return Resolved(kind, str(p), folder=p if p.is_dir() else None)
+    path = local_file(weights, info.name, names)
+    return Resolved(kind, str(path), path=path)
 
 
 def is_offline() -> bool:

@@ -240,7 +240,7 @@ def experiment_raw(collection: RunCollection) -> dict:
 
 def settings(raw: dict) -> tuple[list[PublishedValue], ReportSpec]:
     """The ``published:`` and ``report:`` sections, validated (one-line UserError when bad)."""
-    from breastbench.experiment.schema import from_dict
+    from breastbench.schema import from_dict
 
     entries = raw.get("published") or []
     published = [from_dict(PublishedValue, e, f"published[{i}]") for i, e in enumerate(entries)]

@@ -22,7 +22,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from breastbench import jsonio  # noqa: E402
-from breastbench.experiment.augment import resize_to
 from breastbench.report.collect import Run  # noqa: E402
 from breastbench.report.figures import DPI, PLAIN_TEXT, FigureInfo  # noqa: E402
 from breastbench.report.headline import config_rank  # noqa: E402
@@ -41,20 +40,15 @@ def pick_images(run: Run, per_class: int) -> list[dict]:
     return picked
 
 
-def preprocess(resized: np.ndarray, data_config: dict) -> tuple[torch.Tensor, np.ndarray]:
-    """Normalise an image already decoded and resized by the model's preprocessing record.
+def preprocess(path: str, prep) -> tuple[torch.Tensor, np.ndarray]:
+    """One image as the model saw it in evaluation, and its RGB in [0, 1] for the overlay.
 
-    Also returns the RGB in [0, 1] the overlay is drawn on.
+    Decoded by the preprocessing record and normalised by its evaluation transform: the same
+    normalisation as training, evaluation and ``predict``, no copy of it here.
     """
-    import torch
-
-    _, h, w = data_config["input_size"]
-    rgb = resize_to(resized, h, w, data_config.get("interpolation", "bilinear"))
-    rgb = rgb.astype(np.float32) / 255.0
-    mean = np.asarray(data_config["mean"], dtype=np.float32)
-    std = np.asarray(data_config["std"], dtype=np.float32)
-    tensor = torch.from_numpy(((rgb - mean) / std).transpose(2, 0, 1)).unsqueeze(0)
-    return tensor, rgb
+    resized = prep.load_image(path)
+    tensor = prep.transform(train=False)(resized).unsqueeze(0)
+    return tensor, resized.astype(np.float32) / 255.0
 
 
 def _target_score(logits: torch.Tensor, cls: int) -> torch.Tensor:
@@ -156,7 +150,7 @@ def explain_run(
     items = pick_images(run, per_class)
     fig, axes = plt.subplots(2, len(items), figsize=(2.1 * len(items) + 0.8, 5.0), squeeze=False)
     for col, row in enumerate(items):
-        x, rgb = preprocess(prep.load_image(row["path"]), prep.data_config)
+        x, rgb = preprocess(row["path"], prep)
         if text_model is not None:  # the VLM sees the same text beside the image as in training
             text_model.texts = prep.texts([{**run.info, **row}], where=f"run {run.run_id}")
             cls, prob = predicted_class(text_model, x)

@@ -117,7 +117,7 @@ def spec_of(folder: RunFolder) -> CompareSpec:
     """The ``compare:`` section of the folder's saved experiment.yaml (default when absent)."""
     import yaml
 
-    from breastbench.experiment.schema import from_dict
+    from breastbench.schema import from_dict
 
     try:
         raw = yaml.safe_load(folder.config_path.read_text()) or {}

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from breastbench import jsonio
-from breastbench.experiment.perturb import family
+from breastbench.imaging.perturb import family
 from breastbench.results.folder import RunFolder, StoredRun
 
 CURVES = "robustness.csv"

@@ -14,9 +14,11 @@ from __future__ import annotations
 from breastbench.errors import UserError
 from breastbench.models import weights as W
 from breastbench.models.vlm.arch import arch_for
-from breastbench.models.vlm.lora import ATTENTION, LoraOptions
+from breastbench.models.vlm.lora import ScopedLoraOptions
 from breastbench.models.vlm.model import VLMClassifier
 from breastbench.models.vlm.prompt import PADDING_SIDES, PromptBuilder
+
+DEFAULT_VLM_LORA = ScopedLoraOptions()
 
 
 def build_vlm(
@@ -29,46 +31,40 @@ def build_vlm(
     attn_implementation="sdpa",
     input_size=None,
     padding_side="right",
-    lora_r=16,
-    lora_alpha=32,
-    lora_dropout=0.05,
-    lora_targets=None,
-    lora_scope="decoder",
+    lora: ScopedLoraOptions = DEFAULT_VLM_LORA,
 ) -> VLMClassifier:
     """Build a VLM classifier from random, meta-device, hub or local-folder weights."""
     from breastbench.models.vlm.configs import architecture_config
     from breastbench.models.vlm.loading import (
+        SNAPSHOT_PATTERNS,
         build_random,
+        complete_folder,
         load_pretrained,
         parse_dtype,
-        resolve_folder,
     )
 
     dtype = parse_dtype(torch_dtype)
-    kind = W.kind_of(weights)
     hub_id = info.extra["hub_id"]
-    if kind == W.PRETRAINED and info.test_variant:
+    if W.kind_of(weights) == W.PRETRAINED and info.test_variant:
         raise UserError(f"'{info.name}' is a tiny test model without pretrained weights")
     if padding_side not in PADDING_SIDES:
         raise UserError(f"padding_side must be one of {PADDING_SIDES}, got '{padding_side}'")
-    if lora_targets is not None and lora_scope in ("vision", "connector"):
+    if lora.targets is not None and lora.scope in ("vision", "connector"):
         raise UserError(
-            f"lora_targets picks decoder projections but lora_scope is '{lora_scope}' for "
+            f"lora_targets picks decoder projections but lora_scope is '{lora.scope}' for "
             f"'{info.name}'; remove lora_targets or use lora_scope decoder or all"
         )
-    targets = ATTENTION if lora_targets is None else tuple(lora_targets)
-    lora = LoraOptions(lora_r, lora_alpha, lora_dropout, targets, lora_scope)
 
     processor = lm_head = None
-    if kind == W.RANDOM:
+    found = W.resolve(info, weights, snapshot=SNAPSHOT_PATTERNS, repo=hub_id)
+    if found.kind == W.RANDOM:
         core = build_random(architecture_config(info.extra["arch"]), dtype, attn_implementation)
-        source = W.RANDOM
     else:
-        folder = resolve_folder(weights, hub_id, info.name)
+        folder = complete_folder(found, hub_id, info.name)
         core, lm_head, processor = load_pretrained(
             folder, hub_id, info.name, dtype, attn_implementation
         )
-        source = str(weights) if kind == "local" else hub_id
+    source = found.source
 
     arch = arch_for(core.config)
     side = _side(input_size, info)

@@ -49,11 +49,11 @@ def build_random(config, dtype: torch.dtype, attn: str):
     return AutoModel.from_config(config, dtype=dtype)
 
 
-def resolve_folder(weights: str, hub_id: str, what: str) -> Path:
-    """A local folder for ``"pretrained"`` (HF cache/download) or a user-given folder path."""
-    if W.kind_of(weights) == W.PRETRAINED:
-        return W.hf_snapshot(hub_id, SNAPSHOT_PATTERNS, what)
-    folder = Path(weights).expanduser()
+def complete_folder(found: W.Resolved, hub_id: str, what: str) -> Path:
+    """The folder of resolved weights: the HF snapshot, or a user-given folder with config.json."""
+    if found.kind == W.PRETRAINED:
+        return found.folder
+    folder = Path(found.source)
     if not (folder / "config.json").is_file():
         raise MissingWeightsError(
             f"weights for '{what}' not found: {folder} is not a folder with config.json; "

@@ -16,6 +16,7 @@ import warnings
 from dataclasses import asdict, dataclass
 
 from breastbench.errors import UserError
+from breastbench.models.adapters import LoraOptions
 
 ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
 MLP = ("gate_proj", "up_proj", "down_proj")
@@ -24,24 +25,22 @@ PARTS = ("vision", "connector", "decoder")  # the parts a scope may adapt, in fo
 
 
 @dataclass(frozen=True)
-class LoraOptions:
-    """LoRA hyper-parameters; defaults are the histopathology study's (r=16, alpha=32, 0.05)."""
+class ScopedLoraOptions(LoraOptions):
+    """The VLM's LoRA options: the common ones plus decoder ``targets`` and the ``scope``.
 
-    r: int = 16
-    alpha: float = 32
-    dropout: float = 0.05
-    targets: tuple[str, ...] = ATTENTION  # decoder projections to adapt
+    Defaults are the histopathology study's (r=16, alpha=32, 0.05); ``targets`` None means the
+    attention projections.
+    """
+
+    targets: tuple[str, ...] | None = None  # decoder projections to adapt
     scope: str = "decoder"  # which part(s) carry adapters: one of SCOPES
 
     def __post_init__(self):
         if self.scope not in SCOPES:
             raise UserError(f"lora_scope {self.scope!r} invalid; use one of: {', '.join(SCOPES)}")
-        if not isinstance(self.r, int) or self.r < 1:
-            raise UserError(f"lora_r must be a positive integer, got {self.r!r}")
-        if not self.alpha > 0:
-            raise UserError(f"lora_alpha must be > 0, got {self.alpha!r}")
-        if not 0 <= self.dropout < 1:
-            raise UserError(f"lora_dropout must be in [0, 1), got {self.dropout!r}")
+        super().__post_init__()
+        if self.targets is None:
+            return
         bad = [t for t in self.targets if t not in ATTENTION + MLP]
         if bad or not self.targets:
             raise UserError(
@@ -51,13 +50,18 @@ class LoraOptions:
         object.__setattr__(self, "targets", tuple(self.targets))
 
     @property
+    def decoder_targets(self) -> tuple[str, ...]:
+        """The decoder projections that get adapters."""
+        return ATTENTION if self.targets is None else self.targets
+
+    @property
     def parts(self) -> tuple[str, ...]:
         """The model parts (vision, connector, decoder) that carry adapters under this scope."""
         return PARTS if self.scope == "all" else (self.scope,)
 
     def as_dict(self) -> dict:
         """Plain dict for reports and checkpoint metadata."""
-        return {**asdict(self), "targets": list(self.targets)}
+        return {**asdict(self), "targets": list(self.decoder_targets)}
 
 
 def target_pattern(decoder_name: str, targets: tuple[str, ...]) -> str:
@@ -66,17 +70,17 @@ def target_pattern(decoder_name: str, targets: tuple[str, ...]) -> str:
     return rf"{decoder_name}\.layers\.\d+\.(self_attn|mlp)\.({names})"
 
 
-def scope_pattern(arch, options: LoraOptions) -> str:
+def scope_pattern(arch, options: ScopedLoraOptions) -> str:
     """Regex over full module names matching exactly the linear layers of the scope's parts."""
     patterns = {
-        "decoder": target_pattern(arch.decoder_name, options.targets),
+        "decoder": target_pattern(arch.decoder_name, options.decoder_targets),
         "vision": arch.vision_lora_pattern,
         "connector": arch.connector_lora_pattern,
     }
     return "|".join(f"(?:{patterns[part]})" for part in options.parts)
 
 
-def wrap_lora(core, arch, options: LoraOptions):
+def wrap_lora(core, arch, options: ScopedLoraOptions):
     """Inject adapters into the scope's parts; peft freezes every non-adapter parameter."""
     from peft import LoraConfig, get_peft_model
 

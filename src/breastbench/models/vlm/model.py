@@ -25,7 +25,7 @@ from breastbench.errors import UserError
 from breastbench.models.adapters import load_lora_checkpoint, lora_checkpoint_state, peft_report
 from breastbench.models.base import BreastModel
 from breastbench.models.vlm.generative import AnswerScorer
-from breastbench.models.vlm.lora import LoraOptions, wrap_lora
+from breastbench.models.vlm.lora import ScopedLoraOptions, wrap_lora
 from breastbench.models.vlm.prompt import PromptBuilder, pool_last
 
 
@@ -41,7 +41,7 @@ class VLMClassifier(BreastModel):
         prompts: PromptBuilder,
         weights_source,
         image_size: tuple[int, int],
-        lora: LoraOptions,
+        lora: ScopedLoraOptions,
         lm_head: torch.nn.Module | None = None,
     ):
         super().__init__(info, num_classes, core.config.text_config.hidden_size, weights_source)

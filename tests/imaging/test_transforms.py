@@ -7,13 +7,9 @@ import pytest
 import torch
 
 from breastbench.errors import UserError
-from breastbench.experiment.augment import (
-    AUGMENTATIONS,
-    build_transforms,
-    resize_image,
-    resize_only,
-)
-from breastbench.experiment.stain import MacenkoNormalizer
+from breastbench.imaging.resize import prepare, resize_to
+from breastbench.imaging.stain import MacenkoNormalizer
+from breastbench.imaging.transforms import AUGMENTATIONS, build_transforms
 
 DATA_CONFIG = {
     "input_size": (3, 48, 40),
@@ -48,16 +44,20 @@ def test_shapes_and_dtype(image, augmentation, train):
 
 def test_eval_is_resize_then_data_config_normalisation(image):
     expected = expected_eval(image)
-    for transform in (resize_only(DATA_CONFIG), build_transforms(DATA_CONFIG, False, "on")):
+    eval_transforms = (
+        build_transforms(DATA_CONFIG, False),
+        build_transforms(DATA_CONFIG, False, "on"),
+    )
+    for transform in eval_transforms:
         assert torch.allclose(transform(image), expected, atol=1e-5)
         assert torch.equal(transform(image), transform(image))  # deterministic
 
 
 def test_normalisation_follows_data_config(image):
     cfg = {**DATA_CONFIG, "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
-    assert torch.allclose(resize_only(cfg)(image), expected_eval(image, cfg), atol=1e-5)
+    assert torch.allclose(build_transforms(cfg, False)(image), expected_eval(image, cfg), atol=1e-5)
     flat = np.full((48, 40, 3), 255, dtype=np.uint8)
-    assert torch.allclose(resize_only(cfg)(flat), torch.ones(3, 48, 40))
+    assert torch.allclose(build_transforms(cfg, False)(flat), torch.ones(3, 48, 40))
 
 
 def test_off_never_changes_an_image_beyond_resize(image):
@@ -114,15 +114,16 @@ def test_presets_split_colour_and_geometry():
     assert "RandomBrightnessContrast" not in geometric and "Blur" not in geometric
 
 
-def test_stain_norm_runs_before_the_pipeline(image):
-    transform = build_transforms(DATA_CONFIG, False, stain_norm=True)
-    assert isinstance(transform.stain, MacenkoNormalizer)
+def test_stain_norm_runs_before_the_resize_and_the_transform(image):
+    prepared = prepare(image, (48, 40), "bicubic", stain_norm=True)
+    stained = MacenkoNormalizer()(image)
+    np.testing.assert_array_equal(prepared, resize_to(stained, 48, 40, "bicubic"))
     expected = expected_eval(MacenkoNormalizer()(image))
-    assert torch.allclose(transform(image), expected, atol=1e-5)
+    assert torch.allclose(build_transforms(DATA_CONFIG, False)(prepared), expected, atol=1e-5)
 
 
 def test_resized_cache_gives_the_same_tensors(image):
-    cached = resize_image(image, DATA_CONFIG)
+    cached = resize_to(image, 48, 40, "bicubic")
     assert cached.shape == (48, 40, 3) and cached.dtype == np.uint8
     raw = build_transforms(DATA_CONFIG, True, "on", seed=3)
     from_cache = build_transforms(DATA_CONFIG, True, "on", seed=3)
@@ -136,4 +137,4 @@ def test_user_errors(image):
     with pytest.raises(UserError, match="data_config"):
         build_transforms({"input_size": (3, 8, 8)}, True)
     with pytest.raises(UserError, match="uint8"):
-        resize_only(DATA_CONFIG)(image.astype(np.float32))
+        build_transforms(DATA_CONFIG, False)(image.astype(np.float32))

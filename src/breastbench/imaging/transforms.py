@@ -1,4 +1,4 @@
-"""Image transforms: the study's augmentation pipeline, its ablation presets, and eval resize.
+"""Image transforms: the study's augmentation pipeline, its presets, and the normalisation.
 
 Every transform takes an (H, W, 3) uint8 RGB image and returns a float32 tensor (3, H, W)
 resized to ``data_config["input_size"]`` and normalised with ``data_config["mean"/"std"]``.
@@ -45,7 +45,6 @@ images is reproducible; call ``transform.set_seed(seed + worker_id)`` in a DataL
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import albumentations as A
 import cv2
@@ -53,19 +52,9 @@ import numpy as np
 import torch
 
 from breastbench.errors import UserError
-from breastbench.experiment.stain import MacenkoNormalizer
+from breastbench.imaging.resize import INTERPOLATION, resize_to
 
 AUGMENTATIONS = ("off", "on", "study", "color", "geometric")
-
-_INTERPOLATION = {
-    "nearest": cv2.INTER_NEAREST,
-    "bilinear": cv2.INTER_LINEAR,
-    "linear": cv2.INTER_LINEAR,
-    "bicubic": cv2.INTER_CUBIC,
-    "cubic": cv2.INTER_CUBIC,
-    "area": cv2.INTER_AREA,
-    "lanczos": cv2.INTER_LANCZOS4,
-}
 
 # Study (Section 3.6) parameters, named once.
 FLIP_P = 0.5
@@ -87,11 +76,11 @@ def _size_and_interp(data_config: dict) -> tuple[int, int, int]:
     if "mean" not in data_config or "std" not in data_config:
         raise UserError(message)
     name = str(data_config.get("interpolation", "bilinear")).lower()
-    if name not in _INTERPOLATION:
+    if name not in INTERPOLATION:
         raise UserError(
-            f"unknown interpolation {name!r} in data_config; use one of {sorted(_INTERPOLATION)}"
+            f"unknown interpolation {name!r} in data_config; use one of {sorted(INTERPOLATION)}"
         )
-    return int(height), int(width), _INTERPOLATION[name]
+    return int(height), int(width), INTERPOLATION[name]
 
 
 def _crop(height: int, width: int, interp: int) -> A.BasicTransform:
@@ -133,15 +122,13 @@ def _augmentations(preset: str, height: int, width: int, interp: int) -> list:
 class ImageTransform:
     """Callable uint8 (H, W, 3) RGB image -> normalised float32 tensor (3, H, W).
 
-    Optional stain normalisation runs first (a preprocessing step, applied in train and eval),
-    then the albumentations pipeline, then normalisation with the model's mean/std.
+    The albumentations pipeline: the one resize, the random augmentations (training only),
+    then normalisation with the model's mean/std. Stain normalisation is a preprocessing step
+    of the decoded image (:func:`breastbench.imaging.resize.prepare`), before this transform.
     """
 
-    def __init__(
-        self, compose: A.Compose, stain: Callable[[np.ndarray], np.ndarray] | None = None
-    ) -> None:
+    def __init__(self, compose: A.Compose) -> None:
         self.compose = compose
-        self.stain = stain
 
     def set_seed(self, seed: int | None) -> None:
         """Re-seed the random augmentations (e.g. per DataLoader worker)."""
@@ -155,8 +142,6 @@ class ImageTransform:
                 f"transforms expect an (H, W, 3) uint8 RGB image, got shape {image.shape} "
                 f"dtype {image.dtype}"
             )
-        if self.stain is not None:
-            image = self.stain(image)
         out = self.compose(image=image)["image"]
         return torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32))
 
@@ -165,10 +150,8 @@ def build_transforms(
     data_config: dict,
     train: bool,
     augmentation: str = "off",
-    stain_norm: bool = False,
     *,
     seed: int | None = 0,
-    stain_normalizer: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> ImageTransform:
     """The transform for training (``train=True``) or evaluation of one model.
 
@@ -176,10 +159,7 @@ def build_transforms(
         data_config: ``model.data_config`` (input_size, mean, std, interpolation).
         train: apply the random ``augmentation`` preset; evaluation only resizes.
         augmentation: one of ``off``, ``on``/``study``, ``color``, ``geometric``.
-        stain_norm: Macenko-normalise every image first (train and eval alike).
         seed: seed of the random augmentations (reproducible sequence).
-        stain_normalizer: a fitted normaliser to use instead of the standard H&E reference
-            (implies stain normalisation).
     """
     if augmentation not in AUGMENTATIONS:
         raise UserError(
@@ -196,8 +176,7 @@ def build_transforms(
         ],
         seed=seed,
     )
-    stain = stain_normalizer or (MacenkoNormalizer() if stain_norm else None)
-    return ImageTransform(compose, stain)
+    return ImageTransform(compose)
 
 
 class _Resize:
@@ -208,27 +187,3 @@ class _Resize:
 
     def __call__(self, image: np.ndarray, **_) -> np.ndarray:
         return resize_to(image, *self.size)
-
-
-def resize_only(data_config: dict) -> ImageTransform:
-    """The evaluation transform: resize to the input size and normalise, nothing random."""
-    return build_transforms(data_config, train=False)
-
-
-def resize_image(image: np.ndarray, data_config: dict) -> np.ndarray:
-    """Resize a uint8 image to the model input size (what the decoded-image cache stores)."""
-    height, width, _ = _size_and_interp(data_config)
-    return resize_to(image, height, width, str(data_config.get("interpolation", "bilinear")))
-
-
-def resize_to(image: np.ndarray, height: int, width: int, interpolation: str) -> np.ndarray:
-    """The one resize of the pipeline (cache, transforms, predict, explain).
-
-    Area averaging when shrinking (no aliasing of nuclei and texture, like an antialiased
-    resize); the model's interpolation when enlarging.
-    """
-    if image.shape[:2] == (height, width):
-        return image
-    shrink = image.shape[0] >= height and image.shape[1] >= width
-    interp = cv2.INTER_AREA if shrink else _INTERPOLATION.get(interpolation, cv2.INTER_LINEAR)
-    return cv2.resize(image, (width, height), interpolation=interp)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from breastbench.errors import UserError
-from breastbench.experiment.stain import (
+from breastbench.imaging.stain import (
     REFERENCE_STAIN_MATRIX,
     MacenkoNormalizer,
     estimate_stains,
