@@ -20,13 +20,10 @@ import yaml
 from breastbench.errors import UserError
 from breastbench.experiment.robustness import RobustnessConfig
 from breastbench.experiment.schema import from_dict
+from breastbench.modes import get_mode, load_plugin, mode_names, probe_names
 from breastbench.report.spec import PublishedValue, ReportSpec
 from breastbench.results.spec import CompareSpec, selector
 
-MODES = ("zero_shot", "linear_probe", "finetune", "lora", "knn", "simpleshot", "tuned_probe")
-# Probes fitted on frozen features without gradient steps (or with an inner-validated choice):
-# they run on every model that can do a linear probe.
-PROBE_MODES = ("knn", "simpleshot", "tuned_probe")
 AUGMENTATIONS = ("off", "on", "color", "geometric")
 
 
@@ -76,11 +73,10 @@ class ModelConfig:
     """One model and the learning modes to run it under."""
 
     name: str = _f(None, "registry name, e.g. cnn/resnet34 (see `breastbench models list`)")
-    modes: list[
-        Literal["zero_shot", "linear_probe", "finetune", "lora", "knn", "simpleshot", "tuned_probe"]
-    ] = _f(
+    modes: list[str] = _f(
         factory=lambda: ["finetune"],
-        help="learning modes; knn, simpleshot and tuned_probe fit on frozen features",
+        help="learning modes (breastbench.modes): zero_shot, linear_probe, finetune, lora, and "
+        "knn, simpleshot and tuned_probe fitted on frozen features; mode_plugins add more",
     )
     weights: str | None = _f(None, "null/random, pretrained, or a local folder/file")
     label: str | None = _f(None, "display name in tables (default: the registry name)")
@@ -121,13 +117,18 @@ class ModelConfig:
         if not self.name:
             raise UserError(f"{where}.name: required, e.g. cnn/resnet34")
         if not self.modes:
-            raise UserError(f"{where}.modes: give at least one of {', '.join(MODES)}")
+            raise UserError(f"{where}.modes: give at least one of {', '.join(mode_names())}")
+        for i, mode in enumerate(self.modes):  # the registry's names, checked as a Literal is
+            if mode not in mode_names():
+                allowed = ", ".join(repr(m) for m in mode_names())
+                raise UserError(f"{where}.modes[{i}]: got {mode!r}; allowed: {allowed}")
         check_unique(self.modes, f"{where}.modes")
         check_unique(self.shots, f"{where}.shots")
         if isinstance(self.lr, dict):
             for mode, value in self.lr.items():
-                if mode not in MODES or isinstance(value, bool):
-                    raise UserError(f"{where}.lr: key {mode!r} must be one of {', '.join(MODES)}")
+                if mode not in mode_names() or isinstance(value, bool):
+                    allowed = ", ".join(mode_names())
+                    raise UserError(f"{where}.lr: key {mode!r} must be one of {allowed}")
                 if not isinstance(value, (int, float)):
                     raise UserError(f"{where}.lr.{mode}: got {value!r}; expected a number")
                 if not value > 0:
@@ -283,10 +284,11 @@ class LabelEfficiencyConfig:
         if self.draws < 1:
             raise UserError(f"{where}.draws: got {self.draws}; use 1 or more")
         for m in self.modes:
-            if m not in ("linear_probe", *PROBE_MODES):
+            frozen = ("linear_probe", *probe_names())
+            if m not in frozen or not get_mode(m).frozen:
                 raise UserError(
-                    f"{where}.modes: {m!r} is not a frozen-feature mode; allowed: linear_probe, "
-                    + ", ".join(PROBE_MODES)
+                    f"{where}.modes: {m!r} is not a frozen-feature mode; allowed: "
+                    + ", ".join(frozen)
                 )
 
 
@@ -324,6 +326,11 @@ class ExperimentConfig:
     output_dir: str = _f("outputs/experiment", "where run folders and the report go")
     seed: int = _f(0, "training seed (weights init, shuffling, augmentation)")
     datasets: list[DatasetConfig] = _f(factory=list, help="datasets")
+    mode_plugins: list[str] = _f(
+        factory=list,
+        help="files (my_mode.py) or modules that register learning modes with "
+        "breastbench.modes.register_mode, loaded before the models are checked",
+    )
     models: list[ModelConfig] = _f(factory=list, help="models and modes")
     augmentation: list[Literal["off", "on", "color", "geometric"]] = _f(
         factory=lambda: ["off"], help="augmentation settings; each is its own experiment"
@@ -616,6 +623,7 @@ def load_config(
     except UserError as err:
         raise UserError(f"{path}: {err}") from None
     try:
+        load_mode_plugins(raw, base=Path.cwd())
         cfg = from_dict(ExperimentConfig, raw, "")
     except UserError as err:
         given = f" (with --set {' --set '.join(sets)})" if sets else ""
@@ -637,3 +645,19 @@ def load_config(
     if cfg.cache_dir:
         cfg.cache_dir = _resolve(cfg.cache_dir, base)
     return cfg
+
+
+def load_mode_plugins(raw: dict, base: Path | None = None) -> None:
+    """Import the config's ``mode_plugins`` (files resolved against ``base``) before validation.
+
+    Their modes must be registered before ``models[i].modes`` is checked, so this reads the raw
+    mapping; the resolved paths are written back, so a worker loads the same files.
+    """
+    plugins = raw.get("mode_plugins") or []
+    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+        raise UserError(f"mode_plugins: got {plugins!r}; expected a list of .py files or modules")
+    if base is not None:
+        plugins = [_resolve(p, base) if p.endswith(".py") else p for p in plugins]
+        raw["mode_plugins"] = plugins
+    for i, target in enumerate(plugins):
+        load_plugin(target, where=f"mode_plugins[{i}]")

@@ -1,4 +1,10 @@
-"""Execute one :class:`RunSpec`: data split -> model -> mode -> fit -> predictions -> files.
+"""Execute one :class:`RunSpec`: split -> build -> mode.fit -> write.
+
+:func:`split` gives the run's table and indices, :func:`build` the model, its preprocessing and
+the input the mode reads (the cache group of :mod:`breastbench.experiment.cachegroup`),
+:func:`fit_mode` fits the run's :class:`~breastbench.modes.Mode` (the trainer for a gradient
+mode, the mode's ``fit_predict`` on frozen features for a probe-like one) and :func:`execute`
+writes predictions, metrics and ``run.json`` (assembled by :func:`run_info`).
 
 Everything the run writes goes through :class:`~breastbench.results.RunFolder`, atomically, so
 a run folder either is complete or does not exist. Long runs save a resume state (the folder's
@@ -19,7 +25,8 @@ import torch
 
 from breastbench import jsonio
 from breastbench.errors import UserError
-from breastbench.experiment.config import PROBE_MODES, ExperimentConfig, ModelConfig
+from breastbench.experiment.cachegroup import input_kind
+from breastbench.experiment.config import ExperimentConfig, ModelConfig
 from breastbench.experiment.grid import RunSpec, shot_draws
 from breastbench.experiment.images import ImageStore
 from breastbench.experiment.outputs import predictions_table
@@ -32,6 +39,7 @@ from breastbench.experiment.provenance import (
 from breastbench.experiment.sources import ImageSource, feature_source, vision_source
 from breastbench.experiment.train import FitResult, fit, predict_logits, probabilities
 from breastbench.models.preprocess import Preprocessing
+from breastbench.modes import Mode, get_mode
 from breastbench.results import RunFolder
 
 
@@ -89,11 +97,6 @@ def external_targets(
     return labels.map({c: i for i, c in enumerate(classes)}).to_numpy()
 
 
-def model_mode(mode: str) -> str:
-    """The model's own mode for a run mode: frozen-feature probes are linear-probe models."""
-    return "linear_probe" if mode in PROBE_MODES else mode
-
-
 def build_model(spec: RunSpec, mc: ModelConfig, classes: list[str], device: torch.device):
     """Create the model, set its mode, and build a zero-shot text head where asked."""
     from breastbench.models import create
@@ -103,12 +106,12 @@ def build_model(spec: RunSpec, mc: ModelConfig, classes: list[str], device: torc
         kwargs["input_size"] = mc.input_size
     torch.manual_seed(spec.seed)  # random init (tiny models, heads) comes from the run seed
     model = create(mc.name, num_classes=len(classes), weights=mc.weights, **kwargs)
-    mode = model_mode(spec.mode)
-    model.set_mode(mode)
-    if spec.mode == "zero_shot" or (mode == "linear_probe" and mc.init_head_from_text):
+    state = get_mode(spec.mode).state  # the model state the mode needs
+    model.set_mode(state)
+    if state == "zero_shot" or (state == "linear_probe" and mc.init_head_from_text):
         mag = spec.magnification if mc.magnification_prompts else None
         model.build_zero_shot_head(classes, mc.prompt_set, magnification=mag)
-        model.set_mode(mode)
+        model.set_mode(state)
     return model.to(device)
 
 
@@ -150,19 +153,15 @@ def make_source(
     cache_dir = ctx.cache_dir if own else None
     train_tf, eval_tf = _transforms(prep, spec.augmentation)
     texts = prep.texts(text_rows(df, spec), where=f"dataset '{spec.dataset}'")
-    no_aug = spec.augmentation == "off"
-    # where the vision side trains (vision LoRA, fine-tuning), its outputs cannot be cached
-    vision_frozen = not getattr(model, "vision_trainable", False)
-    if spec.mode in PROBE_MODES:  # probes need the feature matrix (cached unless --no-cache)
+    kind = input_kind(ctx.cfg, spec)  # the one rule the plan and Ray group caches by
+    if get_mode(spec.mode).probe:  # probes need the feature matrix (cached unless --no-cache)
         cache = cache_dir if ctx.use_cache else None
         return feature_source(model, store, targets, eval_tf, ctx.device, cache, texts)
-    # VLM LoRA trains the decoder and generative zero-shot scores with it: both read the
-    # cached vision tokens
-    on_vision = hasattr(model, "encode_vision") and spec.mode in ("lora", "zero_shot")
-    frozen_head = spec.mode in ("zero_shot", "linear_probe") and not on_vision
-    if ctx.use_cache and no_aug and frozen_head:
+    if ctx.use_cache and kind == "features":
         return feature_source(model, store, targets, eval_tf, ctx.device, cache_dir, texts)
-    if ctx.use_cache and no_aug and on_vision and vision_frozen:
+    # VLM LoRA on the decoder and generative zero-shot read the cached vision tokens; where the
+    # model's vision side trains after all, its outputs cannot be cached
+    if ctx.use_cache and kind == "vision" and not getattr(model, "vision_trainable", False):
         return vision_source(model, store, targets, eval_tf, ctx.device, cache_dir, texts)
     return ImageSource(
         store,
@@ -182,8 +181,7 @@ def micro_batch(ctx: RunContext, spec: RunSpec, mc: ModelConfig, model, source, 
     from breastbench.experiment.microbatch import resolve
 
     batch = ctx.cfg.training.batch_size
-    trains = spec.mode not in PROBE_MODES and spec.mode != "zero_shot"
-    if not trains or ctx.cfg.training.epochs == 0 or len(train_idx) == 0:
+    if not get_mode(spec.mode).trains or ctx.cfg.training.epochs == 0 or len(train_idx) == 0:
         configured = None if mc.micro_batch_size == "auto" else mc.micro_batch_size
         return resolve(
             configured,
@@ -316,6 +314,82 @@ def in_context(model, source, df: pd.DataFrame, support_idx: np.ndarray, spec: R
     }
 
 
+@dataclass
+class Built:
+    """A run's model, its preprocessing record and the input its mode reads."""
+
+    model: object
+    prep: Preprocessing
+    source: object  # ImageSource, or a TensorSource of cached features / vision tokens
+    t_model: float  # perf_counter when the model was built
+    t_data: float  # perf_counter when its input was ready
+
+
+@dataclass
+class Fitted:
+    """What fitting the run's mode gave: test probabilities and how they were obtained."""
+
+    probs: np.ndarray
+    result: FitResult
+    micro: object  # microbatch.MicroBatch
+    probe: dict = field(default_factory=dict)  # a probe-like mode's choices (k, C, ...)
+    examples: dict | None = None  # in-context examples of a generative zero-shot
+    fitted_probe: object | None = None  # modes.fitted.FittedProbe, for the checkpoint
+
+
+def build(ctx: RunContext, spec: RunSpec, mc: ModelConfig, df, targets, classes) -> Built:
+    """The model in the state its mode needs, its preprocessing and the input it reads."""
+    model = build_model(spec, mc, classes, ctx.device)
+    t_model = time.perf_counter()
+    prep = preprocessing(ctx, spec, mc, model)
+    source = make_source(ctx, spec, mc, model, df, targets, prep)
+    return Built(model, prep, source, t_model, time.perf_counter())
+
+
+def fit_mode(
+    ctx: RunContext, spec: RunSpec, mc: ModelConfig, built: Built, data, resume, on_epoch
+) -> Fitted:
+    """Fit the run's mode and predict its test rows.
+
+    ``data`` is (df, targets, classes, train_idx, val_idx, test_idx). A probe-like mode fits its
+    ``fit_predict`` on the frozen features; every other mode goes through the trainer.
+    """
+    cfg, mode = ctx.cfg, get_mode(spec.mode)
+    df, targets, classes, train_idx, val_idx, test_idx = data
+    model, source = built.model, built.source
+    mon = ctx.monitor
+    micro_info = micro_batch(ctx, spec, mc, model, source, train_idx)
+    micro = micro_info.chosen
+    lr = mc.lr.get(spec.mode) if isinstance(mc.lr, dict) else mc.lr
+    examples = None
+    if mode.state == "zero_shot" and spec.shots is not None:  # generative in-context learning
+        examples = in_context(model, source, df, train_idx, spec)
+    if mode.probe:
+        t0 = time.perf_counter()
+        info: dict = {}
+        fitted = fitted_probe(mode, spec, source, df, targets, train_idx, len(classes))
+        probs = fitted.predict(source.data.float().numpy()[np.asarray(test_idx)], info)
+        result = FitResult([], None, time.perf_counter() - t0)
+        return Fitted(probs, result, micro_info, info, examples, fitted)
+    result = fit(
+        model,
+        source,
+        train_idx,
+        cfg.training,
+        seed=spec.seed,
+        device=ctx.device,
+        micro_batch=micro,
+        lr=lr or cfg.training.lr,
+        test_idx=test_idx,
+        val_idx=val_idx,
+        resume=resume,
+        on_epoch=on_epoch,
+        on_step=mon.step if mon is not None else None,
+    )
+    logits = predict_logits(model, source, test_idx, max(micro, 64), ctx.device, cfg.training.amp)
+    return Fitted(probabilities(logits), result, micro_info, examples=examples)
+
+
 def execute(spec: RunSpec, ctx: RunContext) -> Path:
     """Run one unit and write its folder atomically; return the final folder."""
     cfg = ctx.cfg
@@ -331,75 +405,15 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
     df, train_idx, val_idx, test_idx = split(spec, ctx)
     targets = df["target"].to_numpy()
 
-    model = build_model(spec, mc, classes, ctx.device)
-    t_model = time.perf_counter()
-    prep = preprocessing(ctx, spec, mc, model)
-    source = make_source(ctx, spec, mc, model, df, targets, prep)
-    t_data = time.perf_counter()
+    built = build(ctx, spec, mc, df, targets, classes)
+    model, prep, source = built.model, built.prep, built.source
 
     partial = folder.partial_path(key)
-    resume = None
-    if partial.exists():
-        resume = torch.load(partial, map_location=ctx.device, weights_only=True)
-    mon = ctx.monitor
-    done_epochs = int(resume["epoch"]) + 1 if resume else 0
-    resumes = list((resume or {}).get("resumes", []))  # every resume of this run, kept
-    if resume:
-        from breastbench.experiment.monitor import stamp
-
-        resumes.append({"epoch": done_epochs + 1, "of": cfg.training.epochs, "time": stamp()})
-    if mon is not None:
-        params = {"key": spec.key.to_dict(), **recorded_settings(cfg, mc, spec.mode)}
-        mon.run_start(spec.run_id, done_epochs, cfg.training.epochs, params)
-
-    last_save = [time.perf_counter()]
-
-    def on_epoch(epoch: int, row: dict, state) -> None:
-        if mon is not None:
-            mon.epoch_end(epoch, row)
-        # Resume checkpoints pay off for long runs only: a run that reaches this epoch in
-        # less than checkpoint_seconds simply restarts if interrupted.
-        every, min_s = cfg.training.checkpoint_every, cfg.training.checkpoint_seconds
-        due = every and (epoch + 1) % every == 0 and epoch + 1 < cfg.training.epochs
-        if due and time.perf_counter() - last_save[0] >= min_s:
-            # a stop mid-write (Ctrl-C, SIGTERM) leaves the previous state, no temporary
-            payload = {**state(), "resumes": resumes}
-            jsonio.atomic_write(partial, lambda tmp: torch.save(payload, tmp))
-            last_save[0] = time.perf_counter()
-            if mon is not None:
-                mon.checkpoint(spec.run_id, epoch + 1)
-
-    micro_info = micro_batch(ctx, spec, mc, model, source, train_idx)
-    micro = micro_info.chosen
-    lr = mc.lr.get(spec.mode) if isinstance(mc.lr, dict) else mc.lr
-    probe_info: dict = {}
-    examples = None
-    if spec.mode == "zero_shot" and spec.shots is not None:  # generative in-context learning
-        examples = in_context(model, source, df, train_idx, spec)
-    if spec.mode in PROBE_MODES:
-        t0 = time.perf_counter()
-        probs = fit_probe(spec, source, df, targets, train_idx, test_idx, len(classes), probe_info)
-        result = FitResult([], None, time.perf_counter() - t0)
-    else:
-        result = fit(
-            model,
-            source,
-            train_idx,
-            cfg.training,
-            seed=spec.seed,
-            device=ctx.device,
-            micro_batch=micro,
-            lr=lr or cfg.training.lr,
-            test_idx=test_idx,
-            val_idx=val_idx,
-            resume=resume,
-            on_epoch=on_epoch,
-            on_step=mon.step if mon is not None else None,
-        )
-        logits = predict_logits(
-            model, source, test_idx, max(micro, 64), ctx.device, cfg.training.amp
-        )
-        probs = probabilities(logits)
+    resume, resumes = _resume(partial, ctx, spec, mc)
+    on_epoch = _epoch_hook(ctx, spec, partial, resumes)
+    data = (df, targets, classes, train_idx, val_idx, test_idx)
+    fitted = fit_mode(ctx, spec, mc, built, data, resume, on_epoch)
+    probs, result = fitted.probs, fitted.result
     t_end = time.perf_counter()
 
     pred_df = predictions_table(df.iloc[test_idx], probs, classes, spec.fold)
@@ -419,26 +433,100 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
             ctx, spec, mc, model, df, targets, prep, source, train_idx, test_idx, classes, fit_probe
         )
     t_robust = time.perf_counter() - t_robust
-    from breastbench.metrics.calibration import calibration_metrics, calibration_settings
+    from breastbench.metrics.calibration import calibration_metrics
 
     metrics.update(calibration_metrics(y, probs, len(classes)))
-    run_info = {
+    timings = {
+        "model_build_s": built.t_model - t_start,
+        "data_s": built.t_data - built.t_model,
+        "fit_s": result.seconds,
+        "predict_s": t_end - built.t_data - result.seconds,
+        "robustness_s": t_robust,
+    }
+    rows = (df, train_idx, val_idx, test_idx)
+    info = run_info(ctx, spec, mc, built, rows, fitted, resumes, metric_warnings, timings)
+    info["timings"]["total_s"] = time.perf_counter() - t_start
+    final = folder.write_run(
+        key,
+        info,
+        pred_df,
+        result.history,
+        metrics,
+        _checkpoint_writer(cfg, spec, built, classes, fitted),
+        robustness=robust,
+    )
+    if partial.exists():
+        partial.unlink()
+    if ctx.monitor is not None:
+        ctx.monitor.run_end(spec.run_id, time.perf_counter() - t_start, metrics, final)
+    return final
+
+
+def _resume(partial: Path, ctx: RunContext, spec: RunSpec, mc: ModelConfig):
+    """The saved resume state (or None) and the list of this run's resumes; tells the monitor."""
+    cfg, mon = ctx.cfg, ctx.monitor
+    resume = None
+    if partial.exists():
+        resume = torch.load(partial, map_location=ctx.device, weights_only=True)
+    done_epochs = int(resume["epoch"]) + 1 if resume else 0
+    resumes = list((resume or {}).get("resumes", []))  # every resume of this run, kept
+    if resume:
+        from breastbench.experiment.monitor import stamp
+
+        resumes.append({"epoch": done_epochs + 1, "of": cfg.training.epochs, "time": stamp()})
+    if mon is not None:
+        params = {"key": spec.key.to_dict(), **recorded_settings(cfg, mc, spec.mode)}
+        mon.run_start(spec.run_id, done_epochs, cfg.training.epochs, params)
+    return resume, resumes
+
+
+def _epoch_hook(ctx: RunContext, spec: RunSpec, partial: Path, resumes: list):
+    """The trainer's per-epoch callback: progress, and a resume state for long runs."""
+    cfg, mon = ctx.cfg, ctx.monitor
+    last_save = [time.perf_counter()]
+
+    def on_epoch(epoch: int, row: dict, state) -> None:
+        if mon is not None:
+            mon.epoch_end(epoch, row)
+        # Resume checkpoints pay off for long runs only: a run that reaches this epoch in
+        # less than checkpoint_seconds simply restarts if interrupted.
+        every, min_s = cfg.training.checkpoint_every, cfg.training.checkpoint_seconds
+        due = every and (epoch + 1) % every == 0 and epoch + 1 < cfg.training.epochs
+        if due and time.perf_counter() - last_save[0] >= min_s:
+            # a stop mid-write (Ctrl-C, SIGTERM) leaves the previous state, no temporary
+            payload = {**state(), "resumes": resumes}
+            jsonio.atomic_write(partial, lambda tmp: torch.save(payload, tmp))
+            last_save[0] = time.perf_counter()
+            if mon is not None:
+                mon.checkpoint(spec.run_id, epoch + 1)
+
+    return on_epoch
+
+
+def run_info(ctx, spec, mc, built, rows, fitted, resumes, metric_warnings, timings) -> dict:
+    """The readable record of one run (``run.json``): its key, data, model, fit and settings."""
+    from breastbench.metrics.calibration import calibration_settings
+
+    cfg, model, source = ctx.cfg, built.model, built.source
+    df, train_idx, val_idx, test_idx = rows
+    full = ctx.manifests[spec.dataset]
+    return {
         **spec.to_dict(),
         "model_label": mc.display,
         "model_name": mc.name,
         "model_family": model.info.family,
         "text_context": spec.text,
-        "preprocessing": prep.to_dict(),
+        "preprocessing": built.prep.to_dict(),
         "task": full.attrs.get("task"),
-        "classes": classes,
+        "classes": list(full.attrs["classes"]),
         "n_train": int(len(train_idx)),
         "n_val": int(0 if val_idx is None else len(val_idx)),
         "n_test": int(len(test_idx)),
-        "best_epoch": result.best_epoch,
+        "best_epoch": fitted.result.best_epoch,
         "resumes": resumes,
-        "probe": probe_info,
+        "probe": fitted.probe,
         "calibration": calibration_settings(),
-        "in_context": examples,
+        "in_context": fitted.examples,
         "support": {
             "shots": spec.shots,
             "draw": spec.draw,
@@ -448,7 +536,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
         if spec.shots is not None
         else None,
         "input_path": type(source).__name__,
-        "micro_batch": micro_info.to_dict(),
+        "micro_batch": fitted.micro.to_dict(),
         "metric_warnings": metric_warnings,
         "trainable": model.trainable_report(),
         "synthetic": bool(cfg.synthetic or full.attrs.get("synthetic", False)),
@@ -458,33 +546,27 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
         "versions": dict(package_versions()),
         "git_sha": git_sha(),
         "device": device_info(ctx.device),
-        "timings": {
-            "model_build_s": t_model - t_start,
-            "data_s": t_data - t_model,
-            "fit_s": result.seconds,
-            "predict_s": t_end - t_data - result.seconds,
-            "robustness_s": t_robust,
-            "total_s": time.perf_counter() - t_start,
-        },
+        "timings": dict(timings),
     }
-    save_ckpt = cfg.training.save_checkpoints == "all" or (
+
+
+def _checkpoint_writer(cfg, spec: RunSpec, built: Built, classes, fitted: Fitted):
+    """``write(path)`` saving the run's checkpoint (a probe's features too), or None."""
+    save = cfg.training.save_checkpoints == "all" or (
         cfg.training.save_checkpoints == "first_fold" and spec.fold in (0, None)
     )
-    write_ckpt = None
-    if save_ckpt:
-        from breastbench.models import save_checkpoint
+    if not save:
+        return None
+    from breastbench.models import save_checkpoint
 
-        def write_ckpt(path: Path) -> None:
-            save_checkpoint(model, path, classes=classes, preprocessing=prep)
+    def write_ckpt(path: Path) -> None:
+        extra = None
+        if fitted.fitted_probe is not None:  # predict refits the probe on these features
+            path.mkdir(parents=True, exist_ok=True)
+            extra = {"probe": fitted.fitted_probe.save(path)}
+        save_checkpoint(built.model, path, classes=classes, extra=extra, preprocessing=built.prep)
 
-    final = folder.write_run(
-        key, run_info, pred_df, result.history, metrics, write_ckpt, robustness=robust
-    )
-    if partial.exists():
-        partial.unlink()
-    if mon is not None:
-        mon.run_end(spec.run_id, time.perf_counter() - t_start, metrics, final)
-    return final
+    return write_ckpt
 
 
 # settings that change nothing a run computes (speed, bookkeeping): never a reason to retrain
@@ -534,38 +616,32 @@ def changed_setting(recorded: dict, current: dict, where: str = "") -> tuple | N
     return None
 
 
+def fitted_probe(mode: Mode, spec, source, df, targets, train_idx, n_classes):
+    """The probe-like mode's training set: the frozen features and targets of the train rows."""
+    from breastbench.modes.fitted import FittedProbe
+
+    tr = np.asarray(train_idx)
+    return FittedProbe(
+        mode=mode.name,
+        x_train=source.data.float().numpy()[tr],
+        y_train=np.asarray(targets)[tr],
+        groups=df["patient_id"].astype(str).to_numpy()[tr].tolist(),
+        seed=spec.seed,
+        num_classes=n_classes,
+        source=mode.source,
+    )
+
+
 def fit_probe(spec, source, df, targets, train_idx, test_idx, n_classes, info: dict, x_test=None):
-    """kNN, SimpleShot or the inner-validated logistic probe on the frozen features.
+    """The run's probe-like mode fitted on the frozen training features; test probabilities.
 
     ``x_test`` (perturbed test features) replaces the test rows' features; the probe is fitted
     on the same training features either way (deterministic: the same probe).
     """
-    from breastbench.protocols.probes import (
-        KNN_K_RULE,
-        SIMPLESHOT_TEMPERATURE,
-        knn_k,
-        knn_probe,
-        simpleshot_probe,
-    )
-    from breastbench.protocols.tuned import tuned_linear_probe
-
-    x = source.data.float().numpy()
-    y = np.asarray(targets)
-    tr, te = np.asarray(train_idx), np.asarray(test_idx)
-    x_te = x[te] if x_test is None else x_test
-    if spec.mode == "knn":
-        k = knn_k(y[tr])
-        info.update(k=k, metric="cosine", k_rule=KNN_K_RULE)
-        return knn_probe(x[tr], y[tr], x_te, k=k, num_classes=n_classes)
-    if spec.mode == "simpleshot":
-        info.update(temperature=SIMPLESHOT_TEMPERATURE)
-        return simpleshot_probe(
-            x[tr], y[tr], x_te, temperature=SIMPLESHOT_TEMPERATURE, num_classes=n_classes
-        )
-    groups = df["patient_id"].astype(str).to_numpy()[tr]
-    probs, chosen = tuned_linear_probe(x[tr], y[tr], groups, x_te, seed=spec.seed)
-    info.update(chosen_C=float(chosen), selection="inner patient-grouped CV of the training fold")
-    return probs
+    mode = get_mode(spec.mode)
+    fitted = fitted_probe(mode, spec, source, df, targets, train_idx, n_classes)
+    x = source.data.float().numpy()[np.asarray(test_idx)] if x_test is None else x_test
+    return fitted.predict(x, info)
 
 
 def _plain(obj) -> dict:

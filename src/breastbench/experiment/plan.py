@@ -6,9 +6,11 @@ the data when its root is on disk, otherwise from the source's published size
 ``experiment/throughput.json`` (numbers measured by ``bench/``, per device kind, with their
 source); a model without a measurement borrows its family's default and is flagged.
 
-Seconds per run, by mode (n_train / n_test images of the run, E epochs):
+Seconds per run, by the model state its mode needs (:class:`breastbench.modes.Mode`; n_train /
+n_test images of the run, E epochs):
 
 - finetune: E n_train / train + n_test / eval;
+- a probe-like mode (knn, simpleshot, tuned_probe, a plugin's): (n_train + n_test) / eval;
 - linear_probe without augmentation: (n_train + n_test) / eval (features once);
 - zero_shot: n_test / eval; for a generative VLM times one pass per answer string, each over
   the query and its k example images per class (an estimate: the eval rate is one image's
@@ -31,8 +33,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from breastbench.experiment.config import PROBE_MODES, ExperimentConfig
+from breastbench.experiment.cachegroup import cache_group
+from breastbench.experiment.config import ExperimentConfig
 from breastbench.experiment.grid import RunSpec, expand
+from breastbench.modes import get_mode
 from breastbench.results import RunFolder
 
 KINDS = ("h100", "cpu")
@@ -143,13 +147,14 @@ def run_seconds(
         return float(rates.get(name) or rates.get(default) or rates.get("train") or 1.0)
 
     aug = spec.augmentation != "off"
-    if spec.mode == "finetune":
+    mode = get_mode(spec.mode)
+    if mode.state == "finetune":
         return epochs * n_train / r("train") + n_test / r("eval")
-    if spec.mode == "zero_shot":
+    if mode.state == "zero_shot":
         return passes * n_test / r("eval")
-    if spec.mode in PROBE_MODES:
+    if mode.probe:
         return (n_train + n_test) / r("eval")  # features once; the probe itself is cheap
-    if spec.mode == "linear_probe":
+    if mode.state == "linear_probe":
         return ((epochs * n_train if aug else n_train) + n_test) / r("eval")
     if aug:
         return epochs * n_train / r("lora_images", "train") + n_test / r("eval")
@@ -199,10 +204,12 @@ def make_plan(
     counts = {ds.name: _count_dataset(ds) for ds in cfg.datasets}
     specs = expand(cfg)
     configs: dict[str, ConfigPlan] = {}
-    image_caches, feature_caches, vision_caches = set(), set(), set()
+    image_caches: set = set()
+    caches: dict[str, set] = {"features": set(), "vision": set(), "images": set()}
     for spec in specs:
         mc = cfg.models[spec.model_index]
         info = get_info(mc.name)
+        mode = get_mode(spec.mode)
         plan = configs.setdefault(
             spec.key.config_id,
             ConfigPlan(
@@ -224,10 +231,10 @@ def make_plan(
             n_train, n_test = n_all, counts[spec.external].per_mag.get(None, 0)
         else:
             n_train, n_test = n_all * (cfg.cv.k - 1) / cfg.cv.k, n_all / cfg.cv.k
-        epochs = 0 if spec.mode == "zero_shot" else cfg.training.epochs
+        epochs = 0 if mode.state == "zero_shot" else cfg.training.epochs
         if spec.shots not in (None, "all"):  # k patients per class: a few dozen images at most
             n_train = min(n_train, 8 * int(spec.shots) * 2)
-        generative = spec.mode == "zero_shot" and info.family == "vlm"
+        generative = mode.state == "zero_shot" and "generative" in info.capabilities
         passes = generative_passes(mc, spec.shots) if generative else 1.0
         seconds = run_seconds(spec, rates, n_train, n_test, epochs, passes)
         plan.hours += seconds / 3600.0
@@ -235,7 +242,7 @@ def make_plan(
         configured = batch if mc.micro_batch_size in (None, "auto") else mc.micro_batch_size
         configured = min(configured, batch)
         bigger = auto and mc.micro_batch_size != "auto" and auto["micro_batch"] > configured
-        if bigger and spec.mode in ("finetune", "lora"):
+        if bigger and not mode.frozen:
             faster = run_seconds(spec, with_auto(rates), n_train, n_test, epochs, passes)
             plan.auto_saves += max(seconds - faster, 0.0) / 3600.0
             auto_detail[mc.name] = (
@@ -250,12 +257,8 @@ def make_plan(
         size = mc.input_size or "default"
         datasets = (spec.dataset, spec.external) if spec.external else (spec.dataset,)
         image_caches.add((datasets, spec.magnification, mc.name, size, mc.resize, cfg.stain_norm))
-        frozen = ("zero_shot", "linear_probe", *PROBE_MODES)
-        if spec.augmentation == "off" and spec.mode in frozen and not generative:
-            feature_caches.add((spec.model_index, datasets, spec.magnification, spec.text))
-        if spec.augmentation == "off" and (spec.mode == "lora" or generative):
-            if info.family == "vlm":
-                vision_caches.add((spec.model_index, datasets, spec.magnification))
+        group = cache_group(cfg, spec)  # the key Ray and the local executor share caches by
+        caches[group[0]].add(group)
     saves = round(sum(p.auto_saves for p in configs.values()), 2)
     return {
         "experiment": cfg.name,
@@ -279,8 +282,8 @@ def make_plan(
         "complete": sum(p.complete for p in configs.values()),
         "cache_builds": {
             "images": len(image_caches),
-            "features": len(feature_caches),
-            "vision_tokens": len(vision_caches),
+            "features": len(caches["features"]),
+            "vision_tokens": len(caches["vision"]),
         },
         "device_hours": round(sum(p.hours for p in configs.values()), 2),
         "micro_batch_auto": {

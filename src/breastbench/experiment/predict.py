@@ -105,6 +105,7 @@ def predict_images(
         )
     paths = collect_images(inputs)
     model = load_checkpoint(ckpt).to(device).eval()
+    probe = _fitted_probe(ckpt)  # a probe-like mode: refit on the run's training features
     prep = model.preprocessing
     classes = list(getattr(model, "classes", None) or [str(i) for i in range(model.num_classes)])
     tf = prep.transform(train=False)
@@ -117,12 +118,17 @@ def predict_images(
         chunk = paths[s : s + batch_size]
         x = torch.stack([tf(_load(prep, p, perturbation, perturb_seed)) for p in chunk])
         x = x.to(device)
-        if texts is None:
-            logits = model(x)
+        text = None if texts is None else texts[s : s + batch_size]
+        if probe is not None:  # the frozen features the probe is applied to
+            feats = model.features(x) if text is None else model.features(x, text=text)
+            probs.append(feats.float().cpu().numpy())
+        elif text is None:
+            probs.append(probabilities(model(x)))
         else:
-            logits = model.head(model.features(x, text=texts[s : s + batch_size]))
-        probs.append(probabilities(logits))
+            probs.append(probabilities(model.head(model.features(x, text=text))))
     prob = np.concatenate(probs)
+    if probe is not None:
+        prob = probe.predict(prob)
     from breastbench.metrics.classification import predict_labels
 
     pred = predict_labels(prob, len(classes))
@@ -130,6 +136,15 @@ def predict_images(
     for i, c in enumerate(classes):
         out[f"prob_{c}"] = prob[:, i]
     return out
+
+
+def _fitted_probe(ckpt: Path):
+    """The checkpoint's fitted probe-like mode (kNN, SimpleShot, a plugin's...), or None."""
+    from breastbench.models.checkpoint import read_meta
+    from breastbench.modes.fitted import FittedProbe
+
+    meta = (read_meta(ckpt).get("extra") or {}).get("probe")
+    return FittedProbe.load(ckpt, meta) if meta else None
 
 
 def check_output(path: str) -> Path:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from breastbench import jsonio
 from breastbench.errors import MissingExtraError, UserError
-from breastbench.experiment.config import PROBE_MODES, ExperimentConfig
+from breastbench.experiment.cachegroup import cache_group, image_group
+from breastbench.experiment.config import ExperimentConfig
 from breastbench.experiment.grid import RunSpec
 from breastbench.results import RunFolder
 
@@ -50,32 +51,24 @@ def resources_of(cfg: ExperimentConfig, spec: RunSpec, gpus_available: bool) -> 
     return out
 
 
-def cache_group(spec: RunSpec) -> tuple:
-    """Runs that read the same caches (decoded images + features or vision tokens)."""
-    frozen = ("linear_probe", *PROBE_MODES)
-    cached = spec.augmentation == "off" and spec.mode in (*frozen, "lora", "zero_shot")
-    kind = spec.mode if cached else "images"
-    if kind in frozen:
-        kind = "linear_probe"  # the same frozen features
-    # zero_shot stays its own group: CLIP reads the features, a generative VLM vision tokens
-    return (
-        spec.dataset,
-        spec.magnification,
-        spec.external,
-        spec.model_index,
-        spec.text,
-        spec.seed,
-        kind,
-    )
+def task_groups(cfg: ExperimentConfig, spec: RunSpec, use_cache: bool) -> tuple:
+    """(image-cache group, feature / vision-token cache group or None) of one run's tasks.
+
+    Both keys come from :mod:`breastbench.experiment.cachegroup`, as the local executor's
+    input choice and ``plan``'s cache count do.
+    """
+    group = cache_group(cfg, spec)
+    return image_group(spec), (group if use_cache and group[0] != "images" else None)
 
 
 def _context(cfg_dict: dict, out_dir: str, device: str, manifests, use_cache: bool):
     import torch
 
-    from breastbench.experiment.config import ExperimentConfig
+    from breastbench.experiment.config import ExperimentConfig, load_mode_plugins
     from breastbench.experiment.execute import RunContext
     from breastbench.experiment.schema import from_dict
 
+    load_mode_plugins(cfg_dict)  # a worker registers the config's own modes first
     cfg = from_dict(ExperimentConfig, cfg_dict, "")
     return RunContext(
         cfg,
@@ -98,11 +91,6 @@ def _mark() -> int:
     from breastbench.experiment.images import BUILT_CACHES
 
     return len(BUILT_CACHES)
-
-
-def image_group(spec: RunSpec) -> tuple:
-    """Runs that read the same decoded-image cache (same images, same model preprocessing)."""
-    return (spec.dataset, spec.magnification, spec.external, spec.model_index)
 
 
 def _build_caches(
@@ -225,12 +213,11 @@ def _submit(
         req = requests[spec.run_id]
         n_threads = task_threads or max(1, int(req["num_cpus"]))
         args = (spec.to_dict(), cfg_dict, str(out_dir), dev, man_ref, use_cache, n_threads)
-        ikey = ("images", *image_group(spec))
+        ikey, fkey = task_groups(cfg, spec, use_cache)
         if ikey not in groups:
             groups[ikey] = build.options(**req).remote(*args, True)
         dep = groups[ikey]
-        fkey = cache_group(spec)
-        if use_cache and fkey[-1] != "images":
+        if fkey is not None:
             if fkey not in groups:
                 groups[fkey] = build.options(**req).remote(*args, False, groups[ikey])
             dep = groups[fkey]

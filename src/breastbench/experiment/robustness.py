@@ -112,10 +112,10 @@ def predict_perturbed(
     ctx, spec, mc, model, df, targets, prep, source, train_idx, test_idx, classes, fit_probe
 ) -> dict[str, pd.DataFrame]:
     """One predictions table per (perturbation, severity) of the section; keys ``<name>__s<k>``."""
-    from breastbench.experiment.config import PROBE_MODES
     from breastbench.experiment.execute import make_source
     from breastbench.experiment.outputs import predictions_table
     from breastbench.experiment.train import predict_logits, probabilities
+    from breastbench.modes import get_mode
 
     section = ctx.cfg.robustness
     rows = df.iloc[test_idx]
@@ -126,7 +126,7 @@ def predict_perturbed(
         for severity in section.severities:
             store = PerturbedStore(rows, prep, name, severity, section.seed)
             psource = make_source(ctx, spec, mc, model, rows, sub_targets, prep, store=store)
-            if spec.mode in PROBE_MODES:
+            if get_mode(spec.mode).probe:
                 probs = fit_probe(
                     spec, source, df, targets, train_idx, test_idx, len(classes), {},
                     x_test=psource.data.float().numpy(),

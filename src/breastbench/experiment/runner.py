@@ -18,7 +18,7 @@ import yaml
 from rich.console import Console
 
 from breastbench.errors import UserError
-from breastbench.experiment.config import PROBE_MODES, ExperimentConfig
+from breastbench.experiment.config import ExperimentConfig
 from breastbench.experiment.execute import RunContext, execute
 from breastbench.experiment.grid import expand, select
 from breastbench.experiment.provenance import resolve_device
@@ -47,12 +47,10 @@ def check_model(i: int, mc, info) -> None:
     except UserError as err:
         raise UserError(f"models[{i}].options: {err}") from None
     for mode in mc.modes:
-        if mode in PROBE_MODES and "linear_probe" in info.modes:
-            continue  # frozen-feature probes run wherever a linear probe can
-        if mode not in info.modes:
+        if mode not in info.learning_modes:  # derived from the family's capabilities
             raise UserError(
                 f"models[{i}].modes: '{mc.name}' cannot run mode '{mode}'; "
-                f"it supports: {', '.join(info.modes)}"
+                f"it supports: {', '.join(info.learning_modes)}"
             )
         if any(t is not None for t in mc.text_contexts) and info.family != "vlm":
             raise UserError(

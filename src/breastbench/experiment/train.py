@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from breastbench.experiment.config import TrainingConfig
+from breastbench.modes import get_mode, is_known
 
 
 class InputSource:
@@ -122,7 +123,8 @@ def _autocast(device: torch.device, amp: str):
 
 def set_train_mode(model: nn.Module, train: bool) -> None:
     """Frozen backbones stay in eval mode (BatchNorm statistics and dropout fixed)."""
-    if train and getattr(model, "mode", None) in ("finetune", "lora"):
+    state = getattr(model, "mode", None)  # the model state its learning mode set
+    if train and is_known(str(state)) and not get_mode(state).frozen:
         model.train()
     else:
         model.eval()

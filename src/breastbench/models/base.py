@@ -14,6 +14,7 @@ from torch import nn
 
 from breastbench.errors import UserError
 from breastbench.models.registry import MODES, ModelInfo
+from breastbench.modes import get_mode
 
 
 def num_outputs_for(num_classes: int) -> int:
@@ -165,7 +166,7 @@ class BreastModel(nn.Module):
 
     def backbone_frozen(self) -> bool:
         """True when nothing but the head trains (features are cacheable)."""
-        return self.mode in ("zero_shot", "linear_probe")
+        return self.mode is not None and get_mode(self.mode).frozen
 
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters the optimiser should update under the current mode."""

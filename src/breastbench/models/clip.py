@@ -31,8 +31,9 @@ from breastbench.models.clip_towers import shipped_config as _shipped
 from breastbench.models.prompts import load_prompts
 from breastbench.models.registry import ModelInfo, register
 
-CLIP_MODES = ("zero_shot", "linear_probe", "finetune")
-CLIP_LORA_MODES = (*CLIP_MODES, "lora")  # the open_clip models built here: LoRA on the image tower
+CLIP_CAPABILITIES = ("text_head", "features", "finetune")
+# the open_clip models built here: LoRA on the image tower
+CLIP_LORA_CAPABILITIES = (*CLIP_CAPABILITIES, "lora")
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)  # = open_clip.constants.OPENAI_DATASET_MEAN
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 TOKENIZER_FILES = [
@@ -255,7 +256,7 @@ register(
         input_size=(3, 224, 224),
         mean=tuple(_BIOMED["preprocess_cfg"]["mean"]),
         std=tuple(_BIOMED["preprocess_cfg"]["std"]),
-        modes=CLIP_LORA_MODES,
+        capabilities=CLIP_LORA_CAPABILITIES,
         licence="mit",
         description="BiomedCLIP: ViT-B/16 + PubMedBERT, trained on PMC-15M figure-caption pairs",
         extra={"embed_dim": _BIOMED["model_cfg"]["embed_dim"], "interpolation": "bicubic"},
@@ -269,7 +270,7 @@ register(
         input_size=(3, 224, 224),
         mean=OPENAI_MEAN,
         std=OPENAI_STD,
-        modes=CLIP_LORA_MODES,
+        capabilities=CLIP_LORA_CAPABILITIES,
         licence="mit",
         description="OpenAI CLIP ViT-B/16 (open_clip 'ViT-B-16', tag 'openai')",
         extra={"embed_dim": 512, "interpolation": "bicubic"},
@@ -283,7 +284,7 @@ register(
         input_size=(3, 160, 160),
         mean=tuple(TINY_CONFIG["preprocess_cfg"]["mean"]),
         std=tuple(TINY_CONFIG["preprocess_cfg"]["std"]),
-        modes=CLIP_LORA_MODES,
+        capabilities=CLIP_LORA_CAPABILITIES,
         licence="apache-2.0",
         description="tiny random BiomedCLIP twin (timm test_vit + 2-layer BERT) for tests",
         test_variant=True,

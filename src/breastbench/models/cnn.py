@@ -29,7 +29,7 @@ from breastbench.models.adapters import DEFAULT_LORA, LoraOptions, PeftLoraMixin
 from breastbench.models.base import BreastModel
 from breastbench.models.registry import ModelInfo, register
 
-CNN_MODES = ("linear_probe", "finetune", "lora")
+CNN_CAPABILITIES = ("features", "finetune", "lora")
 
 
 def _in_stage(name: str, prefixes: tuple[str, ...]) -> bool:
@@ -259,7 +259,7 @@ def _timm_info(
         name=name,
         family="cnn",
         weights=f"hf-hub:timm/{timm_name}.{tag}" if tag else "random",
-        modes=CNN_MODES,
+        capabilities=CNN_CAPABILITIES,
         licence=licence,
         extra=extra,
         **kw,
@@ -339,7 +339,7 @@ ALEXNET = ModelInfo(
     name="cnn/alexnet",
     family="cnn",
     weights="torchvision:AlexNet_Weights.IMAGENET1K_V1",
-    modes=CNN_MODES,
+    capabilities=CNN_CAPABILITIES,
     licence="bsd-3-clause",
     description="AlexNet, ImageNet-1k (torchvision); features = fc7 (4096-D)",
     extra={"cam_layer": "features", "interpolation": "bilinear", "stages": ALEXNET_STAGES},

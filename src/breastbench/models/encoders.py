@@ -22,7 +22,7 @@ from breastbench.models import weights as W
 from breastbench.models.base import BreastModel
 from breastbench.models.registry import ModelInfo
 
-VIT_MODES = ("linear_probe", "finetune")
+VIT_CAPABILITIES = ("features", "finetune")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # timm keyword values published as class objects; configs name them as strings

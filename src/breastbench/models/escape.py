@@ -19,11 +19,11 @@ from pathlib import Path
 
 from breastbench.errors import UserError
 from breastbench.models import weights as W
-from breastbench.models.clip import CLIP_MODES, OPENAI_MEAN, OPENAI_STD
+from breastbench.models.clip import CLIP_CAPABILITIES, OPENAI_MEAN, OPENAI_STD
 from breastbench.models.encoders import (
     IMAGENET_MEAN,
     IMAGENET_STD,
-    VIT_MODES,
+    VIT_CAPABILITIES,
     build_hf,
     build_timm,
     with_preprocessing,
@@ -73,7 +73,7 @@ def resolve_timm(name: str):
         input_size=_size(pcfg),
         mean=tuple(pcfg.get("mean", IMAGENET_MEAN)),
         std=tuple(pcfg.get("std", IMAGENET_STD)),
-        modes=VIT_MODES,
+        capabilities=VIT_CAPABILITIES,
         licence=str(pcfg.get("license", "see model page")),
         description=f"timm {arch} (escape hatch)",
         extra={
@@ -120,7 +120,7 @@ def resolve_open_clip(name: str):
         input_size=(3, side, side) if isinstance(side, int) else (3, *side),
         mean=mean,
         std=std,
-        modes=CLIP_MODES,
+        capabilities=CLIP_CAPABILITIES,
         licence="see model page",
         description="open_clip model (escape hatch)",
         extra=extra,
@@ -160,7 +160,7 @@ def resolve_hf(name: str):
         weights=weights,
         mean=OPENAI_MEAN if clip else IMAGENET_MEAN,
         std=OPENAI_STD if clip else IMAGENET_STD,
-        modes=CLIP_MODES if clip else VIT_MODES,
+        capabilities=CLIP_CAPABILITIES if clip else VIT_CAPABILITIES,
         licence="see model page",
         description=f"transformers {cfg.get('model_type')} (escape hatch)",
         extra={

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import copy
 
-from breastbench.models.clip import CLIP_MODES, OPENAI_MEAN, OPENAI_STD
+from breastbench.models.clip import CLIP_CAPABILITIES, OPENAI_MEAN, OPENAI_STD
 from breastbench.models.encoders import (
     IMAGENET_MEAN,
     IMAGENET_STD,
-    VIT_MODES,
+    VIT_CAPABILITIES,
     build_hf,
     build_timm,
 )
@@ -222,7 +222,9 @@ def _register_timm() -> None:
     for name, hub, arch, kwargs, (mean, std, interp), licence, gated, params, desc in TIMM_MODELS:
         pool = "cls_mean_patch" if name == "virchow2" else "default"
         extra = {"timm_name": arch, "timm_kwargs": kwargs, "interpolation": interp, "pool": pool}
-        common = dict(family="vit", mean=mean, std=std, modes=VIT_MODES, licence=licence)
+        common = dict(
+            family="vit", mean=mean, std=std, capabilities=VIT_CAPABILITIES, licence=licence
+        )
         register(
             ModelInfo(
                 name=f"vit/{name}",
@@ -256,7 +258,7 @@ def _register_hf() -> None:
             "hf_kwargs": hf_kwargs,
             "interpolation": interp,
         }
-        common = dict(family="vit", modes=VIT_MODES, licence="owkin-non-commercial")
+        common = dict(family="vit", capabilities=VIT_CAPABILITIES, licence="owkin-non-commercial")
         register(
             ModelInfo(
                 name=f"vit/{name}",
@@ -283,7 +285,7 @@ def _register_hf() -> None:
 def _register_clip() -> None:
     from breastbench.models.openclip_hub import build_open_clip_entry
 
-    common = dict(family="clip", mean=OPENAI_MEAN, std=OPENAI_STD, modes=CLIP_MODES)
+    common = dict(family="clip", mean=OPENAI_MEAN, std=OPENAI_STD, capabilities=CLIP_CAPABILITIES)
     plip = {"hf_config": PLIP, "embed_dim": 512, "interpolation": "bicubic"}
     register(
         ModelInfo(

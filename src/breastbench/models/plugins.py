@@ -14,7 +14,9 @@ Every mismatch (a missing attribute, a malformed ``data_config``, ``features`` t
 returns the wrong shape on one blank image) is one line naming the model and what to fix.
 
 A plain module is wrapped with a linear head, so linear probing and fine-tuning work as for any
-registered model. The file may set ``MODES = ("linear_probe", "finetune")`` (the default). An
+registered model. The file may set ``CAPABILITIES = ("features", "finetune")`` (the default;
+see :data:`breastbench.modes.CAPABILITIES`) or, as before, the model states it supports,
+``MODES = ("linear_probe", "finetune")``; its learning modes are derived from either. An
 installed package exposes the same function through the ``breastbench.models`` entry-point group
 (``my_model = "my_pkg.models:build"``); its entry-point name is then a model name.
 """
@@ -33,8 +35,15 @@ from breastbench.errors import UserError
 from breastbench.models import weights as W
 from breastbench.models.base import BreastModel
 from breastbench.models.registry import MODES, ModelInfo, register_resolver
+from breastbench.modes import CAPABILITIES
 
-DEFAULT_MODES = ("linear_probe", "finetune")
+# the capability each model state needs (a plugin's MODES -> its CAPABILITIES)
+STATE_CAPABILITY = {
+    "linear_probe": "features",
+    "finetune": "finetune",
+    "lora": "lora",
+    "zero_shot": "text_head",
+}
 INTERFACE = "features(images)->(B, D), feature_dim (int), data_config {input_size, mean, std}"
 
 
@@ -188,15 +197,24 @@ def resolve(name: str, display: str | None = None):
     """``plugin:<file.py|module>:<function>`` -> (ModelInfo, builder)."""
     display = display or name
     module, fn = load_function(name.removeprefix("plugin:"), display)
-    modes = tuple(getattr(module, "MODES", DEFAULT_MODES))
-    bad = [m for m in modes if m not in MODES]
+    info = ModelInfo(name=display, family="plugin", weights="plugin")  # default capabilities
+    caps = tuple(getattr(module, "CAPABILITIES", info.capabilities))
+    if hasattr(module, "MODES"):
+        modes = tuple(module.MODES)
+        bad = [m for m in modes if m not in MODES]
+        if bad:
+            raise UserError(f"model '{display}': MODES has {bad}; allowed: {', '.join(MODES)}")
+        caps = tuple(STATE_CAPABILITY[m] for m in modes)
+    bad = [c for c in caps if c not in CAPABILITIES]
     if bad:
-        raise UserError(f"model '{display}': MODES has {bad}; allowed: {', '.join(MODES)}")
+        raise UserError(
+            f"model '{display}': CAPABILITIES has {bad}; allowed: {', '.join(CAPABILITIES)}"
+        )
     info = ModelInfo(
         name=display,
         family="plugin",
         weights="plugin",
-        modes=modes,
+        capabilities=caps,
         licence=str(getattr(module, "LICENCE", "see plugin")),
         description=(inspect.getdoc(module) or "").split("\n")[0],
     )

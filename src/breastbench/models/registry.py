@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from breastbench.errors import UserError
+from breastbench.modes.registry import STATES, model_states, supported_modes
 
-MODES = ("zero_shot", "linear_probe", "finetune", "lora")
+# the model states ``BreastModel.set_mode`` knows; the learning modes are in breastbench.modes
+MODES = STATES
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,9 @@ class ModelInfo:
     input_size: tuple[int, int, int] = (3, 224, 224)
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
-    modes: tuple[str, ...] = ("linear_probe", "finetune")
+    # what the family can do (breastbench.modes.CAPABILITIES); its modes are derived from it
+    # (their order is the order its modes are listed in; the first is `models info`'s default)
+    capabilities: tuple[str, ...] = ("features", "finetune")
     lora_targets: tuple[str, ...] = ()
     licence: str = "unknown"
     description: str = ""
@@ -34,6 +38,16 @@ class ModelInfo:
     gated: bool = False  # the hub asks users to accept terms before download
     published_params: float | None = None  # millions, as the authors publish (checked in tests)
     extra: dict = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """The model states this variant supports (``set_mode``), derived from its capabilities."""
+        return model_states(self.capabilities)
+
+    @property
+    def learning_modes(self) -> tuple[str, ...]:
+        """Every learning mode it can run (probe-like ones too), derived from its capabilities."""
+        return supported_modes(self.capabilities)
 
 
 _REGISTRY: dict[str, tuple[ModelInfo, Callable]] = {}

@@ -30,8 +30,11 @@ def register(subparsers) -> None:
 
 def run_report(args) -> int:
     """Handler: build the report, print any broken runs and the report path."""
+    from breastbench.modes.registry import load_recorded_plugins
     from breastbench.report.html import build_report
+    from breastbench.results import RunFolder
 
+    load_recorded_plugins(RunFolder(args.run_dir).config_path)  # the runs' own mode plugins
     # build_report refuses a wrong folder or destination before it writes anything
     path = build_report(
         args.run_dir, args.out, explain_maps=not args.no_explain, log=print, only=args.only

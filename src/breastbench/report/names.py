@@ -14,16 +14,6 @@ import re
 from breastbench.results import RunIdError, RunKey, text_tag
 from breastbench.results.key import decode
 
-MODE_LABELS = {
-    "zero_shot": "zero-shot",
-    "linear_probe": "linear probe",
-    "finetune": "fine-tune",
-    "lora": "LoRA",
-    "knn": "kNN",
-    "simpleshot": "SimpleShot",
-    "tuned_probe": "tuned probe",
-}
-
 
 def templates_of(runs) -> dict[str, str]:
     """Text tag -> the template it hashes, from every run's ``run.json`` (``text_context``)."""
@@ -47,7 +37,9 @@ def mode_name(mode: str, shots: str | None = None) -> str:
     """Human name of a learning mode (a generative zero-shot with examples: in-context)."""
     if mode == "zero_shot" and shots is not None:
         return "in-context"
-    return MODE_LABELS.get(mode, mode.replace("_", " "))
+    from breastbench.modes import get_mode, is_known
+
+    return get_mode(mode).label if is_known(mode) else mode.replace("_", " ")
 
 
 def config_name(key: RunKey, templates: dict[str, str] | None = None) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from breastbench.modes.registry import STATES
 from breastbench.report.collect import Problem, Run, RunCollection
 from breastbench.report.names import config_name, mode_name, subset_name, templates_of, text_name
 from breastbench.results import RunIdError, RunKey
@@ -20,12 +21,8 @@ LOWER_IS_BETTER = ("brier", "ece", "log_loss", "nll", "loss")
 
 FAMILY_ORDER = {"cnn": 0, "clip": 1, "vlm": 2}
 
-MODE_LABELS = {
-    "zero_shot": "zero-shot",
-    "linear_probe": "linear probe",
-    "finetune": "fine-tune",
-    "lora": "LoRA",
-}  # paper order of the modes (sort key); display names live in report.names
+# paper order of the modes (sort key): the model states' order; probe-like modes come after
+MODE_ORDER = STATES
 AUG_ORDER = {"off": 0, "on": 1, "color": 2, "geometric": 3}
 
 
@@ -160,7 +157,7 @@ class ConfigSummary:
             FAMILY_ORDER.get(self.family, 9),
             self.model,
             self.text or "",
-            list(MODE_LABELS).index(self.mode) if self.mode in MODE_LABELS else 9,
+            MODE_ORDER.index(self.mode) if self.mode in MODE_ORDER else 9,
             self.magnification or 0,
             AUG_ORDER.get(self.augmentation, 9),
             self.augmentation,

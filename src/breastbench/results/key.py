@@ -28,8 +28,9 @@ import re
 from dataclasses import asdict, dataclass, fields, replace
 from urllib.parse import unquote
 
+from breastbench.modes import is_known
+
 SEP = "__"
-MODES = ("zero_shot", "linear_probe", "finetune", "lora", "knn", "simpleshot", "tuned_probe")
 # Axes whose values are replicates of one configuration (mean ± std is taken over them).
 REPLICATE_AXES = ("fold", "seed", "draw")
 # Optional fields in id order: (field, tag); integers are written right after the tag.
@@ -95,7 +96,7 @@ class RunKey:
         for name in ("dataset", "model", "mode", "augmentation"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise RunIdError(f"run key field {name!r} must be a non-empty string")
-        if self.mode not in MODES:
+        if not is_known(self.mode):  # the mode registry (a plugin's modes once loaded)
             raise RunIdError(f"unknown mode {self.mode!r}")
         if self.shots is not None and not isinstance(self.shots, str):
             object.__setattr__(self, "shots", str(self.shots))

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from breastbench.errors import UserError
-from breastbench.results.key import MODES, text_tag
+from breastbench.modes import mode_names
+from breastbench.results.key import text_tag
 
 SELECTOR_FIELDS = (
     "dataset",
@@ -133,8 +134,9 @@ def selector(sel: str | dict, where: str) -> dict:
     for k in out:
         if k not in SELECTOR_FIELDS:
             raise UserError(f"{where}: unknown field {k!r}; allowed: {', '.join(SELECTOR_FIELDS)}")
-    if "mode" in out and out["mode"] not in MODES:
-        raise UserError(f"{where}.mode: got {out['mode']!r}; allowed: {', '.join(MODES)}")
+    if "mode" in out and out["mode"] not in mode_names():
+        allowed = ", ".join(mode_names())
+        raise UserError(f"{where}.mode: got {out['mode']!r}; allowed: {allowed}")
     if isinstance(out.get("augmentation"), bool):  # YAML reads off/on as booleans
         out["augmentation"] = "on" if out["augmentation"] else "off"
     text = out.get("text")

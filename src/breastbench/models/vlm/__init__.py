@@ -25,7 +25,7 @@ from breastbench.models.vlm.model import VLMClassifier
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 HALF = (0.5, 0.5, 0.5)
-VLM_MODES = ("zero_shot", "linear_probe", "lora", "finetune")
+VLM_CAPABILITIES = ("text_head", "features", "lora", "finetune", "generative")
 
 
 def _info(name, hub_id, arch, size, mean, std, description, test=False) -> ModelInfo:
@@ -36,7 +36,7 @@ def _info(name, hub_id, arch, size, mean, std, description, test=False) -> Model
         input_size=(3, size, size),
         mean=mean,
         std=std,
-        modes=VLM_MODES,
+        capabilities=VLM_CAPABILITIES,
         lora_targets=ATTENTION,
         licence="Apache-2.0",
         description=description,

@@ -1,0 +1,63 @@
+"""Which cache a run reads, worked out once for the local executor, Ray and ``plan``.
+
+A run reads one of three inputs (:data:`breastbench.modes.registry.INPUTS`): live images,
+cached frozen features or cached VLM vision tokens. Its mode says which (the
+:class:`~breastbench.modes.Mode` table and the family's capabilities); caching needs no
+augmentation and, for vision tokens, a vision side that does not train.
+
+The group key holds exactly what the cache file's key depends on
+(:func:`breastbench.experiment.sources.cached_tensor`): the images (dataset, magnification,
+external set), the model entry and its preprocessing, the text (features only: vision tokens
+are computed without it) and the seed only where the weights are random: the file key then
+carries a digest of the parameters the seed drew; pretrained or local weights give the same
+features under every seed.
+"""
+
+from __future__ import annotations
+
+from breastbench.modes import get_mode
+
+
+def vision_trains(mc, mode) -> bool:
+    """True when training changes a VLM's vision tokens (vision/connector LoRA, fine-tuning)."""
+    if mode.state == "finetune":
+        return True
+    return mode.state == "lora" and mc.options.get("lora_scope", "decoder") != "decoder"
+
+
+def input_kind(cfg, spec) -> str:
+    """``features``, ``vision`` or ``images``: the input a run reads when caching is on."""
+    from breastbench.models import get_info
+
+    mode = get_mode(spec.mode)
+    if mode.probe:  # probes need the feature matrix, whatever the augmentation
+        return "features"
+    if spec.augmentation != "off":
+        return "images"
+    mc = cfg.models[spec.model_index]
+    kind = mode.input_on(get_info(mc.name).capabilities)
+    if kind == "vision" and vision_trains(mc, mode):
+        return "images"
+    return kind
+
+
+def cache_group(cfg, spec) -> tuple:
+    """Runs with equal keys read the same cache: ``(kind, dataset, mag, external, model, ...)``.
+
+    ``kind`` is :func:`input_kind`; an ``images`` group shares the decoded-image cache only.
+    """
+    from breastbench.models.weights import RANDOM, kind_of
+
+    kind = input_kind(cfg, spec)
+    where = (spec.dataset, spec.magnification, spec.external, spec.model_index)
+    if kind == "images":
+        return (kind, *where)
+    mc = cfg.models[spec.model_index]
+    text = spec.text if kind == "features" else None
+    seed = spec.seed if kind_of(mc.weights) == RANDOM else None
+    return (kind, *where, text, seed)
+
+
+def image_group(spec) -> tuple:
+    """Runs that read the same decoded-image cache (same images, same model preprocessing)."""
+    return ("images", spec.dataset, spec.magnification, spec.external, spec.model_index)
