@@ -56,7 +56,9 @@ class FittedProbe:
             "x_train": torch.from_numpy(np.ascontiguousarray(self.x_train, dtype=np.float32)),
             "y_train": torch.from_numpy(np.ascontiguousarray(self.y_train, dtype=np.int64)),
         }
-        save_file(tensors, str(Path(ckpt_dir) / PROBE_FILE))
+        from breastbench import jsonio
+
+        jsonio.atomic_write(Path(ckpt_dir) / PROBE_FILE, lambda tmp: save_file(tensors, str(tmp)))
         return {
             "mode": self.mode,
             "groups": [str(g) for g in self.groups],
