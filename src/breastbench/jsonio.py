@@ -77,6 +77,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     try:
         write(tmp)
         os.replace(tmp, path)
+    except OSError as err:
+        if err.filename in (None, str(tmp), tmp) and err.errno is not None:
+            # name the file the user knows (a full disk, a quota), not our hidden temporary
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from err
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     return path
