@@ -168,3 +168,30 @@ def test_worst_family_skips_metrics_undefined_on_a_test_set():
     )
     worst = worst_family(auc)
     assert worst[["config_id", "family"]].values.tolist() == [["y", "geometric"]]
+
+
+def test_frozen_feature_modes_share_one_feature_cache_per_perturbation(
+    write_config, tmp_path, load_runs
+):
+    """Probe modes of one model and fold encode each perturbed test set once, cache or not alike."""
+    models = [{"name": "cnn/test-resnet", "label": "r", "modes": ["linear_probe", "knn"]}]
+    section = {"perturbations": ["blur", "noise"], "severities": [2], "seed": 1}
+    cfg = write_config(models, k=2, epochs=1)
+    _with_robustness(cfg, section)
+    out = tmp_path / "out"
+    assert main(["run", str(cfg), "--no-report"]) == 0
+    features = sorted((out / "cache").rglob("features/*.npy"))
+    # the clean feature matrix + one per (fold, perturbation), shared by linear probe and kNN
+    assert len(features) == 1 + 2 * 2, features
+    assert len(list((out / "cache").rglob("perturbed/*.json"))) == 2 * 2  # image hashes
+    cached = {
+        rid: pd.read_csv(out / "runs" / rid / "robustness" / "noise__s2.csv")
+        for rid in load_runs(out)
+    }
+    # the same numbers without any cache
+    plain = tmp_path / "plain"
+    assert main(["run", str(cfg), "--out", str(plain), "--no-report", "--no-cache"]) == 0
+    assert not list(plain.rglob("features/*.npy"))
+    for rid, table in cached.items():
+        again = pd.read_csv(plain / "runs" / rid / "robustness" / "noise__s2.csv")
+        pd.testing.assert_frame_equal(table, again)

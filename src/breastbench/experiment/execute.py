@@ -145,12 +145,12 @@ def make_source(
 ):
     """Pick the cheapest input path the protocol allows for this run.
 
-    ``store`` (perturbed test images in memory, see ``robustness``) replaces the run's image
-    cache; the input path is chosen the same way, without disk caches.
+    ``store`` (perturbed test images, see ``robustness``) replaces the run's image cache; the
+    input path is chosen the same way, and the feature caches are keyed by its ``cache_tag``.
     """
     own = store is None
     store = ctx.store(df["path"].tolist(), prep) if own else store
-    cache_dir = ctx.cache_dir if own else None
+    cache_dir = ctx.cache_dir if own or getattr(store, "cache_tag", None) else None
     train_tf, eval_tf = _transforms(prep, spec.augmentation)
     texts = prep.texts(text_rows(df, spec), where=f"dataset '{spec.dataset}'")
     kind = input_kind(ctx.cfg, spec)  # the one rule the plan and Ray group caches by

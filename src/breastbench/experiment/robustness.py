@@ -10,15 +10,24 @@ their deterministic probe on the unchanged training features and predict the per
 features). Each table is the run's predictions table plus ``image_hash``, the hash of the
 perturbed image before the model's resize, so "the same images reached every model" is
 checkable from the run folders.
+
+Frozen-feature modes reuse a feature cache per perturbation: a :class:`PerturbedStore` carries a
+``cache_tag`` (perturbation, severity, seed, :data:`perturb.VERSION`) that the feature and
+vision-token caches add to their key, so the linear probe, kNN, SimpleShot, the tuned probe and
+zero-shot of one model and fold encode each perturbed test set once. The store perturbs lazily
+(nothing is decoded on a cache hit) and keeps the images' hashes beside the caches
+(``<cache>/perturbed/``), since they do not depend on the model.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from breastbench import jsonio
 from breastbench.errors import UserError
 from breastbench.imaging import perturb
 
@@ -57,32 +66,77 @@ class RobustnessConfig:
 
 
 class PerturbedStore:
-    """The test images of one run, perturbed and preprocessed, in memory (ImageStore's API)."""
+    """The test images of one run, perturbed and preprocessed, in memory (ImageStore's API).
 
-    def __init__(self, rows: pd.DataFrame, prep, name: str, severity: int, seed: int):
+    Lazy: the images are decoded and perturbed on first use, so a run whose perturbed features
+    are cached decodes nothing. ``hashes`` come from ``cache_dir`` when a run before computed
+    them (they depend on the images and the perturbation only, not on the model).
+    """
+
+    def __init__(
+        self, rows: pd.DataFrame, prep, name: str, severity: int, seed: int, cache_dir=None
+    ):
         self.paths = rows["path"].tolist()
+        self.keys = image_keys(rows)
         self.size = tuple(prep.size)
         self.interpolation, self.stain_norm, self.resize = (
             prep.interpolation,
             prep.stain_norm,
             prep.resize,
         )
-        self.hashes: list[str] = []
-        self._array = np.empty((len(rows), *self.size, 3), dtype=np.uint8)
-        for i, (path, key) in enumerate(zip(self.paths, image_keys(rows))):
-            self._array[i], digest = load_perturbed(path, prep, name, severity, seed, key)
-            self.hashes.append(digest)
+        self.prep, self.name, self.severity, self.seed = prep, name, severity, seed
+        self.cache_tag = f"perturb={name};s={severity};seed={seed};v={perturb.VERSION}"
+        self.cache_dir = cache_dir
+        self._array: np.ndarray | None = None
+        self._hashes: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
 
+    def _load(self) -> None:
+        arr = np.empty((len(self.paths), *self.size, 3), dtype=np.uint8)
+        hashes = []
+        for i, (path, key) in enumerate(zip(self.paths, self.keys)):
+            arr[i], digest = load_perturbed(
+                path, self.prep, self.name, self.severity, self.seed, key
+            )
+            hashes.append(digest)
+        self._array, self._hashes = arr, hashes
+
     def array(self) -> np.ndarray:
         """All images (N, H, W, 3) uint8."""
+        if self._array is None:
+            self._load()
         return self._array
 
     def get(self, i: int) -> np.ndarray:
         """Image ``i`` (H, W, 3) uint8."""
-        return self._array[i]
+        return self.array()[i]
+
+    def _hash_file(self):
+        from pathlib import Path
+
+        blob = "\n".join([self.cache_tag, *self.keys, *self.paths]).encode("utf-8")
+        return Path(self.cache_dir) / "perturbed" / f"{hashlib.sha256(blob).hexdigest()[:24]}.json"
+
+    @property
+    def hashes(self) -> list[str]:
+        """The hash of every perturbed image before the model's resize (same for every model)."""
+        if self._hashes is not None:
+            return self._hashes
+        target = self._hash_file() if self.cache_dir else None
+        if target is not None and target.is_file():
+            try:
+                stored = jsonio.read_json(target)
+            except (OSError, ValueError):
+                stored = None
+            if isinstance(stored, list) and len(stored) == len(self.paths):
+                self._hashes = [str(h) for h in stored]
+                return self._hashes
+        self._load()
+        if target is not None:
+            jsonio.write_json(target, self._hashes, indent=None)
+        return self._hashes
 
 
 def load_perturbed(path: str, prep, name: str, severity: int, seed: int, key: str):
@@ -124,7 +178,8 @@ def predict_perturbed(
     tables = {}
     for name in section.perturbations:
         for severity in section.severities:
-            store = PerturbedStore(rows, prep, name, severity, section.seed)
+            cache = ctx.cache_dir if ctx.use_cache else None
+            store = PerturbedStore(rows, prep, name, severity, section.seed, cache)
             psource = make_source(ctx, spec, mc, model, rows, sub_targets, prep, store=store)
             if get_mode(spec.mode).probe:
                 probs = fit_probe(

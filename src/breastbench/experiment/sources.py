@@ -175,6 +175,9 @@ def cached_tensor(
     img_key = cache_key(
         store.paths, store.size, store.interpolation, store.stain_norm, store.resize
     )
+    tag = getattr(store, "cache_tag", None)  # perturbed test images: one cache per perturbation
+    if tag is not None:
+        img_key = hashlib.sha256(f"{img_key}|{tag}".encode()).hexdigest()[:24]
     text_key = None
     if texts is not None:
         text_key = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:24]

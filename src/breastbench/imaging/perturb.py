@@ -144,6 +144,9 @@ def contrast(img, rng, severity):
 
 
 Perturbation = Callable[[np.ndarray, np.random.Generator, int], np.ndarray]
+#: bump when a perturbation's pixels change: the perturbed-feature caches are keyed by it
+VERSION = 1
+
 PERTURBATIONS: dict[str, tuple[str, Perturbation]] = {
     "hed": ("colour", hed_jitter),
     "brightness_contrast": ("colour", brightness_contrast),
