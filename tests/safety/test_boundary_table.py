@@ -596,3 +596,40 @@ def test_sigterm_during_run_then_clean_rerun(trained, tmp_path):
     assert rc == 0, err
     assert len(list(runs.glob("*/metrics.json"))) == 2
     assert temporaries(tmp_path) == []
+
+
+def _catches(pid: int, sig: int) -> bool:
+    """True when process ``pid`` has a handler for ``sig`` (``SigCgt`` in /proc)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    mask = next((ln.split()[1] for ln in status.splitlines() if ln.startswith("SigCgt:")), "0")
+    return bool(int(mask, 16) >> (sig - 1) & 1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_during_predict_leaves_no_half_file(ckpt, images, tmp_path, sig, code):
+    """A killed ``predict -o``: the CSV is whole or absent, no temporary, and a rerun works."""
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(150):  # enough images that the signal lands while predicting
+        for p in images.iterdir():
+            shutil.copy(p, many / f"{i}_{p.name}")
+    target = tmp_path / "p.csv"
+    argv = ["predict", ckpt, many, "-o", target, "--device", "cpu"]
+    proc = spawn(argv, cwd=tmp_path)
+    # the command's boundary is in place once the process catches SIGTERM (SigCgt, bit 15)
+    started = _wait_for(lambda: _catches(proc.pid, signal.SIGTERM), proc)
+    time.sleep(1.0)  # into loading the checkpoint and predicting
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    if started and proc.returncode != 0:
+        assert proc.returncode == code and "Traceback" not in err, err
+        assert not target.exists()  # nothing half-written
+    assert temporaries(tmp_path) == []
+    rc, _, err = run_cli(argv, cwd=tmp_path)
+    assert rc == 0, err
+    assert len(target.read_text().splitlines()) == 1 + 150 * 3
+    assert temporaries(tmp_path) == []
