@@ -20,9 +20,3 @@ class MissingWeightsError(UserError):
 
 class MissingExtraError(UserError):
     """An optional dependency (an "extra") is not installed."""
-
-
-def require(condition: bool, message: str) -> None:
-    """Raise :class:`UserError` with ``message`` unless ``condition`` holds."""
-    if not condition:
-        raise UserError(message)

@@ -92,11 +92,6 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically."""
-    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
-
-
 def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Path:
     """Atomically write ``obj`` as strict JSON."""
     return atomic_write_text(path, dumps(obj, indent) + "\n")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from breastbench.data import read_image, read_image_resized
+from breastbench.data import read_image
 from breastbench.errors import UserError
 
 
@@ -50,12 +50,6 @@ def test_16bit_png_stretched(tmp_path):
 def test_tifffile_rgb(tmp_path, rgb):
     tifffile.imwrite(tmp_path / "x.tiff", rgb)
     assert np.array_equal(read_image(tmp_path / "x.tiff"), rgb)
-
-
-def test_resized(tmp_path, rgb):
-    cv2.imwrite(str(tmp_path / "x.png"), rgb[:, :, ::-1])
-    assert read_image_resized(tmp_path / "x.png", 16).shape == (16, 16, 3)
-    assert read_image_resized(tmp_path / "x.png", (40, 60)).shape == (40, 60, 3)
 
 
 def test_dicom_monochrome2_plain(tmp_path, write_dcm):

@@ -12,7 +12,6 @@ from breastbench.metrics import (
     BINARY_METRICS,
     MULTICLASS_METRICS,
     MetricWarning,
-    aggregate_folds,
     compute_metrics,
     metrics_from_predictions,
     patient_level,
@@ -124,23 +123,6 @@ def test_metrics_from_predictions_reads_prob_columns():
     assert metrics_from_predictions(df) == compute_metrics(y, prob, DENSITY)
     with pytest.raises(UserError, match="prob_D"):
         metrics_from_predictions(df.drop(columns="prob_D"), DENSITY)
-
-
-def test_aggregate_folds_mean_and_sample_std():
-    per_fold = pd.DataFrame(
-        {
-            "model": ["a"] * 5 + ["b"] * 5,
-            "fold": list(range(5)) * 2,
-            "accuracy": [0.9, 0.8, 0.85, 0.95, 0.7, 0.5, 0.6, 0.55, 0.5, 0.65],
-        }
-    )
-    out = aggregate_folds(per_fold, by=["model"]).set_index("model")
-    a = np.array([0.9, 0.8, 0.85, 0.95, 0.7])
-    assert out.loc["a", "mean"] == pytest.approx(a.mean())
-    assert out.loc["a", "std"] == pytest.approx(a.std(ddof=1))
-    assert out.loc["a", "n"] == 5 and out.loc["a", "metric"] == "accuracy"
-    single = aggregate_folds(per_fold.iloc[:1].drop(columns="model"))
-    assert np.isnan(single.loc[0, "std"])
 
 
 def test_pooled_oof_equals_concatenation_and_rejects_duplicates():

@@ -6,7 +6,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from breastbench.errors import UserError
-from breastbench.metrics import compare_configs, comparison_table, delong_test, mcnemar_test
+from breastbench.metrics import compare_configs, delong_test, mcnemar_test
 
 CLASSES = ["benign", "malignant"]
 
@@ -73,15 +73,3 @@ def test_mismatched_tables_are_user_errors(two_configs):
         compare_configs(a, pd.concat([b, b.iloc[:1]]))
     with pytest.raises(UserError, match="mcnemar"):
         compare_configs(a, b, "auc", test="mcnemar")
-
-
-def test_comparison_table_adds_holm():
-    rows = [
-        {"test": "x", "metric": "auc", "p": 0.01},
-        {"test": "x", "metric": "auc", "p": 0.04},
-        {"test": "x", "metric": "f1", "p": 0.03},
-    ]
-    out = comparison_table(rows)
-    assert out["p_holm"].tolist() == pytest.approx([0.03, 0.06, 0.06])
-    per_metric = comparison_table(rows, by=["metric"])
-    assert per_metric["p_holm"].tolist() == pytest.approx([0.02, 0.04, 0.03])

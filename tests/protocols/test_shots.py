@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from breastbench.protocols.shots import draw_support, in_context_examples, learning_curve_summary
+from breastbench.protocols.shots import draw_support, in_context_examples
 
 
 def manifest(n_patients=30, seed=0):
@@ -38,19 +37,6 @@ def test_all_keeps_every_training_patient():
     train = manifest()
     (idx,) = draw_support(train, "all", 5, seed=0)
     assert (idx == np.arange(len(train))).all()
-
-
-def test_learning_curve_summary_t_interval():
-    scores = pd.DataFrame(
-        {"model": "m", "shots": [1] * 6 + [2] * 1, "score": [0.5, 0.6, 0.7, 0.4, 0.55, 0.65, 0.9]}
-    )
-    out = learning_curve_summary(scores)
-    row = out[out.shots == 1].iloc[0]
-    s = scores.score[:6]
-    lo, hi = stats.t.interval(0.95, 5, loc=s.mean(), scale=stats.sem(s))
-    assert row.n == 6 and np.isclose(row["mean"], s.mean())
-    assert np.isclose(row.ci_low, lo) and np.isclose(row.ci_high, hi)
-    assert out[out.shots == 2].iloc[0].n == 1
 
 
 def test_in_context_examples_one_image_per_support_patient_round_robin():

@@ -5,7 +5,7 @@ Everything downstream (training, metrics, reports) consumes a manifest built her
 """
 
 from breastbench.data.folds import assign_folds, audit_folds
-from breastbench.data.imageio import read_image, read_image_resized
+from breastbench.data.imageio import read_image
 from breastbench.data.manifest import read_manifest, validate_manifest, write_manifest
 from breastbench.data.sources import SOURCES, load_manifest
 from breastbench.data.synthetic import synthesize
@@ -16,7 +16,6 @@ __all__ = [
     "audit_folds",
     "load_manifest",
     "read_image",
-    "read_image_resized",
     "read_manifest",
     "synthesize",
     "validate_manifest",

@@ -168,17 +168,3 @@ def _to_rgb_uint8(img: np.ndarray, bgr: bool) -> np.ndarray:
     if img.shape[2] == 1:
         return np.repeat(img, 3, axis=2)
     return np.ascontiguousarray(img[:, :, ::-1]) if bgr else img
-
-
-def read_image_resized(path: str | os.PathLike, size: int | tuple[int, int]) -> np.ndarray:
-    """Read and resize to ``size`` (int = square side, or (H, W)) with area interpolation.
-
-    Used by caches that store small copies of large slides/mammograms; area interpolation
-    averages pixels instead of skipping them, so fine texture is not aliased.
-    """
-    h, w = (size, size) if isinstance(size, int) else size
-    img = read_image(path)
-    if img.shape[:2] == (h, w):
-        return img
-    interp = cv2.INTER_AREA if img.shape[0] >= h and img.shape[1] >= w else cv2.INTER_LINEAR
-    return cv2.resize(img, (w, h), interpolation=interp)

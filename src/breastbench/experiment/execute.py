@@ -1,7 +1,8 @@
 """Execute one :class:`RunSpec`: split -> build -> mode.fit -> write.
 
-:func:`split` gives the run's table and indices, :func:`build` the model, its preprocessing and
-the input the mode reads (the cache group of :mod:`breastbench.experiment.cachegroup`),
+:func:`~breastbench.experiment.runsplit.split` gives the run's table and indices,
+:func:`~breastbench.experiment.build.build` the model, its preprocessing and the input the mode
+reads (the cache group of :mod:`breastbench.experiment.cachegroup`),
 :func:`fit_mode` fits the run's :class:`~breastbench.modes.Mode` (the trainer for a gradient
 mode, the mode's ``fit_predict`` on frozen features for a probe-like one) and :func:`execute`
 writes predictions, metrics and ``run.json`` (assembled by :func:`run_info`).
@@ -14,21 +15,19 @@ is derived from (seed, epoch), ends with the same numbers.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from breastbench import jsonio
-from breastbench.errors import UserError
-from breastbench.experiment.cachegroup import input_kind
-from breastbench.experiment.config import ExperimentConfig, ModelConfig
-from breastbench.experiment.grid import RunSpec, shot_draws
-from breastbench.experiment.images import ImageStore
+from breastbench.experiment.build import Built, build
+from breastbench.experiment.config import ModelConfig
+from breastbench.experiment.context import RunContext
+from breastbench.experiment.grid import RunSpec
+from breastbench.experiment.modefit import fit_probe, fitted_probe, in_context, micro_batch
 from breastbench.experiment.outputs import predictions_table
 from breastbench.experiment.provenance import (
     device_info,
@@ -36,293 +35,12 @@ from breastbench.experiment.provenance import (
     package_versions,
     seed_everything,
 )
-from breastbench.experiment.sources import ImageSource, feature_source, vision_source
+from breastbench.experiment.runsplit import split
+from breastbench.experiment.settings import recorded_settings
 from breastbench.experiment.train import FitResult, fit, predict_logits, probabilities
-from breastbench.models.preprocess import Preprocessing
-from breastbench.modes import Mode, get_mode
-from breastbench.results import RunFolder
+from breastbench.modes import get_mode
 
-
-@dataclass
-class RunContext:
-    """What every run of one experiment shares."""
-
-    cfg: ExperimentConfig
-    out_dir: Path
-    device: torch.device
-    manifests: dict[str, pd.DataFrame]  # dataset name -> manifest with folds
-    cache_dir: Path
-    use_cache: bool = True
-    stores: dict = field(default_factory=dict)  # (paths key, size) -> ImageStore, in memory
-    monitor: object | None = None  # experiment.monitor.Monitor: progress and run.log
-
-    def store(self, paths: list[str], prep: Preprocessing) -> ImageStore:
-        """One ImageStore per image list and preprocessing, shared by a configuration's folds."""
-        key = (hash(tuple(paths)), prep.size, prep.interpolation, prep.stain_norm, prep.resize)
-        if key not in self.stores:
-            self.stores[key] = ImageStore(
-                paths,
-                prep.size,
-                self.cache_dir,
-                prep.interpolation,
-                prep.stain_norm,
-                resize=prep.resize,
-            )
-        return self.stores[key]
-
-    @property
-    def folder(self) -> RunFolder:
-        """The output folder's owner."""
-        return RunFolder(self.out_dir)
-
-
-def subset(df: pd.DataFrame, magnification: int | None) -> pd.DataFrame:
-    """The rows of one experiment (one magnification, or all)."""
-    if magnification is None:
-        return df.reset_index(drop=True)
-    return df[df["magnification"] == magnification].reset_index(drop=True)
-
-
-def external_targets(
-    test_df: pd.DataFrame, classes: list[str], label_map: dict | None, name: str
-) -> np.ndarray:
-    """Map the external dataset's labels onto the training classes (declared, never guessed)."""
-    labels = test_df["label"].map(lambda v: (label_map or {}).get(v, v))
-    unknown = sorted(set(labels) - set(classes))
-    if unknown:
-        raise UserError(
-            f"external[{name}]: labels {unknown} have no training class ({classes}); add them "
-            "to external.label_map, e.g. Normal: benign"
-        )
-    return labels.map({c: i for i, c in enumerate(classes)}).to_numpy()
-
-
-def build_model(spec: RunSpec, mc: ModelConfig, classes: list[str], device: torch.device):
-    """Create the model, set its mode, and build a zero-shot text head where asked."""
-    from breastbench.models import create
-
-    kwargs = dict(mc.options)
-    if mc.input_size:
-        kwargs["input_size"] = mc.input_size
-    torch.manual_seed(spec.seed)  # random init (tiny models, heads) comes from the run seed
-    model = create(mc.name, num_classes=len(classes), weights=mc.weights, **kwargs)
-    state = get_mode(spec.mode).state  # the model state the mode needs
-    model.set_mode(state)
-    if state == "zero_shot" or (state == "linear_probe" and mc.init_head_from_text):
-        mag = spec.magnification if mc.magnification_prompts else None
-        model.build_zero_shot_head(classes, mc.prompt_set, magnification=mag)
-        model.set_mode(state)
-    return model.to(device)
-
-
-def _transforms(prep: Preprocessing, augmentation: str):
-    return prep.transform(train=True, augmentation=augmentation), prep.transform(train=False)
-
-
-def preprocessing(ctx: RunContext, spec: RunSpec, mc: ModelConfig, model) -> Preprocessing:
-    """The run's preprocessing record: the model's own plus the experiment's choices."""
-    return Preprocessing.of_model(
-        model, resize=mc.resize, stain_norm=ctx.cfg.stain_norm, text_context=spec.text
-    )
-
-
-def text_rows(df: pd.DataFrame, spec: RunSpec) -> pd.DataFrame:
-    """The manifest rows a text template is filled from; the run's magnification fills gaps."""
-    if "magnification" not in df.columns and spec.magnification is not None:
-        return df.assign(magnification=spec.magnification)
-    return df
-
-
-def make_source(
-    ctx: RunContext,
-    spec: RunSpec,
-    mc: ModelConfig,
-    model,
-    df: pd.DataFrame,
-    targets: np.ndarray,
-    prep: Preprocessing,
-    store=None,
-):
-    """Pick the cheapest input path the protocol allows for this run.
-
-    ``store`` (perturbed test images, see ``robustness``) replaces the run's image cache; the
-    input path is chosen the same way, and the feature caches are keyed by its ``cache_tag``.
-    """
-    own = store is None
-    store = ctx.store(df["path"].tolist(), prep) if own else store
-    cache_dir = ctx.cache_dir if own or getattr(store, "cache_tag", None) else None
-    train_tf, eval_tf = _transforms(prep, spec.augmentation)
-    texts = prep.texts(text_rows(df, spec), where=f"dataset '{spec.dataset}'")
-    kind = input_kind(ctx.cfg, spec)  # the one rule the plan and Ray group caches by
-    if get_mode(spec.mode).probe:  # probes need the feature matrix (cached unless --no-cache)
-        cache = cache_dir if ctx.use_cache else None
-        return feature_source(model, store, targets, eval_tf, ctx.device, cache, texts)
-    if ctx.use_cache and kind == "features":
-        return feature_source(model, store, targets, eval_tf, ctx.device, cache_dir, texts)
-    # VLM LoRA on the decoder and generative zero-shot read the cached vision tokens; where the
-    # model's vision side trains after all, its outputs cannot be cached
-    if ctx.use_cache and kind == "vision" and not getattr(model, "vision_trainable", False):
-        return vision_source(model, store, targets, eval_tf, ctx.device, cache_dir, texts)
-    return ImageSource(
-        store,
-        targets,
-        train_tf,
-        eval_tf,
-        ctx.device,
-        _workers(ctx, len(df)) if own else 0,
-        spec.seed,
-        texts,
-        channels_last=ctx.device.type == "cuda" and model.info.family == "cnn",
-    )
-
-
-def micro_batch(ctx: RunContext, spec: RunSpec, mc: ModelConfig, model, source, train_idx):
-    """The run's micro-batch (:mod:`breastbench.experiment.microbatch`; ``auto`` probes)."""
-    from breastbench.experiment.microbatch import resolve
-
-    batch = ctx.cfg.training.batch_size
-    if not get_mode(spec.mode).trains or ctx.cfg.training.epochs == 0 or len(train_idx) == 0:
-        configured = None if mc.micro_batch_size == "auto" else mc.micro_batch_size
-        return resolve(
-            configured,
-            batch_size=batch,
-            model=None,
-            source=None,
-            train_idx=None,
-            device=ctx.device,
-            amp="",
-            key_parts={},
-            cache_dir=None,
-        )
-    size = tuple(model.data_config["input_size"][1:])
-    key = {
-        "model": mc.name,
-        "options": sorted(mc.options.items()),
-        "mode": spec.mode,
-        "input": "x".join(map(str, size)),
-        "input_path": type(source).__name__,
-    }
-    return resolve(
-        mc.micro_batch_size,
-        batch_size=batch,
-        model=model,
-        source=source,
-        train_idx=train_idx,
-        device=ctx.device,
-        amp=ctx.cfg.training.amp,
-        key_parts=key,
-        cache_dir=ctx.cache_dir,
-        where=f"models[{spec.model_index}].",
-    )
-
-
-def _workers(ctx: RunContext, n_images: int) -> int:
-    """Configured DataLoader workers, else a choice by device and size.
-
-    0 on CPU or for small runs (starting workers costs more than it saves), up to 8 when a GPU
-    waits for augmented images.
-    """
-    n = ctx.cfg.training.num_workers
-    if n is not None:
-        return n
-    if ctx.device.type == "cpu" or n_images < 512:
-        return 0
-    return min(8, max((os.cpu_count() or 1) - 1, 0))
-
-
-def inner_validation(df: pd.DataFrame, train_idx: np.ndarray, fraction: float, seed: int):
-    """Split training patients into train/validation, grouped and stratified (never test)."""
-    if fraction <= 0:
-        return train_idx, None
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    n_splits = max(2, round(1 / fraction))
-    sgkf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    sub = df.iloc[train_idx]
-    tr, va = next(sgkf.split(np.zeros(len(sub)), sub["target"], sub["patient_id"]))
-    return train_idx[tr], train_idx[va]
-
-
-def split(spec: RunSpec, ctx: RunContext):
-    """The run's table and its train / inner-validation / test indices.
-
-    Cross-validation: the test fold against the other folds of one magnification. External:
-    all of the training dataset against the whole external set, relabelled through the
-    declared mapping.
-    """
-    full = ctx.manifests[spec.dataset]
-    train_df = subset(full, spec.magnification)
-    if spec.external:
-        cfg = ctx.cfg
-        test_df = ctx.manifests[spec.external].reset_index(drop=True)
-        ext = next(e for e in cfg.external if e.train == spec.dataset and e.test == spec.external)
-        classes = list(full.attrs["classes"])
-        test_targets = external_targets(test_df, classes, ext.label_map, spec.external)
-        df = pd.concat([train_df, test_df.assign(target=test_targets)], ignore_index=True)
-        train_idx = np.arange(len(train_df))
-        test_idx = np.arange(len(train_df), len(df))
-    else:
-        df = train_df
-        train_idx = np.flatnonzero(df["fold"].to_numpy() != spec.fold)
-        test_idx = np.flatnonzero(df["fold"].to_numpy() == spec.fold)
-    if spec.shots is not None:  # label efficiency: k labelled patients per class of this fold
-        return df, support(df, train_idx, spec, ctx.cfg), None, test_idx
-    train_idx, val_idx = inner_validation(df, train_idx, ctx.cfg.training.val_fraction, spec.seed)
-    return df, train_idx, val_idx, test_idx
-
-
-def support(df: pd.DataFrame, train_idx: np.ndarray, spec: RunSpec, cfg) -> np.ndarray:
-    """The run's support set: draw ``spec.draw`` of k patients per class, inside the fold.
-
-    Draws depend on (experiment seed, fold) only, so every model and mode of the curve sees the
-    same support sets, and the test fold is never drawn from.
-    """
-    from breastbench.protocols.shots import draw_support
-
-    k = "all" if spec.shots == "all" else int(spec.shots)
-    n_draws = 1 if k == "all" else shot_draws(cfg)
-    rows = df.iloc[train_idx].reset_index(drop=True)
-    draws = draw_support(rows, k, n_draws, seed=cfg.seed * 1000 + (spec.fold or 0))
-    return train_idx[draws[spec.draw or 0]]
-
-
-def in_context(model, source, df: pd.DataFrame, support_idx: np.ndarray, spec: RunSpec) -> dict:
-    """Show a generative VLM one image per support patient before each query (k-shot ICL).
-
-    The examples come from the run's support set (k patients per class of the training fold,
-    the same draw as the label-efficiency probes), their order round-robin over the classes.
-    Returns what run.json records about them.
-    """
-    from breastbench.experiment.sources import ImageSource
-    from breastbench.protocols.shots import in_context_examples
-
-    rows = df.iloc[support_idx].reset_index(drop=True)
-    picked = support_idx[in_context_examples(rows, seed=spec.seed * 1000 + (spec.draw or 0))]
-    chunks, texts = [], []
-    for x, _ in source.batches(picked, 64, train=False, epoch=0):
-        if isinstance(x, tuple):
-            x, batch_texts = x
-            texts += batch_texts
-        chunks.append(x)
-    vision = not isinstance(source, ImageSource)  # cached vision tokens, else images
-    labels = df["target"].to_numpy()[picked]
-    model.set_examples(torch.cat(chunks), labels, texts or None, vision=vision)
-    return {
-        "examples": int(len(picked)),
-        "paths": df["path"].iloc[picked].astype(str).tolist(),
-        "labels": [int(v) for v in labels],
-    }
-
-
-@dataclass
-class Built:
-    """A run's model, its preprocessing record and the input its mode reads."""
-
-    model: object
-    prep: Preprocessing
-    source: object  # ImageSource, or a TensorSource of cached features / vision tokens
-    t_model: float  # perf_counter when the model was built
-    t_data: float  # perf_counter when its input was ready
+__all__ = ["Built", "Fitted", "RunContext", "build", "execute", "fit_mode", "run_info", "split"]
 
 
 @dataclass
@@ -335,15 +53,6 @@ class Fitted:
     probe: dict = field(default_factory=dict)  # a probe-like mode's choices (k, C, ...)
     examples: dict | None = None  # in-context examples of a generative zero-shot
     fitted_probe: object | None = None  # modes.fitted.FittedProbe, for the checkpoint
-
-
-def build(ctx: RunContext, spec: RunSpec, mc: ModelConfig, df, targets, classes) -> Built:
-    """The model in the state its mode needs, its preprocessing and the input it reads."""
-    model = build_model(spec, mc, classes, ctx.device)
-    t_model = time.perf_counter()
-    prep = preprocessing(ctx, spec, mc, model)
-    source = make_source(ctx, spec, mc, model, df, targets, prep)
-    return Built(model, prep, source, t_model, time.perf_counter())
 
 
 def fit_mode(
@@ -567,84 +276,3 @@ def _checkpoint_writer(cfg, spec: RunSpec, built: Built, classes, fitted: Fitted
         save_checkpoint(built.model, path, classes=classes, extra=extra, preprocessing=built.prep)
 
     return write_ckpt
-
-
-# settings that change nothing a run computes (speed, bookkeeping): never a reason to retrain
-NEUTRAL = {
-    "label",
-    "num_workers",
-    "checkpoint_every",
-    "checkpoint_seconds",
-    "save_checkpoints",
-    "eval_every_epoch",
-    "micro_batch_size",
-    "resources",
-    "modes",  # grid axes: a run's own mode, text and shots are in its key
-    "text_context",
-    "shots",
-}
-
-
-def recorded_settings(cfg: ExperimentConfig, mc: ModelConfig, mode: str) -> dict:
-    """What a run's results depend on, as recorded in run.json and compared on resume.
-
-    The model's learning-rate override is the one this mode uses (a per-mode table resolved).
-    """
-    model = _plain(mc)
-    model["lr"] = mc.lr.get(mode) if isinstance(mc.lr, dict) else mc.lr  # None: training.lr
-    return {
-        "model": model,
-        "training": _plain(cfg.training),
-        "cv": _plain(cfg.cv),
-        "stain_norm": cfg.stain_norm,
-    }
-
-
-def changed_setting(recorded: dict, current: dict, where: str = "") -> tuple | None:
-    """(dotted field, recorded value, current value) of the first difference, or None."""
-    for key in sorted(set(recorded) | set(current)):
-        if key in NEUTRAL or key == "experiment":
-            continue
-        a, b = recorded.get(key), current.get(key)
-        path = f"{where}.{key}" if where else key
-        if isinstance(a, dict) and isinstance(b, dict):
-            found = changed_setting(a, b, path)
-            if found:
-                return found
-        elif a != b and not (isinstance(a, (list, tuple)) and list(a) == list(b or [])):
-            return path, a, b
-    return None
-
-
-def fitted_probe(mode: Mode, spec, source, df, targets, train_idx, n_classes):
-    """The probe-like mode's training set: the frozen features and targets of the train rows."""
-    from breastbench.modes.fitted import FittedProbe
-
-    tr = np.asarray(train_idx)
-    return FittedProbe(
-        mode=mode.name,
-        x_train=source.data.float().numpy()[tr],
-        y_train=np.asarray(targets)[tr],
-        groups=df["patient_id"].astype(str).to_numpy()[tr].tolist(),
-        seed=spec.seed,
-        num_classes=n_classes,
-        source=mode.source,
-    )
-
-
-def fit_probe(spec, source, df, targets, train_idx, test_idx, n_classes, info: dict, x_test=None):
-    """The run's probe-like mode fitted on the frozen training features; test probabilities.
-
-    ``x_test`` (perturbed test features) replaces the test rows' features; the probe is fitted
-    on the same training features either way (deterministic: the same probe).
-    """
-    mode = get_mode(spec.mode)
-    fitted = fitted_probe(mode, spec, source, df, targets, train_idx, n_classes)
-    x = source.data.float().numpy()[np.asarray(test_idx)] if x_test is None else x_test
-    return fitted.predict(x, info)
-
-
-def _plain(obj) -> dict:
-    from dataclasses import asdict
-
-    return asdict(obj)

@@ -18,7 +18,7 @@ TEST_KEYS = ("dataset", "label_map")
 
 def expand_external_tests(entries: list) -> list:
     """Replace each entry with ``tests:`` by one entry per test set (order kept)."""
-    from breastbench.experiment.config import check_label_map  # config imports this module
+    from breastbench.experiment.sections import check_label_map
 
     out = []
     for i, entry in enumerate(entries):

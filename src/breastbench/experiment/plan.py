@@ -191,13 +191,7 @@ def make_plan(
     from breastbench.models import get_info
     from breastbench.report.names import run_name
 
-    full_table = throughput_table(throughput)
-    if kind not in full_table:
-        from breastbench.errors import UserError
-
-        known = ", ".join(k for k, v in full_table.items() if isinstance(v, dict))
-        raise UserError(f"--device-kind {kind}: no throughput for it; known: {known}")
-    table = full_table[kind]
+    table = _kind_table(throughput, kind)
     auto_detail: dict[str, str] = {}
     out_dir = Path(out or cfg.output_dir)
     folder = RunFolder(out_dir)
@@ -226,14 +220,8 @@ def make_plan(
         plan.throughput_note = note
         plan.runs += 1
         plan.complete += int(folder.is_complete(spec.key))
-        n_all = counts[spec.dataset].per_mag.get(spec.magnification, 0)
-        if spec.external:
-            n_train, n_test = n_all, counts[spec.external].per_mag.get(None, 0)
-        else:
-            n_train, n_test = n_all * (cfg.cv.k - 1) / cfg.cv.k, n_all / cfg.cv.k
+        n_train, n_test = _image_counts(cfg, counts, spec)
         epochs = 0 if mode.state == "zero_shot" else cfg.training.epochs
-        if spec.shots not in (None, "all"):  # k patients per class: a few dozen images at most
-            n_train = min(n_train, 8 * int(spec.shots) * 2)
         generative = mode.state == "zero_shot" and "generative" in info.capabilities
         passes = generative_passes(mc, spec.shots) if generative else 1.0
         seconds = run_seconds(spec, rates, n_train, n_test, epochs, passes)
@@ -245,20 +233,58 @@ def make_plan(
         if bigger and not mode.frozen:
             faster = run_seconds(spec, with_auto(rates), n_train, n_test, epochs, passes)
             plan.auto_saves += max(seconds - faster, 0.0) / 3600.0
-            auto_detail[mc.name] = (
-                f"{mc.name}: micro-batch {configured} -> auto {auto['micro_batch']} ("
-                + ", ".join(
-                    f"{k} {rates[k]:g} -> {auto[k]:g} img/s"
-                    for k in ("train", "lora_cached", "lora_images")
-                    if k in auto and k in rates
-                )
-                + f"; {auto.get('source', table['source'])})"
-            )
+            auto_detail[mc.name] = _auto_line(mc.name, configured, auto, rates, table)
         size = mc.input_size or "default"
         datasets = (spec.dataset, spec.external) if spec.external else (spec.dataset,)
         image_caches.add((datasets, spec.magnification, mc.name, size, mc.resize, cfg.stain_norm))
         group = cache_group(cfg, spec)  # the key Ray and the local executor share caches by
         caches[group[0]].add(group)
+    builds = {
+        "images": len(image_caches),
+        "features": len(caches["features"]),
+        "vision_tokens": len(caches["vision"]),
+    }
+    return _as_data(cfg, kind, table, counts, configs, len(specs), builds, auto_detail)
+
+
+def _kind_table(throughput, kind: str) -> dict:
+    """The throughput rows of device ``kind`` (a shipped table merged with ``throughput``)."""
+    full_table = throughput_table(throughput)
+    if kind not in full_table:
+        from breastbench.errors import UserError
+
+        known = ", ".join(k for k, v in full_table.items() if isinstance(v, dict))
+        raise UserError(f"--device-kind {kind}: no throughput for it; known: {known}")
+    return full_table[kind]
+
+
+def _image_counts(cfg: ExperimentConfig, counts: dict, spec) -> tuple[float, float]:
+    """(training images, test images) of one run, from the datasets' image counts."""
+    n_all = counts[spec.dataset].per_mag.get(spec.magnification, 0)
+    if spec.external:
+        n_train, n_test = n_all, counts[spec.external].per_mag.get(None, 0)
+    else:
+        n_train, n_test = n_all * (cfg.cv.k - 1) / cfg.cv.k, n_all / cfg.cv.k
+    if spec.shots not in (None, "all"):  # k patients per class: a few dozen images at most
+        n_train = min(n_train, 8 * int(spec.shots) * 2)
+    return n_train, n_test
+
+
+def _auto_line(name: str, configured: int, auto: dict, rates: dict, table: dict) -> str:
+    """What ``micro_batch_size: auto`` would change for one model, as the plan prints it."""
+    return (
+        f"{name}: micro-batch {configured} -> auto {auto['micro_batch']} ("
+        + ", ".join(
+            f"{k} {rates[k]:g} -> {auto[k]:g} img/s"
+            for k in ("train", "lora_cached", "lora_images")
+            if k in auto and k in rates
+        )
+        + f"; {auto.get('source', table['source'])})"
+    )
+
+
+def _as_data(cfg, kind, table, counts, configs, n_runs, builds, auto_detail) -> dict:
+    """The plan as plain data (what ``plan --json`` prints and the table renders)."""
     saves = round(sum(p.auto_saves for p in configs.values()), 2)
     return {
         "experiment": cfg.name,
@@ -278,13 +304,9 @@ def make_plan(
             }
             for p in configs.values()
         ],
-        "runs": len(specs),
+        "runs": n_runs,
         "complete": sum(p.complete for p in configs.values()),
-        "cache_builds": {
-            "images": len(image_caches),
-            "features": len(caches["features"]),
-            "vision_tokens": len(caches["vision"]),
-        },
+        "cache_builds": builds,
         "device_hours": round(sum(p.hours for p in configs.values()), 2),
         "micro_batch_auto": {
             "saves_device_hours": saves,

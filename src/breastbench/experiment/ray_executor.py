@@ -65,7 +65,7 @@ def _context(cfg_dict: dict, out_dir: str, device: str, manifests, use_cache: bo
     import torch
 
     from breastbench.experiment.config import ExperimentConfig, load_mode_plugins
-    from breastbench.experiment.execute import RunContext
+    from breastbench.experiment.context import RunContext
     from breastbench.experiment.schema import from_dict
 
     load_mode_plugins(cfg_dict)  # a worker registers the config's own modes first
@@ -99,7 +99,8 @@ def _build_caches(
     """Task: build the caches one group of runs reads; return the cache files it created."""
     import torch
 
-    from breastbench.experiment.execute import build_model, make_source, preprocessing, split
+    from breastbench.experiment.build import build_model, make_source, preprocessing
+    from breastbench.experiment.runsplit import split
 
     torch.set_num_threads(threads)
     spec = RunSpec.from_dict(spec_dict)

@@ -166,7 +166,7 @@ def predict_perturbed(
     ctx, spec, mc, model, df, targets, prep, source, train_idx, test_idx, classes, fit_probe
 ) -> dict[str, pd.DataFrame]:
     """One predictions table per (perturbation, severity) of the section; keys ``<name>__s<k>``."""
-    from breastbench.experiment.execute import make_source
+    from breastbench.experiment.build import make_source
     from breastbench.experiment.outputs import predictions_table
     from breastbench.experiment.train import predict_logits, probabilities
     from breastbench.modes import get_mode

@@ -13,14 +13,15 @@ import shutil
 import time
 from pathlib import Path
 
-import pandas as pd
 import yaml
 from rich.console import Console
 
 from breastbench.errors import UserError
 from breastbench.experiment.config import ExperimentConfig
-from breastbench.experiment.execute import RunContext, execute
+from breastbench.experiment.context import RunContext
+from breastbench.experiment.execute import execute
 from breastbench.experiment.grid import expand, select
+from breastbench.experiment.manifests import check_external, prepare_manifests
 from breastbench.experiment.provenance import resolve_device
 from breastbench.experiment.schema import to_dict
 from breastbench.results import RunFolder
@@ -91,153 +92,6 @@ def _check_questions(mc, where: str) -> None:
         )
 
 
-def prepare_manifests(
-    cfg: ExperimentConfig, out_dir: Path, console: Console | None = None
-) -> dict[str, pd.DataFrame]:
-    """Build or re-read every dataset's manifest with folds; audit the folds."""
-    from breastbench.data import (
-        assign_folds,
-        audit_folds,
-        load_manifest,
-        read_manifest,
-        write_manifest,
-    )
-    from breastbench.data.sources import SOURCES, source_options
-
-    manifests: dict[str, pd.DataFrame] = {}
-    for i, ds in enumerate(cfg.datasets):
-        if not Path(ds.root).exists():
-            from breastbench.experiment.config import UNSET_ROOT_VARS
-
-            var = UNSET_ROOT_VARS.get(ds.root)
-            if var:
-                raise UserError(
-                    f"datasets[{i}].root: {var} is not set, and its default {ds.root} does not "
-                    f"exist; set {var}=/path/to/the/dataset (or fix the path in the config)"
-                )
-            raise UserError(f"datasets[{i}].root: {ds.root} does not exist; fix the path")
-        opts = dict(ds.options)
-        takes_task = "task" in source_options(ds.source) if ds.source in SOURCES else False
-        if ds.task and takes_task:
-            opts["task"] = ds.task
-        try:
-            df = load_manifest(ds.source, ds.root, **opts)
-        except UserError as err:
-            raise UserError(for_run(str(err), i)) from None
-        if ds.task and not takes_task and df.attrs.get("task") not in (None, ds.task):
-            raise UserError(
-                f"datasets[{i}].task: source {ds.source} gives task "
-                f"{df.attrs.get('task')!r} only; write task: {df.attrs.get('task')} or drop it"
-            )
-        if ds.magnifications and "magnification" not in df.columns:
-            raise UserError(
-                f"datasets[{i}].magnifications: source {ds.source} has no magnifications; "
-                "remove the magnifications line"
-            )
-        if ds.label_map:
-            df = _relabel(df, ds.label_map, f"datasets[{i}].label_map")
-        path = RunFolder(out_dir).manifest_path(ds.name)
-        if not ds.cross_validate:
-            manifests[ds.name] = df  # external test set only: no folds
-            continue
-        group = None if cfg.cv.group_by == "patient" else "path"
-        # files are not checked here: an image removed since (as a decode error advises) must
-        # make the stored folds differ from the fresh listing, not fail the rerun
-        saved = read_manifest(path, check_files=False) if path.exists() else None
-        if saved is not None and not _same_split(saved, df, cfg, group):
-            if _has_runs_of(out_dir, ds.name):
-                raise UserError(
-                    f"{path}: the data or cv settings changed since these folds were written "
-                    "and runs already used them; run into a new --out folder"
-                )
-            saved = None  # nothing trained on the old split: re-split with the new settings
-        if saved is not None:
-            df = saved
-        elif "fixed_split" in df.attrs:  # a published split: its folds are data, never redrawn
-            write_manifest(df, path)
-        else:
-            # patient: the source's own grouping (e.g. BreakHis numeric id, or group_by=slide)
-            try:
-                df = assign_folds(df, k=cfg.cv.k, seed=cfg.cv.seed, group_col=group)
-            except UserError as err:
-                raise UserError(for_run(str(err), i)) from None
-            write_manifest(df, path)
-        for mag in ds.magnifications or [None]:
-            sub = df if mag is None else df[df["magnification"] == mag]
-            if mag is not None and sub.empty:
-                raise UserError(f"datasets[{i}].magnifications: no {mag}X images in {ds.root}")
-            sub = sub.copy()
-            sub.attrs = dict(df.attrs)
-            audit = audit_folds(sub)
-            _check_audit(audit, ds.name, mag)
-        manifests[ds.name] = df
-    return manifests
-
-
-# The data layer's advice names `breastbench data` flags; under `run` the same fix is a key of
-# the experiment file. Each pair: (flag as the data layer writes it, the run's equivalent).
-_RUN_EQUIVALENTS = (
-    ("--skip-invalid", "datasets[{i}].options: {{skip_invalid: true}}"),
-    ("--skip-missing", "datasets[{i}].options: {{skip_missing: true}}"),
-    ("--no-check-files", "datasets[{i}].options: {{check_files: false}}"),
-    ("--csv FILE[,FILE]", "datasets[{i}].options: {{csv: FILE}}"),
-    ("--csv FILE", "datasets[{i}].options: {{csv: FILE}}"),
-    ("--k ", "cv.k: "),
-    (
-        "check_files=False (datasets[{i}].options: {{check_files: false}})",
-        "datasets[{i}].options: {{check_files: false}}",
-    ),
-)
-
-
-def for_run(message: str, i: int) -> str:
-    """A data-layer error line with its fix spelled as the experiment-file key `run` reads."""
-    for flag, key in _RUN_EQUIVALENTS:
-        message = message.replace(flag.format(i=i), key.format(i=i))
-    return f"datasets[{i}]: {message}" if not message.startswith("datasets[") else message
-
-
-def _same_split(saved: pd.DataFrame, df: pd.DataFrame, cfg: ExperimentConfig, group) -> bool:
-    """True when a saved manifest's folds were made from these images with these settings."""
-    if "fixed_split" in df.attrs:
-        return sorted(saved["path"]) == sorted(df["path"]) and "fold" in saved.columns
-    folds = saved.attrs.get("folds") or {}
-    same_cv = folds.get("k") == cfg.cv.k and folds.get("seed") == cfg.cv.seed
-    same_group = (folds.get("group_col") == "path") == (group == "path")
-    return same_cv and same_group and sorted(saved["path"]) == sorted(df["path"])
-
-
-def _has_runs_of(out_dir: Path, dataset: str) -> bool:
-    """Whether any run folder (complete, stopped or broken) of ``dataset`` exists."""
-    return any(k.dataset == dataset for k in RunFolder(out_dir).keys_on_disk())
-
-
-def _check_audit(audit: dict, name: str, mag) -> None:
-    where = f"dataset '{name}'" + (f" at {mag}X" if mag else "")
-    if audit["leaks"]:
-        raise UserError(
-            f"{where}: patients appear in several folds: {sorted(audit['leaks'])[:5]}; folds leak"
-        )
-    missing = audit["missing_classes"]
-    if missing:
-        raise UserError(
-            f"{where}: a test fold lacks a class ({missing}); metrics such as AUC are undefined "
-            "there. Use fewer folds (cv.k) or more patients"
-        )
-
-
-def _relabel(df: pd.DataFrame, mapping: dict, where: str) -> pd.DataFrame:
-    labels = df["label"].map(lambda v: mapping.get(v, v))
-    classes = list(dict.fromkeys(mapping.get(c, c) for c in df.attrs["classes"]))
-    attrs = dict(df.attrs)
-    df = df.assign(label=labels, target=labels.map({c: i for i, c in enumerate(classes)}))
-    if df["target"].isna().any():
-        raise UserError(f"{where}: could not map every label")
-    df["target"] = df["target"].astype(int)
-    df.attrs = {**attrs, "classes": classes}
-    return df
-
-
 def run_experiment(
     cfg: ExperimentConfig,
     *,
@@ -272,8 +126,79 @@ def run_experiment(
     # every model, weights and data problem at once, before anything is written
     preflight(cfg, skip=skip_preflight, models={r.model_index for r in runs})
     folder = RunFolder(out_dir)
+    manifests, done, stale = _plan_checks(cfg, runs, out_dir, console, retrain_changed)
+    ctx = RunContext(
+        cfg, out_dir, dev, manifests, Path(cfg.cache_dir or folder.cache_dir), use_cache=use_cache
+    )
+    done, todo = _pending(folder, runs, done, stale, resume)
+    console.print(
+        f"[bold]{cfg.name}[/]: {len(runs)} runs, {len(done)} already complete, "
+        f"{len(todo)} to run on {dev}; output {out_dir}"
+    )
+    t0 = time.perf_counter()
+    from breastbench.experiment.monitor import Monitor
+
+    monitor = Monitor(out_dir, console, len(todo), epoch_lines=epoch_lines)
+    if cfg.tracking:
+        from breastbench.experiment.tracking import Trackers
+
+        monitor.trackers = Trackers(cfg.tracking, out_dir, cfg.name, monitor.say)
+    monitor.log.write(
+        f"{cfg.name}: {len(runs)} runs, {len(done)} already complete, {len(todo)} to run on "
+        f"{dev} ({executor})"
+    )
+    if executor == "ray":
+        failed = _run_on_ray(ctx, todo, monitor, address, console)
+    else:
+        failed = {}
+        _run_local(ctx, todo, monitor, resume_command)
+    monitor.log.write(f"grid finished: {len(todo) - len(failed)} of {len(todo)} runs")
+    monitor.log.close()
+    folder.sweep_temporaries()
+    collection = _summarise(out_dir, cfg, only, monitor, console)
+    console.print(f"{len(todo)} runs in {time.perf_counter() - t0:.1f}s; results in {out_dir}")
+    if failed:
+        _raise_failed(failed, len(todo), console)
+    _report(out_dir, collection, report, explain_maps, console)
+    return out_dir
+
+
+def _pending(folder: RunFolder, runs: list, done: list, stale: list, resume: bool):
+    """(complete runs, runs to do): stale runs removed; ``resume=False`` drops resume states."""
+    folder.sweep_temporaries()
+    for spec, _ in stale:
+        folder.remove(spec.key)
+    done = [r for r in done if r not in {s for s, _ in stale}]
+    todo = [r for r in runs if r not in done]
+    if not resume:
+        for r in todo:  # --no-resume: drop partial epoch checkpoints, start those runs clean
+            folder.partial_path(r.key).unlink(missing_ok=True)
+    return done, todo
+
+
+def _report(out_dir: Path, collection, report: bool | None, explain_maps: bool, console) -> None:
+    """The HTML report, or the line that says how to build it later."""
+    if report:
+        from breastbench.report.html import build_report
+
+        path = build_report(
+            out_dir, explain_maps=explain_maps, analyse=False, collection=collection
+        )
+        console.print(f"Report: {path}")
+    else:
+        console.print(
+            f"No report written (--no-report); build it with: breastbench report {out_dir}"
+        )
+
+
+def _plan_checks(cfg: ExperimentConfig, runs: list, out_dir: Path, console, retrain_changed):
+    """Manifests, complete runs and stale runs, checked before training; writes the config.
+
+    A mistake found here leaves no new output folder behind.
+    """
+    folder = RunFolder(out_dir)
     created = not out_dir.exists()
-    try:  # plan-time checks: a mistake found here leaves no new output folder behind
+    try:
         folder.init()
         if cfg.cache_dir and Path(cfg.cache_dir).exists() and not Path(cfg.cache_dir).is_dir():
             raise UserError(f"cache_dir: {cfg.cache_dir} is a file; give a folder path")
@@ -293,76 +218,60 @@ def run_experiment(
         if created:  # only this call wrote there: leave no half-made folder behind
             shutil.rmtree(out_dir, ignore_errors=True)
         raise
-    ctx = RunContext(
-        cfg, out_dir, dev, manifests, Path(cfg.cache_dir or folder.cache_dir), use_cache=use_cache
+    return manifests, done, stale
+
+
+def _run_local(ctx: RunContext, todo: list, monitor, resume_command: str | None) -> None:
+    """The pending runs one after another in this process; the first failure stops the grid."""
+    ctx.monitor = monitor
+    with monitor:
+        for spec in todo:
+            try:
+                execute(spec, ctx)
+            except KeyboardInterrupt:
+                monitor.interrupted(ctx.out_dir, resume_command)
+                raise
+            except Exception as err:
+                monitor.run_failed(spec.run_id, str(err).splitlines()[0] if str(err) else "")
+                raise
+
+
+def _run_on_ray(ctx: RunContext, todo: list, monitor, address, console) -> dict[str, str]:
+    """The pending runs as Ray tasks; failures are collected (run id -> why), not raised."""
+    from breastbench.experiment.ray_executor import run_on_ray
+
+    cfg, folder = ctx.cfg, ctx.folder
+    result = run_on_ray(
+        cfg, todo, ctx.out_dir, ctx.device, ctx.manifests, ctx.use_cache, address, console
     )
-    folder.sweep_temporaries()
-    for spec, _ in stale:
-        folder.remove(spec.key)
-    done = [r for r in done if r not in {s for s, _ in stale}]
-    todo = [r for r in runs if r not in done]
-    if not resume:
-        for r in todo:  # --no-resume: drop partial epoch checkpoints, start those runs clean
-            folder.partial_path(r.key).unlink(missing_ok=True)
+    failed = result["failed"]
+    built = result["caches_built"]
     console.print(
-        f"[bold]{cfg.name}[/]: {len(runs)} runs, {len(done)} already complete, "
-        f"{len(todo)} to run on {dev}; output {out_dir}"
+        f"ray: {result['cache_tasks']} cache tasks built {len(built)} cache files "
+        f"({len(set(built))} distinct); runs built {len(result['caches_built_by_runs'])}"
     )
-    t0 = time.perf_counter()
-    from breastbench.experiment.monitor import Monitor
+    for run_id, why in sorted(failed.items()):
+        monitor.log.write(f"failed {run_id}: {why}")
+    if monitor.trackers is not None:  # trained in Ray tasks: fed from their files
+        from breastbench.experiment.settings import recorded_settings
 
-    failed: dict[str, str] = {}
-    monitor = Monitor(out_dir, console, len(todo), epoch_lines=epoch_lines)
-    if cfg.tracking:
-        from breastbench.experiment.tracking import Trackers
+        for spec in todo:
+            if spec.run_id not in failed and folder.is_complete(spec.key):
+                mc = cfg.models[spec.model_index]
+                params = {"key": spec.key.to_dict(), **recorded_settings(cfg, mc, spec.mode)}
+                monitor.trackers.replay(folder, spec.key, params)
+    return failed
 
-        monitor.trackers = Trackers(cfg.tracking, out_dir, cfg.name, monitor.say)
-    monitor.log.write(
-        f"{cfg.name}: {len(runs)} runs, {len(done)} already complete, {len(todo)} to run on "
-        f"{dev} ({executor})"
-    )
-    if executor == "ray":
-        from breastbench.experiment.ray_executor import run_on_ray
 
-        result = run_on_ray(cfg, todo, out_dir, dev, manifests, use_cache, address, console)
-        failed = result["failed"]
-        built = result["caches_built"]
-        console.print(
-            f"ray: {result['cache_tasks']} cache tasks built {len(built)} cache files "
-            f"({len(set(built))} distinct); runs built {len(result['caches_built_by_runs'])}"
-        )
-        for run_id, why in sorted(failed.items()):
-            monitor.log.write(f"failed {run_id}: {why}")
-        if monitor.trackers is not None:  # trained in Ray tasks: fed from their files
-            from breastbench.experiment.execute import recorded_settings
-
-            for spec in todo:
-                if spec.run_id not in failed and folder.is_complete(spec.key):
-                    mc = cfg.models[spec.model_index]
-                    params = {"key": spec.key.to_dict(), **recorded_settings(cfg, mc, spec.mode)}
-                    monitor.trackers.replay(folder, spec.key, params)
-    else:
-        ctx.monitor = monitor
-        with monitor:
-            for spec in todo:
-                try:
-                    execute(spec, ctx)
-                except KeyboardInterrupt:
-                    monitor.interrupted(out_dir, resume_command)
-                    raise
-                except Exception as err:
-                    monitor.run_failed(spec.run_id, str(err).splitlines()[0] if str(err) else "")
-                    raise
-    monitor.log.write(f"grid finished: {len(todo) - len(failed)} of {len(todo)} runs")
-    monitor.log.close()
-    folder.sweep_temporaries()
+def _summarise(out_dir: Path, cfg: ExperimentConfig, only, monitor, console):
+    """The analysis (``summary/``), the trackers' summary and the results table on screen."""
     from breastbench.report.collect import collect_runs
     from breastbench.report.terminal import results_view, write_table
     from breastbench.results.analysis import write_summary
 
     result = write_summary(out_dir, cfg.compare, only=only)
     if monitor.trackers is not None:
-        monitor.trackers.summary(folder.summary_dir)
+        monitor.trackers.summary(RunFolder(out_dir).summary_dir)
         monitor.trackers.close()
     collection = collect_runs(out_dir, (result["runs"], result["problems"]))
     console.print(results_view(console, out_dir, collection))
@@ -372,30 +281,21 @@ def run_experiment(
         from breastbench.results.scope import not_selected_line
 
         console.print(not_selected_line(only, result["not_selected"], len(result["runs"])))
-    console.print(f"{len(todo)} runs in {time.perf_counter() - t0:.1f}s; results in {out_dir}")
-    if failed:
-        from rich.markup import escape
+    return collection
 
-        from breastbench.report.names import humanize
 
-        for run_id, why in sorted(failed.items()):
-            console.print(f"[red]failed[/]: {escape(humanize(run_id))}: {escape(str(why))}")
-        raise UserError(
-            f"{len(failed)} of {len(todo)} runs failed (listed above; the others are complete); "
-            "fix the cause and rerun the same command: completed runs are skipped"
-        )
-    if report:
-        from breastbench.report.html import build_report
+def _raise_failed(failed: dict[str, str], n_todo: int, console) -> None:
+    """List the failed runs and stop with one line (the others are complete)."""
+    from rich.markup import escape
 
-        path = build_report(
-            out_dir, explain_maps=explain_maps, analyse=False, collection=collection
-        )
-        console.print(f"Report: {path}")
-    else:
-        console.print(
-            f"No report written (--no-report); build it with: breastbench report {out_dir}"
-        )
-    return out_dir
+    from breastbench.report.names import humanize
+
+    for run_id, why in sorted(failed.items()):
+        console.print(f"[red]failed[/]: {escape(humanize(run_id))}: {escape(str(why))}")
+    raise UserError(
+        f"{len(failed)} of {n_todo} runs failed (listed above; the others are complete); "
+        "fix the cause and rerun the same command: completed runs are skipped"
+    )
 
 
 def selected_runs(cfg: ExperimentConfig, only: list[str] | None) -> list:
@@ -409,22 +309,10 @@ def selected_runs(cfg: ExperimentConfig, only: list[str] | None) -> list:
     return runs
 
 
-def check_external(cfg: ExperimentConfig, manifests: dict[str, pd.DataFrame]) -> None:
-    """Every external test set's labels map onto its training classes (before any training)."""
-    from breastbench.experiment.execute import external_targets
-
-    for i, ext in enumerate(cfg.external):
-        classes = list(manifests[ext.train].attrs["classes"])
-        try:
-            external_targets(manifests[ext.test], classes, ext.label_map, ext.test)
-        except UserError as err:
-            raise UserError(f"external[{i}].label_map: {err}") from None
-
-
 def _stale_runs(cfg: ExperimentConfig, folder: RunFolder, done: list) -> list:
     """Completed runs whose recorded settings differ from the config: (spec, difference)."""
     from breastbench import jsonio
-    from breastbench.experiment.execute import changed_setting, recorded_settings
+    from breastbench.experiment.settings import changed_setting, recorded_settings
 
     out = []
     for spec in done:

@@ -193,59 +193,19 @@ def fit(
     targets = source_targets(source, train_idx)
     criterion = loss_fn(model.num_outputs, targets, cfg.class_weights, device)
     params = [p for p in model.parameters() if p.requires_grad]
-    history: list[dict] = []
     if cfg.epochs == 0 or not params or len(train_idx) == 0:
-        return FitResult(history, None, time.perf_counter() - start)
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+        return FitResult([], None, time.perf_counter() - start)
     steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
-    total_steps = steps_per_epoch * cfg.epochs
-    scheduler = (
-        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
-        if cfg.scheduler == "cosine"
-        else None
-    )
-    scaler_enabled = device.type == "cuda" and cfg.amp == "fp16"
-    scaler = torch.amp.GradScaler("cuda", enabled=scaler_enabled)
-    first_epoch, best, best_state, bad_epochs = 0, math.inf, None, 0
-    best_epoch = None
-    if resume:
-        model.load_state_dict(resume["model"], strict=False)
-        optimizer.load_state_dict(resume["optimizer"])
-        if scheduler is not None and resume.get("scheduler"):
-            scheduler.load_state_dict(resume["scheduler"])
-        history = list(resume["history"])
-        first_epoch = int(resume["epoch"]) + 1
-        best, best_epoch = resume.get("best", math.inf), resume.get("best_epoch")
-        best_state, bad_epochs = resume.get("best_state"), int(resume.get("bad_epochs", 0))
+    opt = _Optimiser.of(params, cfg, lr, steps_per_epoch * cfg.epochs, device)
+    track = _Progress.restored(model, opt, resume)
     eval_batch = max(micro_batch, 64)
-    for epoch in range(first_epoch, cfg.epochs):
+    step = _StepLoop(source, cfg, opt, micro_batch, device, criterion)
+    for epoch in range(track.first_epoch, cfg.epochs):
         t0 = time.perf_counter()
         torch.manual_seed(seed * 1_000_003 + epoch)  # dropout, LoRA dropout, etc.
         order = np.random.default_rng([seed, epoch]).permutation(train_idx)
-        set_train_mode(model, True)
-        total, seen = 0.0, 0
-        for s in range(0, len(order), cfg.batch_size):
-            step_idx = order[s : s + cfg.batch_size]
-            optimizer.zero_grad(set_to_none=True)
-            for x, y in source.batches(step_idx, micro_batch, train=True, epoch=epoch):
-                with _autocast(device, cfg.amp):
-                    logits = source.forward(model, x)
-                loss = compute_loss(criterion, logits, y)
-                # weight each micro-batch by its share so the effective batch mean is kept
-                scaler.scale(loss * (len(y) / len(step_idx))).backward()
-                total += float(loss.detach()) * len(y)
-                seen += len(y)
-            scaler.step(optimizer)
-            scaler.update()
-            if scheduler is not None:
-                scheduler.step()
-            if on_step is not None:
-                on_step(epoch, s // cfg.batch_size + 1, steps_per_epoch, total / max(seen, 1))
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": total / max(seen, 1),
-            "lr": optimizer.param_groups[0]["lr"],
-        }
+        train_loss = step.epoch(model, order, epoch, steps_per_epoch, on_step)
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": opt.lr}
         if cfg.eval_every_epoch and test_idx is not None and len(test_idx):
             row["test_loss"], row["test_accuracy"] = _mean_loss(
                 model, source, test_idx, criterion, eval_batch, device, cfg.amp
@@ -255,37 +215,143 @@ def fit(
             row["val_loss"], row["val_accuracy"] = _mean_loss(
                 model, source, val_idx, criterion, eval_batch, device, cfg.amp
             )
-            if row["val_loss"] < best:
-                best, best_epoch, bad_epochs = row["val_loss"], epoch + 1, 0
-                if cfg.select_best:
-                    best_state = trainable_state(model)
-            else:
-                bad_epochs += 1
-                stop = bool(cfg.early_stopping) and bad_epochs >= cfg.early_stopping
+            stop = track.validated(model, cfg, row["val_loss"], epoch)
         row["seconds"] = time.perf_counter() - t0
-        history.append(row)
+        track.history.append(row)
         if on_epoch is not None:
-
-            def state(
-                epoch=epoch, bad=bad_epochs, best=best, best_epoch=best_epoch, kept=best_state
-            ):
-                # built only when the caller decides to save: copying weights every epoch
-                # would cost more than a cached-feature epoch itself
-                return {
-                    "model": trainable_state(model),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict() if scheduler else None,
-                    "history": history,
-                    "epoch": epoch,
-                    "best": best,
-                    "best_epoch": best_epoch,
-                    "best_state": kept,
-                    "bad_epochs": bad,
-                }
-
-            on_epoch(epoch, row, state)
+            on_epoch(epoch, row, track.state_getter(model, opt, epoch))
         if stop:
             break
-    if cfg.select_best and best_state is not None:
-        model.load_state_dict(copy.copy(best_state), strict=False)
-    return FitResult(history, best_epoch, time.perf_counter() - start)
+    if cfg.select_best and track.best_state is not None:
+        model.load_state_dict(copy.copy(track.best_state), strict=False)
+    return FitResult(track.history, track.best_epoch, time.perf_counter() - start)
+
+
+@dataclass
+class _Optimiser:
+    """AdamW, its cosine schedule (T_max = total optimiser steps) and the fp16 loss scaler."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: object | None
+    scaler: torch.amp.GradScaler
+
+    @classmethod
+    def of(cls, params, cfg: TrainingConfig, lr: float, total_steps: int, device) -> _Optimiser:
+        """The optimiser of one fit."""
+        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+        scheduler = (
+            torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+            if cfg.scheduler == "cosine"
+            else None
+        )
+        scaler_enabled = device.type == "cuda" and cfg.amp == "fp16"
+        return cls(optimizer, scheduler, torch.amp.GradScaler("cuda", enabled=scaler_enabled))
+
+    @property
+    def lr(self) -> float:
+        """The current learning rate."""
+        return self.optimizer.param_groups[0]["lr"]
+
+    def step(self) -> None:
+        """One optimiser step, then the scaler and the schedule."""
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.scheduler is not None:
+            self.scheduler.step()
+
+
+@dataclass
+class _StepLoop:
+    """One epoch of optimiser steps, each accumulated over micro-batches."""
+
+    source: InputSource
+    cfg: TrainingConfig
+    opt: _Optimiser
+    micro_batch: int
+    device: torch.device
+    criterion: nn.Module
+
+    def epoch(self, model, order: np.ndarray, epoch: int, steps_per_epoch: int, on_step) -> float:
+        """Train on ``order`` (batch by batch); return the epoch's mean training loss."""
+        cfg, opt = self.cfg, self.opt
+        set_train_mode(model, True)
+        total, seen = 0.0, 0
+        for s in range(0, len(order), cfg.batch_size):
+            step_idx = order[s : s + cfg.batch_size]
+            opt.optimizer.zero_grad(set_to_none=True)
+            for x, y in self.source.batches(step_idx, self.micro_batch, train=True, epoch=epoch):
+                with _autocast(self.device, cfg.amp):
+                    logits = self.source.forward(model, x)
+                loss = compute_loss(self.criterion, logits, y)
+                # weight each micro-batch by its share so the effective batch mean is kept
+                opt.scaler.scale(loss * (len(y) / len(step_idx))).backward()
+                total += float(loss.detach()) * len(y)
+                seen += len(y)
+            opt.step()
+            if on_step is not None:
+                on_step(epoch, s // cfg.batch_size + 1, steps_per_epoch, total / max(seen, 1))
+        return total / max(seen, 1)
+
+
+@dataclass
+class _Progress:
+    """The fit's history and best-epoch bookkeeping, restored from a resume state."""
+
+    history: list
+    first_epoch: int = 0
+    best: float = math.inf
+    best_epoch: int | None = None
+    best_state: dict | None = None
+    bad_epochs: int = 0
+
+    @classmethod
+    def restored(cls, model, opt: _Optimiser, resume: dict | None) -> _Progress:
+        """A fresh record, or the resume state's (model and optimiser restored too)."""
+        if not resume:
+            return cls([])
+        model.load_state_dict(resume["model"], strict=False)
+        opt.optimizer.load_state_dict(resume["optimizer"])
+        if opt.scheduler is not None and resume.get("scheduler"):
+            opt.scheduler.load_state_dict(resume["scheduler"])
+        return cls(
+            list(resume["history"]),
+            int(resume["epoch"]) + 1,
+            resume.get("best", math.inf),
+            resume.get("best_epoch"),
+            resume.get("best_state"),
+            int(resume.get("bad_epochs", 0)),
+        )
+
+    def validated(self, model, cfg: TrainingConfig, val_loss: float, epoch: int) -> bool:
+        """Record an epoch's validation loss; True when early stopping says stop."""
+        if val_loss < self.best:
+            self.best, self.best_epoch, self.bad_epochs = val_loss, epoch + 1, 0
+            if cfg.select_best:
+                self.best_state = trainable_state(model)
+            return False
+        self.bad_epochs += 1
+        return bool(cfg.early_stopping) and self.bad_epochs >= cfg.early_stopping
+
+    def state_getter(self, model, opt: _Optimiser, epoch: int) -> Callable[[], dict]:
+        """``state()`` of this epoch, built only when the caller decides to save.
+
+        Copying weights every epoch would cost more than a cached-feature epoch itself; the
+        bookkeeping is captured now, as it is at the end of ``epoch``.
+        """
+        bad, best, best_epoch, kept = self.bad_epochs, self.best, self.best_epoch, self.best_state
+        history = self.history
+
+        def state() -> dict:
+            return {
+                "model": trainable_state(model),
+                "optimizer": opt.optimizer.state_dict(),
+                "scheduler": opt.scheduler.state_dict() if opt.scheduler else None,
+                "history": history,
+                "epoch": epoch,
+                "best": best,
+                "best_epoch": best_epoch,
+                "best_state": kept,
+                "bad_epochs": bad,
+            }
+
+        return state

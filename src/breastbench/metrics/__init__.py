@@ -5,7 +5,6 @@ so that metrics and tests can always be recomputed from the saved files.
 """
 
 from breastbench.metrics.aggregate import (
-    aggregate_folds,
     patient_level,
     patient_table,
     pooled_oof_metrics,
@@ -17,7 +16,7 @@ from breastbench.metrics.classification import (
     compute_metrics,
     metrics_from_predictions,
 )
-from breastbench.metrics.compare import compare_configs, comparison_table
+from breastbench.metrics.compare import compare_configs
 from breastbench.metrics.delong import delong_test
 from breastbench.metrics.stats import (
     holm,
@@ -31,9 +30,7 @@ __all__ = [
     "BINARY_METRICS",
     "MULTICLASS_METRICS",
     "MetricWarning",
-    "aggregate_folds",
     "compare_configs",
-    "comparison_table",
     "compute_metrics",
     "delong_test",
     "holm",

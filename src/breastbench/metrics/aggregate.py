@@ -1,9 +1,7 @@
 """Aggregating metrics over folds, pooled out-of-fold, and per patient.
 
-Three views of one cross-validation, all from the prediction files:
+Two views of one cross-validation, both from the prediction files:
 
-- ``aggregate_folds``: mean and sample standard deviation of per-fold metrics (the
-  "mean +- std" of the study tables);
 - ``pooled_oof_metrics``: one metric over the concatenated out-of-fold predictions (every image
   scored once); descriptive only, since it pools the scores of differently calibrated fold
   models (the analysis' tests work within folds:
@@ -23,36 +21,6 @@ from breastbench.metrics.classification import classes_from_predictions, metrics
 
 # Columns of a per-fold metrics table that identify a run rather than measure it.
 _NON_METRIC = {"fold", "seed", "n_train", "n_test", "external", "magnification"}
-
-
-def aggregate_folds(per_fold: pd.DataFrame, by: Sequence[str] | None = None) -> pd.DataFrame:
-    """Mean and standard deviation of each metric over folds.
-
-    Args:
-        per_fold: one row per fold (and configuration), numeric metric columns.
-        by: columns identifying a configuration (e.g. ``["dataset", "model", "mode"]``); each
-            group is aggregated separately. ``None`` treats the whole table as one group.
-
-    Returns:
-        A long table with columns ``*by, metric, mean, std, n``. ``std`` is the *sample*
-        standard deviation (``ddof=1``, as pandas and most papers report it), so it is NaN when
-        only one fold is present; ``n`` counts the non-missing fold values that entered.
-    """
-    by = list(by or [])
-    missing = [c for c in by if c not in per_fold.columns]
-    if missing:
-        raise UserError(f"aggregate_folds: group columns {missing} are not in the metrics table")
-    metric_cols = [
-        c for c in per_fold.select_dtypes("number").columns if c not in by and c not in _NON_METRIC
-    ]
-    if not metric_cols:
-        raise UserError("aggregate_folds: the metrics table has no numeric metric columns")
-    long = per_fold.melt(id_vars=by, value_vars=metric_cols, var_name="metric")
-    keys = [*by, "metric"]
-    stats = long.groupby(keys, sort=False, dropna=False)["value"].agg(
-        mean="mean", std=lambda v: v.std(ddof=1), n="count"
-    )
-    return stats.reset_index()
 
 
 def _one_prediction_per_image(df: pd.DataFrame, what: str) -> None:

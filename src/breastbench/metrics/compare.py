@@ -1,9 +1,8 @@
-"""Compare two configurations from their prediction tables, and tabulate many comparisons.
+"""Compare two configurations from their prediction tables.
 
 :func:`compare_configs` aligns two ``predictions.csv`` tables on ``image_id``, refuses to
 compare tables that do not cover exactly the same samples with the same labels, runs one paired
-test and returns one row. :func:`comparison_table` stacks rows and adds Holm-adjusted p-values,
-because a table of many comparisons at p < 0.05 each finds "significant" differences by chance.
+test and returns one row.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from breastbench.metrics.classification import (
 )
 from breastbench.metrics.delong import delong_test
 from breastbench.metrics.stats import (
-    holm,
     mcnemar_test,
     metric_function,
     paired_bootstrap,
@@ -179,25 +177,3 @@ def compare_configs(
     else:
         row.update(_per_fold(a, b, classes, metric))
     return row
-
-
-def comparison_table(rows: Sequence[dict], by: Sequence[str] | None = None) -> pd.DataFrame:
-    """Stack comparison rows and add ``p_holm``: Holm-adjusted p within each ``by`` family.
-
-    Without ``by`` all rows form one family, the conservative default.
-    """
-    table = pd.DataFrame(list(rows))
-    if table.empty:
-        return table.assign(p_holm=pd.Series(dtype=float))
-    if "p" not in table.columns:
-        raise UserError("comparison_table: rows need a 'p' value each")
-    if not by:
-        table["p_holm"] = holm(table["p"].to_numpy())
-        return table
-    missing = [c for c in by if c not in table.columns]
-    if missing:
-        raise UserError(f"comparison_table: family columns {missing} are not in the rows")
-    table["p_holm"] = np.nan
-    for _, part in table.groupby(list(by), dropna=False):
-        table.loc[part.index, "p_holm"] = holm(part["p"].to_numpy())
-    return table

@@ -123,14 +123,6 @@ class BreastModel(nn.Module):
             raise UserError(f"input_size must be an int or (H, W), got {input_size!r}")
         self._input_size = size
 
-    def reset_head(self, num_classes: int | None = None) -> None:
-        """Replace the linear head (e.g. for a new task), keeping the backbone."""
-        if num_classes is not None:
-            self.num_classes = num_classes
-            self.num_outputs = num_outputs_for(num_classes)
-        ref = next(self.parameters())
-        self.head = nn.Linear(self.feature_dim, self.num_outputs).to(ref.device)
-
     # -- modes -----------------------------------------------------------------------------
     def check_mode(self, mode: str) -> None:
         """Raise a UserError when ``mode`` is unknown or this model cannot run it."""

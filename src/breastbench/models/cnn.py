@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -160,21 +161,33 @@ def _timm_filter(info: ModelInfo, trunk: nn.Module, state: dict) -> dict:
     return {k: v for k, v in state.items() if not (prefixes and k.startswith(prefixes))}
 
 
-def _build_timm(
-    info: ModelInfo,
-    num_classes: int,
-    weights=None,
-    input_size=None,
-    finetune_stages=None,
-    lora: LoraOptions = DEFAULT_LORA,
-) -> CNNModel:
+def _cnn_builder(trunk_of: Callable[[ModelInfo, object], tuple[nn.Module, int, str]]):
+    """A registry builder: ``trunk_of(info, weights)`` -> (trunk, feature width, source)."""
+
+    def build(
+        info: ModelInfo,
+        num_classes: int,
+        weights=None,
+        input_size=None,
+        finetune_stages=None,
+        lora: LoraOptions = DEFAULT_LORA,
+    ) -> CNNModel:
+        trunk, dim, source = trunk_of(info, weights)
+        model = CNNModel(info, num_classes, trunk, dim, source, finetune_stages, lora)
+        if input_size is not None:
+            model.set_input_size(input_size)
+        return model
+
+    return build
+
+
+def _timm_features(info: ModelInfo, weights) -> tuple[nn.Module, int, str]:
     trunk, source = _timm_trunk(info, weights)
     # pre-logits width: VGG's conv-MLP makes it 4096 while num_features is 512
-    dim = getattr(trunk, "head_hidden_size", None) or trunk.num_features
-    model = CNNModel(info, num_classes, trunk, dim, source, finetune_stages, lora)
-    if input_size is not None:
-        model.set_input_size(input_size)
-    return model
+    return trunk, getattr(trunk, "head_hidden_size", None) or trunk.num_features, source
+
+
+_build_timm = _cnn_builder(_timm_features)
 
 
 # -- torchvision AlexNet --------------------------------------------------------------------
@@ -204,14 +217,7 @@ def _alexnet_url() -> str:
     return AlexNet_Weights.IMAGENET1K_V1.url
 
 
-def _build_alexnet(
-    info: ModelInfo,
-    num_classes: int,
-    weights=None,
-    input_size=None,
-    finetune_stages=None,
-    lora: LoraOptions = DEFAULT_LORA,
-) -> CNNModel:
+def _alexnet_features(info: ModelInfo, weights) -> tuple[nn.Module, int, str]:
     found = W.resolve(info, weights, fetch=lambda: W.url_file(_alexnet_url(), info.name))
     path, source = found.path, found.source
     trunk = AlexNetTrunk()
@@ -220,10 +226,10 @@ def _build_alexnet(
             k: v for k, v in W.read_state_dict(path).items() if not k.startswith("classifier.6.")
         }
         W.load_into(trunk, state, info.name, str(path))
-    model = CNNModel(info, num_classes, trunk, trunk.num_features, source, finetune_stages, lora)
-    if input_size is not None:
-        model.set_input_size(input_size)
-    return model
+    return trunk, trunk.num_features, source
+
+
+_build_alexnet = _cnn_builder(_alexnet_features)
 
 
 # -- registry -------------------------------------------------------------------------------

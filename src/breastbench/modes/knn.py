@@ -14,14 +14,4 @@ def fit_predict(x_train, y_train, groups, x_test, *, seed, num_classes, info):
     return knn_probe(x_train, y_train, x_test, k=k, num_classes=num_classes)
 
 
-MODE = register_mode(
-    Mode(
-        "knn",
-        "kNN",
-        state="linear_probe",
-        frozen=True,
-        input="features",
-        requires=("features",),
-        fit_predict=fit_predict,
-    )
-)
+MODE = register_mode(Mode.probe_like("knn", "kNN", fit_predict))

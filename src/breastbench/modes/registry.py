@@ -59,6 +59,19 @@ class Mode:
         if self.fit_predict is not None and (self.state != "linear_probe" or not self.frozen):
             raise UserError(f"mode {self.name!r}: a probe-like mode is frozen, state linear_probe")
 
+    @classmethod
+    def probe_like(cls, name: str, label: str, fit_predict: Callable) -> Mode:
+        """A probe-like mode: ``fit_predict`` on the cached frozen features (linear_probe state)."""
+        return cls(
+            name,
+            label,
+            state="linear_probe",
+            frozen=True,
+            input="features",
+            requires=("features",),
+            fit_predict=fit_predict,
+        )
+
     @property
     def probe(self) -> bool:
         """True for a probe-like mode: fitted on frozen features without the trainer."""

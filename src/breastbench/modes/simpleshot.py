@@ -15,14 +15,4 @@ def fit_predict(x_train, y_train, groups, x_test, *, seed, num_classes, info):
     )
 
 
-MODE = register_mode(
-    Mode(
-        "simpleshot",
-        "SimpleShot",
-        state="linear_probe",
-        frozen=True,
-        input="features",
-        requires=("features",),
-        fit_predict=fit_predict,
-    )
-)
+MODE = register_mode(Mode.probe_like("simpleshot", "SimpleShot", fit_predict))

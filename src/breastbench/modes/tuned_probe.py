@@ -14,14 +14,4 @@ def fit_predict(x_train, y_train, groups, x_test, *, seed, num_classes, info):
     return probs
 
 
-MODE = register_mode(
-    Mode(
-        "tuned_probe",
-        "tuned probe",
-        state="linear_probe",
-        frozen=True,
-        input="features",
-        requires=("features",),
-        fit_predict=fit_predict,
-    )
-)
+MODE = register_mode(Mode.probe_like("tuned_probe", "tuned probe", fit_predict))

@@ -69,37 +69,3 @@ def in_context_examples(support_df: pd.DataFrame, seed: int) -> np.ndarray:
         queues.append(picks)
     order = [q[i] for i in range(max(map(len, queues))) for q in queues if i < len(q)]
     return np.asarray(order, dtype=np.int64)
-
-
-def learning_curve_summary(
-    per_draw_scores_df: pd.DataFrame,
-    by=("model", "shots"),
-    value: str = "score",
-    bounds: tuple[float, float] | None = None,
-) -> pd.DataFrame:
-    """Mean, 95% interval and n over independent test sets, one row per ``by`` group.
-
-    ``per_draw_scores_df`` has one row per (``by``..., fold, draw) with a ``value`` column.
-    Draws of one fold share its test set, so with a ``fold`` column they are averaged within
-    their fold first and n counts folds; without one, every row is a replicate. ``bounds``
-    (e.g. ``(0, 1)``) computes the interval on the logit scale of that range
-    (:func:`breastbench.metrics.stats.replicate_interval`); n = 1 gives a NaN interval.
-    """
-    from breastbench.metrics.stats import replicate_interval
-
-    by = list(by)
-    missing = [c for c in [*by, value] if c not in per_draw_scores_df.columns]
-    if missing:
-        raise UserError(f"learning-curve scores lack columns {missing}")
-    df = per_draw_scores_df
-    if "fold" in df.columns:
-        df = df.groupby([*by, "fold"], sort=True)[value].mean().reset_index()
-
-    def one(s: pd.Series) -> pd.Series:
-        s = s.dropna()
-        lo, hi, _ = replicate_interval(s.to_numpy(float), bounds)
-        return pd.Series({"mean": float(s.mean()), "ci_low": lo, "ci_high": hi, "n": len(s)})
-
-    out = df.groupby(by, sort=True)[value].apply(one).unstack()
-    out["n"] = out["n"].astype(int)
-    return out.reset_index()

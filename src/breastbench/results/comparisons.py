@@ -34,6 +34,22 @@ def _matches(cfg: RunKey, sel: dict) -> bool:
     return all(getattr(cfg, k) == v or str(getattr(cfg, k)) == str(v) for k, v in sel.items())
 
 
+def _pairs(configs: list[RunKey], sel_x: dict, held: list[str], sel_y: dict | None = None):
+    """(x, y): x matches ``sel_x``, y != x agrees with it on ``held`` and matches ``sel_y``.
+
+    Without ``sel_y``, y is any configuration outside ``sel_x`` that is not label efficiency.
+    """
+    for x in configs:
+        if not _matches(x, sel_x):
+            continue
+        for y in configs:
+            if y == x or not all(getattr(x, f) == getattr(y, f) for f in held):
+                continue
+            other = y.shots is None and not _matches(y, sel_x)
+            if _matches(y, sel_y) if sel_y is not None else other:
+                yield x, y
+
+
 def _subset(cfg: RunKey) -> tuple:
     return tuple(getattr(cfg, f) for f in SUBSET_FIELDS)
 
@@ -55,14 +71,9 @@ def select_pairs(
         held = [f for f in CONFIG_FIELDS if f not in sel]
         label = f"vs {_sel_text(sel)}"
         found = 0
-        for b in configs:
-            if not _matches(b, sel):
-                continue
-            for a in configs:
-                if a != b and a.shots is None and all(getattr(a, f) == getattr(b, f) for f in held):
-                    if not _matches(a, sel):
-                        out.append((a, b, label, config_label(b)))
-                        found += 1
+        for b, a in _pairs(configs, sel, held):
+            out.append((a, b, label, config_label(b)))
+            found += 1
         if not found:
             notes.append(f"compare.reference ({_sel_text(sel)}) matched no pair of configurations")
     elif not spec.pairs:
@@ -88,13 +99,9 @@ def select_pairs(
         held = [f for f in CONFIG_FIELDS if f not in sa and f not in sb]
         label = f"{_sel_text(sa)} vs {_sel_text(sb)}"
         found = 0
-        for a in configs:
-            if not _matches(a, sa):
-                continue
-            for b in configs:
-                if b != a and _matches(b, sb) and all(getattr(a, f) == getattr(b, f) for f in held):
-                    out.append((a, b, label, ""))
-                    found += 1
+        for a, b in _pairs(configs, sa, held, sb):
+            out.append((a, b, label, ""))
+            found += 1
         if not found:
             notes.append(f"compare.pairs[{i}] ({label}) matched no pair of configurations")
     seen: set = set()

@@ -44,12 +44,6 @@ def real(path: str | os.PathLike) -> Path:
     return Path(os.path.realpath(user_path(path)))
 
 
-def is_inside(path: str | os.PathLike, root: str | os.PathLike) -> bool:
-    """True when ``path`` (resolved) is ``root`` or lies below it."""
-    p, r = real(path), real(root)
-    return p == r or r in p.parents
-
-
 def check_parents(path: Path, flag: str, given: str) -> None:
     """UserError when a file stands where a folder of ``path`` should be."""
     for parent in path.parents:

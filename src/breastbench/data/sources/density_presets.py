@@ -170,13 +170,7 @@ def cbis_ddsm(root, csv=None, skip_invalid=False, skip_missing=False, check_file
     """
     root = require_root(root, "CBIS-DDSM")
     junk = JunkCount()
-    files = (
-        [Path(c) for c in str(csv).split(",")]
-        if csv
-        else [root / n for n in list_dir(root, junk, dirs=False) if _is_description(n)]
-    )
-    if not files:
-        raise UserError(f"no *case_description*.csv in {root}; pass --csv FILE[,FILE]")
+    files = _cbis_files(root, csv, junk)
     cases = _cbis_case_folders(root, junk) if check_files else {}
     by_image: dict[str, dict] = {}
     conflicts, repeats, unresolved = [], 0, 0
@@ -223,6 +217,33 @@ def cbis_ddsm(root, csv=None, skip_invalid=False, skip_missing=False, check_file
             f"{root}: no CBIS-DDSM image found in a known layout; known layouts are "
             f"{_CBIS_LAYOUTS}; found: {_describe_tree(root)}"
         )
+    return build_density_manifest(
+        list(by_image.values()),
+        csv_path=", ".join(map(str, files)),
+        density_col="breast_density",
+        dataset="cbis-ddsm",
+        source="cbis-ddsm",
+        notes=_cbis_notes(junk, repeats, conflicts),
+        skip_invalid=skip_invalid,
+        skip_missing=skip_missing,
+        check_files=check_files,
+    )
+
+
+def _cbis_files(root: Path, csv: str | None, junk) -> list[Path]:
+    """The case-description CSVs: ``csv`` (comma-separated) or every one in ``root``."""
+    files = (
+        [Path(c) for c in str(csv).split(",")]
+        if csv
+        else [root / n for n in list_dir(root, junk, dirs=False) if _is_description(n)]
+    )
+    if not files:
+        raise UserError(f"no *case_description*.csv in {root}; pass --csv FILE[,FILE]")
+    return files
+
+
+def _cbis_notes(junk, repeats: int, conflicts: list[str]) -> list[str]:
+    """The manifest's notes: skipped junk, collapsed abnormality rows, conflicting densities."""
     notes = [junk.note()] if junk.note() else []
     if repeats:
         notes.append(f"{repeats} row(s) repeat an image (one per abnormality): collapsed")
@@ -231,17 +252,7 @@ def cbis_ddsm(root, csv=None, skip_invalid=False, skip_missing=False, check_file
             f"{len(conflicts)} image(s) with conflicting densities across abnormality rows, "
             f"kept the first: {', '.join(conflicts[:3])}{' ...' if len(conflicts) > 3 else ''}"
         )
-    return build_density_manifest(
-        list(by_image.values()),
-        csv_path=", ".join(map(str, files)),
-        density_col="breast_density",
-        dataset="cbis-ddsm",
-        source="cbis-ddsm",
-        notes=notes,
-        skip_invalid=skip_invalid,
-        skip_missing=skip_missing,
-        check_files=check_files,
-    )
+    return notes
 
 
 def _is_description(name: str) -> bool:

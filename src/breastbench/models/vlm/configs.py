@@ -19,6 +19,20 @@ CONFIG_CLASSES = {"qwen2_vl": Qwen2VLConfig, "idefics3": Idefics3Config}
 # special ids of the tiny vocabularies (128 tokens): ordinary text ids stay below 100
 TINY_IDS = {"image": 120, "video": 121, "vision_start": 122, "vision_end": 123}
 
+# the decoder both tiny VLMs share: 2 layers, hidden 32, 4 heads (2 key/value), 128 tokens
+TINY_DECODER = {
+    "vocab_size": 128,
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 512,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "pad_token_id": 0,
+}
+
 
 def shipped_config(filename: str) -> PreTrainedConfig:
     """Read a real architecture config shipped with the package (``models/configs/*.json``)."""
@@ -31,22 +45,13 @@ def tiny_qwen2_vl() -> Qwen2VLConfig:
     """Qwen2-VL with a 2-layer decoder (hidden 32) and a 2-block ViT on 4-pixel patches."""
     return Qwen2VLConfig(
         text_config={
-            "vocab_size": 128,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 512,
+            **TINY_DECODER,
             # head_dim 8 -> 4 rotary frequencies split over (temporal, height, width)
             "rope_parameters": {
                 "rope_type": "default",
                 "rope_theta": 10000.0,
                 "mrope_section": [2, 1, 1],
             },
-            "bos_token_id": 1,
-            "eos_token_id": 2,
-            "pad_token_id": 0,
         },
         vision_config={
             "depth": 2,
@@ -68,19 +73,7 @@ def tiny_qwen2_vl() -> Qwen2VLConfig:
 def tiny_idefics3() -> Idefics3Config:
     """Idefics3/SmolVLM with a 2-layer Llama decoder and a 2-layer SigLIP on 4-pixel patches."""
     return Idefics3Config(
-        text_config={
-            "model_type": "llama",
-            "vocab_size": 128,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 512,
-            "bos_token_id": 1,
-            "eos_token_id": 2,
-            "pad_token_id": 0,
-        },
+        text_config={"model_type": "llama", **TINY_DECODER},
         vision_config={
             "hidden_size": 32,
             "intermediate_size": 64,

@@ -14,7 +14,7 @@ connector or all three) and ``finetune`` (everything). Where the vision side tra
 connector LoRA, finetune) :attr:`vision_trainable` is True and vision tokens are not cacheable.
 The head stays outside
 the peft-wrapped backbone: it is trained and saved next to the adapters by
-:meth:`checkpoint_state`, which keeps ``reset_head`` and the shared training loop unchanged.
+:meth:`checkpoint_state`, which keeps the shared training loop unchanged.
 """
 
 from __future__ import annotations
