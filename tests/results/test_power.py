@@ -1,4 +1,4 @@
-"""Power and minimum detectable difference (``breastbench power``, :mod:`breastbench.metrics.power`).
+"""Power and minimum detectable difference: ``breastbench power`` and its simulation.
 
 The acceptance test draws a pilot run folder from a known model of two correlated scorers,
 asks ``breastbench power`` how many patients detect the model's true AUC difference with 80%

@@ -104,7 +104,8 @@ def simulated_differences(
             y = np.asarray(u["y"]).astype(int)
             if u["stratum"] not in weights:
                 share = max(1, int(round(target * sizes[u["stratum"]] / total)))
-                weights[u["stratum"]] = _sized_weights(rng, y, np.asarray(u["groups"]), share, draws)
+                groups = np.asarray(u["groups"])
+                weights[u["stratum"]] = _sized_weights(rng, y, groups, share, draws)
             w = weights[u["stratum"]]
             side = {}
             for name in ("probs_a", "probs_b"):
@@ -202,4 +203,3 @@ def patients_needed(
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if detects(mid) else (mid, hi)
     return float(hi), ""
-
