@@ -180,3 +180,19 @@ def test_cli_writes_power_csv_and_refuses_bad_input(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("error: ") for line in err)
     assert "comparisons" in err[1]
+
+
+def test_report_shows_the_power_column_only_for_matching_rows(tmp_path):
+    """The comparisons table gains MDD / patients needed once summary/power.csv exists."""
+    from breastbench.report.html import build_report
+
+    root = pilot(tmp_path / "run", per_fold=16)
+    page = build_report(root, explain_maps=False)
+    assert "MDD / patients needed" not in page.read_text()
+    assert main(["power", str(root), "--draws", "300", "--json", "--difference", "0.1"]) == 0
+    power = pd.read_csv(RunFolder(root).summary_path("power"))
+    auc = power[power["metric"] == "auc"].iloc[0]
+    text = build_report(root, explain_maps=False).read_text()
+    assert "MDD / patients needed" in text
+    assert f"{auc['mdd']:.3f} / {int(auc['patients_needed'])}" in text
+    assert "a difference of 0.1" in text

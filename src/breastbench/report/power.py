@@ -55,18 +55,6 @@ def _num(x, fmt: str) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
 
 
-def power_cell(row: dict) -> str:
-    """``MDD 0.071 · 377 patients`` for one power row (what the comparisons table shows)."""
-    unit = str(row.get("unit") or "patients")
-    needed = row.get("patients_needed")
-    need = (
-        f"{int(needed)} {unit}"
-        if needed is not None and not (isinstance(needed, float) and math.isnan(needed))
-        else (str(row.get("note") or "–") or "–")
-    )
-    return f"{_num(row.get('mdd'), '.3f')} / {need}"
-
-
 def render(table: pd.DataFrame, templates: dict | None = None):
     """A rich table of ``power.csv`` rows, configurations named as the report names them."""
     from rich.table import Table
