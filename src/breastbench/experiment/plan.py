@@ -77,6 +77,7 @@ class DatasetCount:
 
     per_mag: dict[int | None, int]
     origin: str  # "data on disk" or a citation of the published size
+    patients: int | None = None  # distinct patient_id values, when the data is on disk
 
 
 @dataclass
@@ -114,7 +115,8 @@ def _count_dataset(ds) -> DatasetCount:
             if "magnification" in df.columns:
                 for mag, n in df["magnification"].value_counts().items():
                     counts[int(mag)] = int(n)
-            return DatasetCount(counts, f"data on disk ({ds.root})")
+            patients = int(df["patient_id"].nunique()) if "patient_id" in df.columns else None
+            return DatasetCount(counts, f"data on disk ({ds.root})", patients)
     base = ds.source.removeprefix("synthetic-")
     found = published_count(base)
     if found is None:
@@ -185,9 +187,17 @@ def with_auto(rates: dict) -> dict:
 
 
 def make_plan(
-    cfg: ExperimentConfig, out: str | None = None, kind: str = "h100", throughput=None
+    cfg: ExperimentConfig,
+    out: str | None = None,
+    kind: str = "h100",
+    throughput=None,
+    power: dict | None = None,
 ) -> dict:
-    """The plan as plain data: configurations, cache builds, totals and their sources."""
+    """The plan as plain data: configurations, cache builds, totals and their sources.
+
+    With ``power`` (the assumption of :func:`breastbench.experiment.power_plan.plan_power`,
+    ``{}`` for its defaults) the plan also sizes every declared comparison.
+    """
     from breastbench.models import get_info
     from breastbench.report.names import run_name
 
@@ -260,6 +270,11 @@ def make_plan(
         group = cache_group(cfg, spec)  # the key Ray and the local executor share caches by
         caches[group[0]].add(group)
     saves = round(sum(p.auto_saves for p in configs.values()), 2)
+    extra = {}
+    if power is not None:
+        from breastbench.experiment.power_plan import plan_power
+
+        extra["power"] = plan_power(cfg, specs, counts, power)
     return {
         "experiment": cfg.name,
         "device_kind": kind,
@@ -291,6 +306,7 @@ def make_plan(
             "device_hours_with_auto": round(sum(p.hours for p in configs.values()) - saves, 2),
             "detail": sorted(auto_detail.values()),
         },
+        **extra,
     }
 
 
