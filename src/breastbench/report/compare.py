@@ -86,7 +86,8 @@ def _power_cells(table: pd.DataFrame, power: pd.DataFrame | None) -> list[str] |
         found = True
         needed = p.get("patients_needed")
         need = "–" if needed is None or math.isnan(float(needed)) else f"{int(needed)}"
-        cells.append(f"{float(p['mdd']):.3f} / {need}")
+        mdd = float(p["mdd"])
+        cells.append(f"{'–' if math.isnan(mdd) else f'{mdd:.3f}'} / {need}")
     return cells if found else None
 
 

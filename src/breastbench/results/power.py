@@ -12,6 +12,8 @@ within each fold and class) and :mod:`breastbench.metrics.power` simulates studi
   set of an external validation) whose studies detect the observed difference (or the
   ``difference`` asked for) with that power.
 
+An ``mdd`` wider than a bounded metric's whole range (:func:`breastbench.metrics.intervals.
+metric_bounds`) is left empty with a note: no difference that metric can show is detectable.
 Both use ``alpha_test``: the analysis' alpha divided by the number of defined tests in the
 comparison's correction family (Bonferroni, i.e. Holm's first and strictest step; the alpha
 itself when the correction is ``none``), or the ``alpha`` given, which is then used as is.
@@ -113,6 +115,7 @@ def power_table(
     study for each comparison's observed difference. ``loaded`` is ``folder.collect()`` when
     the caller has read it already.
     """
+    from breastbench.metrics.intervals import metric_bounds
     from breastbench.metrics.power import (
         minimum_detectable_difference,
         patients_needed,
@@ -171,6 +174,12 @@ def power_table(
             units, metric, classes, target, level, power, draws, seed, se=row["se"]
         )
         row["patients_needed"] = needed
+        bounds = metric_bounds(metric)
+        if bounds is not None and row["mdd"] > bounds[1] - bounds[0]:
+            row["mdd"] = np.nan
+            note = "; ".join(
+                x for x in ("no difference within the metric's range is detectable", note) if x
+            )
         row["note"] = note
         rows.append(row)
     return pd.DataFrame(rows).reindex(columns=COLUMNS)
