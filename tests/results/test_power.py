@@ -196,3 +196,25 @@ def test_report_shows_the_power_column_only_for_matching_rows(tmp_path):
     assert "MDD / patients needed" in text
     assert f"{auc['mdd']:.3f} / {int(auc['patients_needed'])}" in text
     assert "a difference of 0.1" in text
+
+
+@pytest.mark.parametrize("metric", ["auc_ovr_macro", "kappa_quadratic"])
+def test_vectorised_multiclass_scores_equal_the_metric_on_resampled_rows(metric):
+    """The power simulation's all-draws-at-once scores equal the metric on each resample."""
+    from breastbench.metrics.bootstrap import metric_function
+    from breastbench.metrics.power import weighted_scorer
+
+    rng = np.random.default_rng(7)
+    classes = ["A", "B", "C", "D"]
+    y = rng.integers(0, 4, 40)
+    y[:4] = [0, 1, 2, 3]
+    p = rng.dirichlet(np.ones(4), 40)
+    p[np.arange(40), y] += rng.uniform(0, 0.5, 40)
+    p[5] = p[6]  # a tie
+    w = rng.multinomial(40, np.ones(40) / 40, size=30).astype(float)
+    w[0, y == 3] = 0  # a class absent from one draw
+    fast = weighted_scorer(metric, classes)(y, p, w)
+    one = metric_function(metric, classes)
+    for row, got in zip(w, fast):
+        idx = np.repeat(np.arange(40), row.astype(int))
+        assert got == pytest.approx(one(y[idx], p[idx]), abs=1e-12, nan_ok=True)

@@ -67,6 +67,53 @@ def _sized_weights(
     return out[:, inverse]
 
 
+def weighted_scorer(name: str, classes: Sequence[str]):
+    """``f(y, prob_matrix, weights (B, N)) -> (B,)`` for ``name``, or None (then one by one).
+
+    :func:`breastbench.metrics.fast.weighted_metric`'s accuracy and binary AUC, plus the
+    multi-class defaults of the comparisons: the one-vs-rest macro AUC (mean of the defined
+    per-class AUCs) and quadratic kappa (from each draw's weighted confusion matrix). The
+    same numbers as :mod:`breastbench.metrics.fast` on the resampled rows (a test checks).
+    """
+    from breastbench.metrics.fast import _weighted_rank_auc
+
+    base = weighted_metric(name, classes)
+    if base is not None:
+        return base
+    c = len(classes)
+    if name == "auc_ovr_macro":
+
+        def ovr(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+            aucs = np.stack(
+                [_weighted_rank_auc((y == k).astype(int), p[:, k], w) for k in range(c)]
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return np.nanmean(aucs, axis=0)
+
+        return ovr
+    if name == "kappa_quadratic":
+        i, j = np.indices((c, c))
+        penalty = ((i - j) ** 2 / (c - 1) ** 2).ravel()
+
+        def kappa(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+            cell = y * c + p.argmax(axis=1)
+            cm = np.zeros((len(y), c * c))
+            cm[np.arange(len(y)), cell] = 1.0
+            cm = (w @ cm).reshape(len(w), c, c)
+            total = cm.sum(axis=(1, 2))
+            expected = (
+                cm.sum(axis=2)[:, :, None] * cm.sum(axis=1)[:, None, :] / total[:, None, None]
+            )
+            denom = expected.reshape(len(w), -1) @ penalty
+            num = cm.reshape(len(w), -1) @ penalty
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.where(denom > 0, 1.0 - num / np.where(denom > 0, denom, 1.0), np.nan)
+
+        return kappa
+    return None
+
+
 def design_patients(units: Sequence[dict]) -> dict:
     """Patients (resampling groups) of each stratum of ``units``, in order of appearance."""
     out: dict = {}
@@ -91,7 +138,7 @@ def simulated_differences(
     """
     classes = list(classes)
     fn = metric_function(metric, classes)
-    vec = weighted_metric(metric, classes)
+    vec = weighted_scorer(metric, classes)
     sizes = design_patients(units)
     total = sum(sizes.values())
     target = total if patients is None else int(patients)
