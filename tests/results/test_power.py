@@ -198,21 +198,24 @@ def test_report_shows_the_power_column_only_for_matching_rows(tmp_path):
     assert "a difference of 0.1" in text
 
 
-@pytest.mark.parametrize("metric", ["auc_ovr_macro", "kappa_quadratic"])
-def test_vectorised_multiclass_scores_equal_the_metric_on_resampled_rows(metric):
+@pytest.mark.parametrize("metric", ["auc", "accuracy", "auc_ovr_macro", "kappa_quadratic"])
+def test_vectorised_scores_equal_the_metric_on_resampled_rows(metric):
     """The power simulation's all-draws-at-once scores equal the metric on each resample."""
     from breastbench.metrics.bootstrap import metric_function
     from breastbench.metrics.power import weighted_scorer
 
     rng = np.random.default_rng(7)
-    classes = ["A", "B", "C", "D"]
-    y = rng.integers(0, 4, 40)
-    y[:4] = [0, 1, 2, 3]
-    p = rng.dirichlet(np.ones(4), 40)
+    classes = ["A", "B", "C", "D"] if metric in ("auc_ovr_macro", "kappa_quadratic") else CLASSES
+    k = len(classes)
+    y = rng.integers(0, k, 40)
+    y[:k] = np.arange(k)
+    p = rng.dirichlet(np.ones(k), 40)
+    p = np.round(p, 1)  # ties
+    p = p / p.sum(axis=1, keepdims=True)
     p[np.arange(40), y] += rng.uniform(0, 0.5, 40)
     p[5] = p[6]  # a tie
     w = rng.multinomial(40, np.ones(40) / 40, size=30).astype(float)
-    w[0, y == 3] = 0  # a class absent from one draw
+    w[0, y == k - 1] = 0  # a class absent from one draw
     fast = weighted_scorer(metric, classes)(y, p, w)
     one = metric_function(metric, classes)
     for row, got in zip(w, fast):

@@ -22,7 +22,7 @@ from scipy.stats import norm
 
 from breastbench.results.comparisons import config_label, select_pairs, subset_label
 
-POPULATION = 200  # synthetic patients per test set the studies are resampled from
+POPULATION = 1000  # synthetic patients (over all test sets) the studies are resampled from
 DRAWS = 1000  # simulated studies per size
 ASSUMPTION_DEFAULTS = {"auc": 0.8, "correlation": 0.5, "difference": 0.05, "power": 0.8}
 
@@ -51,23 +51,24 @@ def check_assumption(a: dict) -> None:
 
 
 def _population(auc: float, correlation: float, strata: int, seed: int) -> list[dict]:
-    """Units of ``strata`` test sets of POPULATION patients scored under the assumption."""
+    """Units of ``strata`` test sets of POPULATION patients in all, scored as assumed."""
     rng = np.random.default_rng(seed)
     mu = np.sqrt(2.0) * norm.ppf(auc)
+    size = max(200, POPULATION // strata)
     units = []
     for s in range(strata):
-        y = np.arange(POPULATION) % 2
-        common = rng.normal(size=POPULATION)
+        y = np.arange(size) % 2
+        common = rng.normal(size=size)
         side = []
         for _ in range(2):
             score = mu * y + np.sqrt(correlation) * common
-            score = score + np.sqrt(1.0 - correlation) * rng.normal(size=POPULATION)
+            score = score + np.sqrt(1.0 - correlation) * rng.normal(size=size)
             side.append(1.0 / (1.0 + np.exp(-score)))
         units.append(
             {
                 "stratum": (("fold", s),),
                 "y": y,
-                "groups": np.arange(POPULATION).astype(str),
+                "groups": np.arange(size).astype(str),
                 "probs_a": [side[0]],
                 "probs_b": [side[1]],
             }
