@@ -59,11 +59,12 @@ def _sized_weights(
     inverse, group_class = _group_classes(y, groups)
     n_groups = len(group_class)
     out = np.zeros((draws, n_groups))
-    rows = np.arange(draws)[:, None]
     for c in np.unique(group_class):
         members = np.flatnonzero(group_class == c)
         k = max(1, int(round(size * len(members) / n_groups)))
-        np.add.at(out, (rows, members[rng.integers(0, len(members), (draws, k))]), 1.0)
+        # k draws with replacement = multinomial counts: memory per member, not per draw
+        even = np.full(len(members), 1.0 / len(members))
+        out[:, members] = rng.multinomial(k, even, size=draws)
     return out[:, inverse]
 
 
