@@ -1,9 +1,9 @@
 """The ``breastbench`` command line.
 
 Each subpackage registers its own sub-commands (``data``, ``models``, ``run``, ``predict``,
-``report``, ``demo``); this module only wires them together and turns a :class:`UserError`
-into one clear line on stderr and a non-zero exit; :mod:`breastbench.boundary` does the same
-for operating-system errors and signals.
+``report``, ``power``, ``demo``); this module only wires them together and turns a
+:class:`UserError` into one clear line on stderr and a non-zero exit;
+:mod:`breastbench.boundary` does the same for operating-system errors and signals.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "breastbench.models.cli",
     "breastbench.experiment.cli",
     "breastbench.report.cli",
+    "breastbench.report.power",
     "breastbench.demo",
 )
 

@@ -59,3 +59,21 @@ def published_count(source: str, magnification: int | None = None) -> tuple[int,
     if magnification is not None and per_mag:
         return per_mag.get(magnification, 0), cite
     return total, cite
+
+
+# source -> (patients, where the number comes from), where the publication states it
+PUBLISHED_PATIENTS: dict[str, tuple[int, str]] = {
+    "breakhis": (82, "Spanhol et al., IEEE TBME 2016 (82 patients)"),
+    "rsna": (11913, "RSNA Screening Mammography, train.csv patient_id values"),
+    "cbis-ddsm": (1566, "TCIA CBIS-DDSM collection (1,566 participants)"),
+    "inbreast": (115, "INbreast, Moreira et al., Acad. Radiol. 2012 (115 cases)"),
+    "mias": (161, "mini-MIAS, Suckling et al. 1994 (161 patients, both breasts)"),
+    "bracs": (189, "BRACS, Brancati et al., Database 2022 (189 patients)"),
+    "cmmd": (1775, "CMMD on TCIA, Cui et al. 2021 (1,775 patients)"),
+    "busi": (600, "BUSI, Al-Dhabyani et al., Data in Brief 2020 (600 patients)"),
+}
+
+
+def published_patients(source: str) -> tuple[int, str] | None:
+    """(patients, citation) for a source whose publication states it, else None."""
+    return PUBLISHED_PATIENTS.get(source)

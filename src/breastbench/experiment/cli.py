@@ -104,6 +104,29 @@ def register(subparsers) -> None:
         "instead of the packaged table for the models and device kinds it holds",
     )
     pl.add_argument("--json", action="store_true", help="print the plan as JSON")
+    pl.add_argument(
+        "--assume-auc",
+        type=float,
+        default=0.8,
+        help="power section: the AUC both configurations of a comparison are assumed to have "
+        "(default: 0.8)",
+    )
+    pl.add_argument(
+        "--assume-correlation",
+        type=float,
+        default=0.5,
+        help="power section: the assumed correlation of two configurations' scores given the "
+        "class (default: 0.5)",
+    )
+    pl.add_argument(
+        "--assume-difference",
+        type=float,
+        default=0.05,
+        help="power section: the AUC difference to size each comparison for (default: 0.05)",
+    )
+    pl.add_argument(
+        "--power", type=float, default=0.8, help="power section: target power (default: 0.8)"
+    )
     pl.set_defaults(func=_plan)
 
     c = subparsers.add_parser(
@@ -247,17 +270,28 @@ def _plan(args: argparse.Namespace) -> int:
     from breastbench.errors import UserError
     from breastbench.experiment import preflight
     from breastbench.experiment.plan import make_plan, render
+    from breastbench.experiment.power_plan import check_assumption, render_power
     from breastbench.experiment.runner import check_models
 
     cfg = _load(args)
     check_models(cfg)
-    plan = make_plan(cfg, args.out, args.device_kind, args.throughput)
+    assumption = {
+        "auc": args.assume_auc,
+        "correlation": args.assume_correlation,
+        "difference": args.assume_difference,
+        "power": args.power,
+    }
+    check_assumption(assumption)
+    plan = make_plan(cfg, args.out, args.device_kind, args.throughput, assumption)
     found = [] if args.skip_preflight else preflight.problems(cfg)
     plan["preflight"] = found
     if args.json:
         print(jsonio.dumps(plan))
     else:
         Console(width=160).print(render(plan))
+        power = render_power(plan["power"])
+        if power is not None:
+            Console(width=160).print(power)
     if found:  # the plan is printed; what would stop `run` is the error, exit 2
         raise UserError(preflight.message(found))
     return 0

@@ -77,6 +77,7 @@ class DatasetCount:
 
     per_mag: dict[int | None, int]
     origin: str  # "data on disk" or a citation of the published size
+    patients: int | None = None  # distinct patient_id values, when the data is on disk
 
 
 @dataclass
@@ -114,7 +115,8 @@ def _count_dataset(ds) -> DatasetCount:
             if "magnification" in df.columns:
                 for mag, n in df["magnification"].value_counts().items():
                     counts[int(mag)] = int(n)
-            return DatasetCount(counts, f"data on disk ({ds.root})")
+            patients = int(df["patient_id"].nunique()) if "patient_id" in df.columns else None
+            return DatasetCount(counts, f"data on disk ({ds.root})", patients)
     base = ds.source.removeprefix("synthetic-")
     found = published_count(base)
     if found is None:
@@ -185,9 +187,17 @@ def with_auto(rates: dict) -> dict:
 
 
 def make_plan(
-    cfg: ExperimentConfig, out: str | None = None, kind: str = "h100", throughput=None
+    cfg: ExperimentConfig,
+    out: str | None = None,
+    kind: str = "h100",
+    throughput=None,
+    power: dict | None = None,
 ) -> dict:
-    """The plan as plain data: configurations, cache builds, totals and their sources."""
+    """The plan as plain data: configurations, cache builds, totals and their sources.
+
+    With ``power`` (the assumption of :func:`breastbench.experiment.power_plan.plan_power`,
+    ``{}`` for its defaults) the plan also sizes every declared comparison.
+    """
     from breastbench.models import get_info
     from breastbench.report.names import run_name
 
@@ -286,6 +296,11 @@ def _auto_line(name: str, configured: int, auto: dict, rates: dict, table: dict)
 def _as_data(cfg, kind, table, counts, configs, n_runs, builds, auto_detail) -> dict:
     """The plan as plain data (what ``plan --json`` prints and the table renders)."""
     saves = round(sum(p.auto_saves for p in configs.values()), 2)
+    extra = {}
+    if power is not None:
+        from breastbench.experiment.power_plan import plan_power
+
+        extra["power"] = plan_power(cfg, specs, counts, power)
     return {
         "experiment": cfg.name,
         "device_kind": kind,
@@ -313,6 +328,7 @@ def _as_data(cfg, kind, table, counts, configs, n_runs, builds, auto_detail) -> 
             "device_hours_with_auto": round(sum(p.hours for p in configs.values()) - saves, 2),
             "detail": sorted(auto_detail.values()),
         },
+        **extra,
     }
 
 

@@ -63,20 +63,58 @@ def significance_count(table: pd.DataFrame | None) -> str:
     return f"{k} of {len(rows)} {what} significant after {label} correction."
 
 
+def _power_cells(table: pd.DataFrame, power: pd.DataFrame | None) -> list[str] | None:
+    """``MDD / patients needed`` per comparison row from ``summary/power.csv``, or None.
+
+    A power row belongs to a bootstrap row of the same pair and metric with the same estimate
+    (a power file older than the analysis is left out rather than shown beside other numbers).
+    """
+    if power is None or power.empty or "mdd" not in power.columns:
+        return None
+    rows = {
+        (str(r["config_a"]), str(r["config_b"]), str(r["metric"])): r
+        for r in power.to_dict("records")
+    }
+    cells, found = [], False
+    for r in table.to_dict("records"):
+        p = rows.get((str(r["config_a"]), str(r["config_b"]), str(r["metric"])))
+        same = p is not None and r["test"] == "bootstrap"
+        same = same and math.isclose(float(p["estimate"]), float(r["estimate"]), abs_tol=1e-9)
+        if not same:
+            cells.append("–")
+            continue
+        found = True
+        needed = p.get("patients_needed")
+        need = "–" if needed is None or math.isnan(float(needed)) else f"{int(needed)}"
+        mdd = float(p["mdd"])
+        cells.append(f"{'–' if math.isnan(mdd) else f'{mdd:.3f}'} / {need}")
+    return cells if found else None
+
+
 def comparison_report_table(
-    table: pd.DataFrame | None, analysis: dict | None = None, templates: dict | None = None
+    table: pd.DataFrame | None,
+    analysis: dict | None = None,
+    templates: dict | None = None,
+    power: pd.DataFrame | None = None,
 ) -> Table | None:
-    """Pair, metric, test, n with its unit, exact p, adjusted p, effect and 95% CI."""
+    """Pair, metric, test, n with its unit, exact p, adjusted p, effect and 95% CI.
+
+    With ``power`` (``summary/power.csv``, written by ``breastbench power``) a column gives each
+    bootstrap row's minimum detectable difference and the patients needed for its observed
+    difference.
+    """
     if table is None or table.empty:
         return None
+    power_cells = _power_cells(table, power)
     correction = str(table["correction"].iloc[0]) if "correction" in table else "holm"
     adj = CORRECTION_LABELS.get(correction, correction)
     header = ["Subset", "Comparison (A vs B)", "Metric", "Test"]
     header += ["Role"] if "role" in table.columns else []
     header += ["n", "p", f"{adj} p"]
     header += ["Estimate (A − B)", "95% CI"]
+    header += ["MDD / patients needed"] if power_cells else []
     rows = []
-    for r in table.to_dict("records"):
+    for i, r in enumerate(table.to_dict("records")):
         ci = "–" if math.isnan(r["ci_low"]) else f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
         rows.append(
             [
@@ -90,6 +128,7 @@ def comparison_report_table(
                 Cell(fmt_p(r["p_adj"]), bold=significant(r)),
                 Cell(_fmt(estimate(r))),
                 Cell(ci),
+                *([Cell(power_cells[i])] if power_cells else []),
             ]
         )
     spec = (analysis or {}).get("compare") or {}
@@ -113,11 +152,26 @@ def comparison_report_table(
             "differently calibrated models are pooled) and the Wilcoxon signed-rank test over "
             f"paired replicates (exact p; effect = median difference). The {primary} rows are "
             f"primary. {adj} correction within each {family} family; bold: {adj} p < {alpha:g}. "
-            "Source: summary/comparisons.csv."
+            "Source: summary/comparisons.csv." + (_power_caption(power) if power_cells else "")
         ),
         header=header,
         rows=rows,
         n_keys=4,
+    )
+
+
+def _power_caption(power: pd.DataFrame) -> str:
+    first = power.iloc[0]
+    what = (
+        "the observed difference"
+        if str(first.get("difference_source")) == "observed"
+        else f"a difference of {float(first['difference']):g}"
+    )
+    return (
+        f" MDD / patients needed (bootstrap rows): the smallest difference this design detects "
+        f"with {float(first['power']):g} power, and the test patients (all folds) needed to "
+        f"detect {what}, from studies simulated by resampling the run's patients within folds "
+        "at alpha / family size (`breastbench power`; summary/power.csv)."
     )
 
 

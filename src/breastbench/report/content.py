@@ -204,7 +204,9 @@ def gather(
             for p in collection.problems
         ],
         results=all_tables(summaries) + robust_tables,
-        comparison=comparison_report_table(comparisons, collection.analysis, templates),
+        comparison=comparison_report_table(
+            comparisons, collection.analysis, templates, collection.summary.get("power")
+        ),
         statistics=statistics + robust_notes,
         figures=figures + robust_figures,
         explain_figures=explain_figures,

@@ -215,17 +215,19 @@ def _aligned(run: StoredRun, order: pd.Index, targets: np.ndarray) -> pd.DataFra
     return df
 
 
-def _fold_aware_test(
-    ga: list[StoredRun], gb: list[StoredRun], metric: str, classes: list[str], spec, n_boot: int
-) -> dict | None:
-    """The fold-aware bootstrap: within-unit differences, patients resampled within folds."""
+def paired_units(
+    ga: list[StoredRun], gb: list[StoredRun], classes: list[str], spec
+) -> tuple[list[dict], list[tuple]]:
+    """The units of :func:`breastbench.metrics.stats.fold_aware_bootstrap` for a and b.
+
+    One unit per fold (or seed) both configurations have, with its stratum, true labels,
+    resampling groups (patients, or images with ``spec.unit == "image"``) and each side's
+    replicate probability matrices aligned to one image order; and the shared units' keys.
+    """
     from breastbench.metrics.classification import probabilities_from_predictions
-    from breastbench.metrics.stats import fold_aware_bootstrap
 
     ua, ub = _units(ga), _units(gb)
     shared = sorted(set(ua) & set(ub))
-    if not shared:
-        return None
     reference: dict[tuple, tuple[pd.Index, np.ndarray, np.ndarray]] = {}
     units = []
     for u in shared:
@@ -256,6 +258,18 @@ def _fold_aware_test(
                 "probs_b": probs["b"],
             }
         )
+    return units, shared
+
+
+def _fold_aware_test(
+    ga: list[StoredRun], gb: list[StoredRun], metric: str, classes: list[str], spec, n_boot: int
+) -> dict | None:
+    """The fold-aware bootstrap: within-unit differences, patients resampled within folds."""
+    from breastbench.metrics.stats import fold_aware_bootstrap
+
+    units, shared = paired_units(ga, gb, classes, spec)
+    if not shared:
+        return None
     r = fold_aware_bootstrap(units, metric, classes, n_boot, spec.seed, alpha=spec.alpha)
     unit = unit_name(shared)
     what = "patients" if spec.unit == "patient" else "images"

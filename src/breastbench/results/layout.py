@@ -36,6 +36,7 @@ SUMMARY_TABLES = ("metrics_by_run", "aggregate", "pooled", "comparisons", "relia
 SUMMARY_TABLES += CURVE_TABLES
 ROBUSTNESS_TABLES = ("robustness", "robustness_auc", "robustness_worst_family")
 SUBGROUPS = "subgroups"
+POWER = "power"  # summary/power.csv: `breastbench power OUT` (results/power.py)
 TABLE = "table"  # summary/table.txt: the whole terminal table
 TRACKING = {"mlflow": "mlruns", "tensorboard": "tensorboard"}  # OUT/<folder> per tracker
 
