@@ -23,6 +23,7 @@ from breastbench.experiment.schema import from_dict
 from breastbench.modes import get_mode, load_plugin, mode_names, probe_names
 from breastbench.report.spec import PublishedValue, ReportSpec
 from breastbench.results.spec import CompareSpec, selector
+from breastbench.results.subgroup_spec import AnalysisSpec
 
 AUGMENTATIONS = ("off", "on", "color", "geometric")
 
@@ -349,6 +350,10 @@ class ExperimentConfig:
     compare: CompareSpec = _f(
         factory=CompareSpec,
         help="which configurations the analysis compares, with which tests (see README)",
+    )
+    analysis: AnalysisSpec = _f(
+        factory=AnalysisSpec,
+        help="subgroup analysis: manifest columns that split the results (see README)",
     )
     synthetic: bool = _f(False, "data are synthetic (the report says so)")
     tracking: list[Literal["mlflow", "tensorboard"]] = _f(

@@ -24,6 +24,7 @@ from breastbench.experiment.grid import expand, select
 from breastbench.experiment.provenance import resolve_device
 from breastbench.experiment.schema import to_dict
 from breastbench.results import RunFolder
+from breastbench.results.subgroup_spec import check_subgroups
 
 
 def check_models(cfg: ExperimentConfig) -> None:
@@ -279,6 +280,7 @@ def run_experiment(
             raise UserError(f"cache_dir: {cfg.cache_dir} is a file; give a folder path")
         manifests = prepare_manifests(cfg, out_dir, console)
         check_external(cfg, manifests)
+        check_subgroups(cfg.analysis, manifests)
         done = [r for r in runs if folder.is_complete(r.key)]
         stale = _stale_runs(cfg, folder, done)
         if stale and not retrain_changed:

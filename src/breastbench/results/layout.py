@@ -33,9 +33,10 @@ ROBUSTNESS = "robustness"  # a run's folder of predictions under test-time pertu
 ANALYSIS = "analysis.json"
 CURVE_TABLES = ("roc", "confusion", "reliability_pooled", "loss_curves")  # results/curves.py
 SUMMARY_TABLES = ("metrics_by_run", "aggregate", "pooled", "comparisons", "reliability")
-SUMMARY_TABLES += CURVE_TABLES
+SUBGROUPS = "subgroups"  # results/subgroups.py: per-subgroup metrics
+SUBGROUP_COMPARISONS = "subgroup_comparisons"  # paired tests of the gap within each subgroup
+SUMMARY_TABLES += CURVE_TABLES + (SUBGROUPS, SUBGROUP_COMPARISONS)
 ROBUSTNESS_TABLES = ("robustness", "robustness_auc", "robustness_worst_family")
-SUBGROUPS = "subgroups"
 TABLE = "table"  # summary/table.txt: the whole terminal table
 TRACKING = {"mlflow": "mlruns", "tensorboard": "tensorboard"}  # OUT/<folder> per tracker
 
