@@ -68,6 +68,7 @@ def sub_run(tmp_path_factory, synth):
     return tmp / "out"
 
 
+@pytest.mark.slow  # builds the session's synthetic trees and trains two tiny configurations
 def test_subgroups_csv_has_the_reports_format_and_fold_aware_values(sub_run):
     table = pd.read_csv(sub_run / "summary" / "subgroups.csv")
     assert set(REPORT_COLUMNS) <= set(table.columns)
@@ -101,6 +102,7 @@ def test_subgroups_csv_has_the_reports_format_and_fold_aware_values(sub_run):
         assert value == acc[acc["config_id"] == cid]["value"].min()
 
 
+@pytest.mark.slow
 def test_subgroup_comparisons_are_drawn_in_the_report(sub_run):
     tests = pd.read_csv(sub_run / "summary" / "subgroup_comparisons.csv")
     assert len(tests[["config_a", "config_b"]].drop_duplicates()) == 1  # the compared pair
