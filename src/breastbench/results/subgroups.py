@@ -142,6 +142,7 @@ def _units(group: list[StoredRun], rows: dict[str, pd.DataFrame], classes) -> di
             )
         first = frames[0].loc[idx]
         out[u] = {
+            "ids": idx,
             "stratum": where,
             "y": first["target"].to_numpy().astype(int),
             "groups": first["patient_id"].astype(str).to_numpy(),
@@ -164,104 +165,26 @@ def _worst(table: pd.DataFrame) -> pd.Series:
     return worst
 
 
-def subgroup_analysis(
-    folder: RunFolder,
-    runs: list[StoredRun],
-    compare: CompareSpec,
-    order: list[RunKey] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """``subgroups.csv``, ``subgroup_comparisons.csv`` and notes (see the module docstring)."""
-    from breastbench.metrics.bootstrap import boot_size_for_family, fold_aware_interval
-
-    spec, sources = spec_and_sources(folder)
-    reader = _Subgroups(folder, spec, sources)
-    by_cfg: dict[RunKey, list[StoredRun]] = {}
-    for r in runs:
-        by_cfg.setdefault(r.key.config, []).append(r)
-    notes: list[str] = []
-    missing = set(spec.subgroups or [])
-    # {config: {column: {subgroup: {unit: unit dict}}}}, and the subgroup's patient count
+def _cells(reader: _Subgroups, by_cfg: dict, notes: list[str]) -> dict:
+    """{config: {column: {subgroup: {unit: unit dict}}}} of every configuration's test sets."""
+    missing = set(reader.spec.subgroups or [])
     cells: dict[RunKey, dict[str, dict[str, dict]]] = {}
     for cfg, group in sorted(by_cfg.items()):
         columns = reader.columns(group[0])
         missing -= set(columns)
-        classes = group[0].classes
         for column in columns:
             values = {r.run_id: reader.values(r, column) for r in group}
-            names = sorted({v for s in values.values() for v in s.dropna()})
-            for name in names:
+            for name in sorted({v for s in values.values() for v in s.dropna()}):
                 rows = {r.run_id: r.predictions[values[r.run_id] == name] for r in group}
                 try:
-                    units = _units(group, rows, classes)
+                    units = _units(group, rows, group[0].classes)
                 except UserError as err:
                     notes.append(f"subgroups {column}={name}, {config_label(cfg)}: {err}")
                     continue
                 cells.setdefault(cfg, {}).setdefault(column, {})[name] = units
     for column in sorted(missing):
         notes.append(f"analysis.subgroups: no run's test set has a column {column!r}; skipped")
-    metrics_of = {
-        cfg: compare.metrics or default_metrics(len(by_cfg[cfg][0].classes)) for cfg in cells
-    }
-    out = []
-    for cfg, columns in cells.items():
-        classes = by_cfg[cfg][0].classes
-        for column, subgroups in columns.items():
-            for name, units in subgroups.items():
-                patients = sum(len(set(u["groups"])) for u in _one_per_stratum(units.values()))
-                for metric in metrics_of[cfg]:
-                    row = {
-                        "config_id": cfg.run_id,
-                        "label": config_label(cfg),
-                        "subgroup_column": column,
-                        "subgroup": name,
-                        "metric": metric,
-                        "unit": unit_name(units),
-                        "n": 0,
-                        "n_patients": patients,
-                        "n_images": sum(len(u["y"]) for u in _one_per_stratum(units.values())),
-                        "value": np.nan,
-                        "ci_low": np.nan,
-                        "ci_high": np.nan,
-                        "ci_method": "",
-                        "note": "",
-                    }
-                    if patients < spec.min_patients:
-                        row["note"] = (
-                            f"{patients} patients < analysis.min_patients = {spec.min_patients}"
-                        )
-                    else:
-                        res = fold_aware_interval(
-                            list(units.values()),
-                            metric,
-                            classes,
-                            compare.n_boot,
-                            compare.seed,
-                            alpha=compare.alpha,
-                        )
-                        row.update(
-                            value=res["value"],
-                            ci_low=res["ci_low"],
-                            ci_high=res["ci_high"],
-                            n=res["n_units"],
-                            ci_method=CI_METHOD if not math.isnan(res["ci_low"]) else "",
-                        )
-                        if math.isnan(res["value"]):
-                            row["note"] = f"{metric} undefined in every fold (a single class?)"
-                    out.append(row)
-    table = pd.DataFrame(out, columns=COLUMNS)
-    if not table.empty:
-        table["worst"] = _worst(table)
-    undefined = table[table["note"] != ""] if not table.empty else table
-    if len(undefined):
-        notes.append(
-            f"subgroups.csv: {len(undefined)} of {len(table)} subgroup metrics are NaN "
-            "(too few patients or a single class; see the note column)"
-        )
-    pairs, _ = select_pairs(list(by_cfg), compare, order)
-    family = max((len(c) for cols in cells.values() for c in cols.values()), default=0)
-    n_boot = boot_size_for_family(family, compare.alpha, compare.n_boot)
-    tests = _gap_tests(pairs, cells, metrics_of, by_cfg, compare, spec, n_boot)
-    return table, tests, notes
+    return cells
 
 
 def _one_per_stratum(units) -> list[dict]:
@@ -274,89 +197,169 @@ def _one_per_stratum(units) -> list[dict]:
     return out
 
 
-def _gap_tests(pairs, cells, metrics_of, by_cfg, compare, spec, n_boot) -> pd.DataFrame:
-    """The paired fold-aware bootstrap of a - b within each subgroup, corrected per family."""
+def _too_few(patients: int, spec: AnalysisSpec) -> str:
+    if patients < spec.min_patients:
+        return f"{patients} patients < analysis.min_patients = {spec.min_patients}"
+    return ""
+
+
+def _metric_row(cfg, column, name, units, metric, classes, compare, spec) -> dict:
+    """One row of ``subgroups.csv``: the subgroup's metric and its patient-clustered interval."""
+    from breastbench.metrics.bootstrap import fold_aware_interval
+
+    tests = _one_per_stratum(units.values())
+    patients = sum(len(set(u["groups"])) for u in tests)
+    row = {
+        "config_id": cfg.run_id,
+        "label": config_label(cfg),
+        "subgroup_column": column,
+        "subgroup": name,
+        "metric": metric,
+        "value": np.nan,
+        "ci_low": np.nan,
+        "ci_high": np.nan,
+        "ci_method": "",
+        "n_patients": patients,
+        "n_images": sum(len(u["y"]) for u in tests),
+        "n": 0,
+        "unit": unit_name(units),
+        "note": _too_few(patients, spec),
+    }
+    if row["note"]:
+        return row
+    res = fold_aware_interval(
+        list(units.values()), metric, classes, compare.n_boot, compare.seed, alpha=compare.alpha
+    )
+    row.update(value=res["value"], ci_low=res["ci_low"], ci_high=res["ci_high"], n=res["n_units"])
+    row["ci_method"] = "" if math.isnan(res["ci_low"]) else CI_METHOD
+    if math.isnan(res["value"]):
+        row["note"] = f"{metric} undefined in every fold (a single class?)"
+    return row
+
+
+def subgroup_analysis(
+    folder: RunFolder,
+    runs: list[StoredRun],
+    compare: CompareSpec,
+    order: list[RunKey] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """``subgroups.csv``, ``subgroup_comparisons.csv`` and notes (see the module docstring)."""
+    from breastbench.metrics.bootstrap import boot_size_for_family
+
+    spec, sources = spec_and_sources(folder)
+    by_cfg: dict[RunKey, list[StoredRun]] = {}
+    for r in runs:
+        by_cfg.setdefault(r.key.config, []).append(r)
+    notes: list[str] = []
+    cells = _cells(_Subgroups(folder, spec, sources), by_cfg, notes)
+    metrics_of = {
+        cfg: compare.metrics or default_metrics(len(by_cfg[cfg][0].classes)) for cfg in cells
+    }
+    out = [
+        _metric_row(cfg, column, name, units, metric, by_cfg[cfg][0].classes, compare, spec)
+        for cfg, columns in cells.items()
+        for column, subgroups in columns.items()
+        for name, units in subgroups.items()
+        for metric in metrics_of[cfg]
+    ]
+    table = pd.DataFrame(out, columns=COLUMNS)
+    if not table.empty:
+        table["worst"] = _worst(table)
+        undefined = int((table["note"] != "").sum())
+        if undefined:
+            notes.append(
+                f"subgroups.csv: {undefined} of {len(table)} subgroup metrics are NaN "
+                "(too few patients or a single class; see the note column)"
+            )
+    pairs, _ = select_pairs(list(by_cfg), compare, order)
+    family = max((len(c) for cols in cells.values() for c in cols.values()), default=0)
+    n_boot = boot_size_for_family(family, compare.alpha, compare.n_boot)
+    context = (cells, metrics_of, by_cfg, compare, spec, n_boot)
+    return table, _gap_tests(pairs, context), notes
+
+
+def _gap_row(a, b, pair, column, name, metric, context) -> dict:
+    """One row of ``subgroup_comparisons.csv``: the paired bootstrap of the gap a - b."""
     from breastbench.metrics.bootstrap import fold_aware_bootstrap
+
+    cells, _, by_cfg, compare, spec, n_boot = context
+    ua, ub = cells[a][column][name], cells[b][column][name]
+    shared = [u for u in ua if u in ub]
+    units = [{**ua[u], "probs_a": ua[u]["probs"], "probs_b": ub[u]["probs"]} for u in shared]
+    patients = sum(len(set(u["groups"])) for u in _one_per_stratum(units))
+    la, lb = pair_labels(a, b)
+    row = {
+        "pair": pair,
+        "subset": subset_label(a, b),
+        "config_a": a.run_id,
+        "config_b": b.run_id,
+        "a": la,
+        "b": lb,
+        "subgroup_column": column,
+        "subgroup": name,
+        "metric": metric,
+        "test": "bootstrap",
+        "n_patients": patients,
+        "replicates": len(shared),
+        "value_a": np.nan,
+        "value_b": np.nan,
+        "estimate": np.nan,
+        "ci_low": np.nan,
+        "ci_high": np.nan,
+        "p": np.nan,
+        "note": _too_few(patients, spec) if shared else "no fold or test set in common",
+    }
+    if any(list(ua[u]["ids"]) != list(ub[u]["ids"]) for u in shared):
+        row["note"] = "the two configurations were scored on other images of this subgroup"
+    if row["note"]:
+        return row
+    try:
+        res = fold_aware_bootstrap(
+            units, metric, by_cfg[a][0].classes, n_boot, compare.seed, alpha=compare.alpha
+        )
+    except UserError as err:
+        undefined = "undefined" in str(err)
+        row["note"] = (
+            f"{metric} undefined in every fold (a single class?)" if undefined else str(err)
+        )
+        return row
+    row.update(
+        value_a=res["value_a"],
+        value_b=res["value_b"],
+        estimate=res["difference"],
+        ci_low=res["ci_low"],
+        ci_high=res["ci_high"],
+        p=res["p"],
+        note=f"fold-aware paired bootstrap, {res['n_boot']} resamples of {res['n_groups']} "
+        f"patients within fold and class, seed {compare.seed}",
+    )
+    return row
+
+
+def _gap_tests(pairs, context) -> pd.DataFrame:
+    """The paired fold-aware bootstrap of a - b within each subgroup, corrected per family."""
     from breastbench.metrics.stats import bonferroni, holm
 
+    cells, metrics_of, by_cfg, compare, _, _ = context
     rows = []
     for a, b, pair, _ in pairs:
-        classes = by_cfg[a][0].classes
-        if a not in cells or b not in cells or classes != by_cfg[b][0].classes:
+        if a not in cells or b not in cells or by_cfg[a][0].classes != by_cfg[b][0].classes:
             continue
-        la, lb = pair_labels(a, b)
         for column in sorted(set(cells[a]) & set(cells[b])):
             for name in sorted(set(cells[a][column]) & set(cells[b][column])):
-                ua, ub = cells[a][column][name], cells[b][column][name]
-                shared = [u for u in ua if u in ub]
-                units = [
-                    {**ua[u], "probs_a": ua[u]["probs"], "probs_b": ub[u]["probs"]} for u in shared
-                ]
-                patients = sum(len(set(u["groups"])) for u in _one_per_stratum(units))
                 for metric in metrics_of[a]:
-                    row = {
-                        "pair": pair,
-                        "subset": subset_label(a, b),
-                        "config_a": a.run_id,
-                        "config_b": b.run_id,
-                        "a": la,
-                        "b": lb,
-                        "subgroup_column": column,
-                        "subgroup": name,
-                        "metric": metric,
-                        "test": "bootstrap",
-                        "n_patients": patients,
-                        "replicates": len(shared),
-                        "value_a": np.nan,
-                        "value_b": np.nan,
-                        "estimate": np.nan,
-                        "ci_low": np.nan,
-                        "ci_high": np.nan,
-                        "p": np.nan,
-                        "note": "",
-                    }
-                    if not units:
-                        row["note"] = "no fold or test set in common"
-                    elif patients < spec.min_patients:
-                        row["note"] = (
-                            f"{patients} patients < analysis.min_patients = {spec.min_patients}"
-                        )
-                    else:
-                        try:
-                            res = fold_aware_bootstrap(
-                                units, metric, classes, n_boot, compare.seed, alpha=compare.alpha
-                            )
-                            row.update(
-                                value_a=res["value_a"],
-                                value_b=res["value_b"],
-                                estimate=res["difference"],
-                                ci_low=res["ci_low"],
-                                ci_high=res["ci_high"],
-                                p=res["p"],
-                                note=f"fold-aware paired bootstrap, {res['n_boot']} resamples of "
-                                f"{res['n_groups']} patients within fold and class, seed "
-                                f"{compare.seed}",
-                            )
-                        except UserError as err:
-                            undefined = "undefined" in str(err)
-                            row["note"] = (
-                                f"{metric} undefined in every fold (a single class?)"
-                                if undefined
-                                else str(err)
-                            )
-                    rows.append(row)
+                    rows.append(_gap_row(a, b, pair, column, name, metric, context))
     table = pd.DataFrame(rows)
     if table.empty:
         return table
     table["correction"] = compare.correction
     table["p_adj"] = np.nan
+    table["family_size"] = 0
     adjust = {"holm": holm, "bonferroni": bonferroni}.get(compare.correction)
-    keys = ["config_a", "config_b", "subgroup_column", "metric"]
-    for _, part in table.groupby(keys, sort=False):
+    for _, part in table.groupby(["config_a", "config_b", "subgroup_column", "metric"], sort=False):
         p = part["p"].to_numpy(float)
         table.loc[part.index, "p_adj"] = adjust(p) if adjust else p
         table.loc[part.index, "family_size"] = int(np.sum(~np.isnan(p)))
-    table["family_size"] = table["family_size"].astype(int)
     table["alpha"] = compare.alpha
     table["significant"] = (table["p_adj"] < compare.alpha).fillna(False).astype(bool)
     return table
