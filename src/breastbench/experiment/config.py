@@ -44,6 +44,7 @@ from breastbench.experiment.sections import (
 from breastbench.modes import load_plugin
 from breastbench.report.spec import PublishedValue, ReportSpec
 from breastbench.results.spec import CompareSpec, selector
+from breastbench.results.subgroup_spec import AnalysisSpec
 
 __all__ = [
     "AUGMENTATIONS",
@@ -98,6 +99,10 @@ class ExperimentConfig:
     compare: CompareSpec = _f(
         factory=CompareSpec,
         help="which configurations the analysis compares, with which tests (see README)",
+    )
+    analysis: AnalysisSpec = _f(
+        factory=AnalysisSpec,
+        help="subgroup analysis: manifest columns that split the results (see README)",
     )
     synthetic: bool = _f(False, "data are synthetic (the report says so)")
     tracking: list[Literal["mlflow", "tensorboard"]] = _f(

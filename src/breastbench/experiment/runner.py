@@ -25,6 +25,7 @@ from breastbench.experiment.manifests import check_external, prepare_manifests
 from breastbench.experiment.provenance import resolve_device
 from breastbench.experiment.schema import to_dict
 from breastbench.results import RunFolder
+from breastbench.results.subgroup_spec import check_subgroups
 
 
 def check_models(cfg: ExperimentConfig) -> None:
@@ -204,6 +205,7 @@ def _plan_checks(cfg: ExperimentConfig, runs: list, out_dir: Path, console, retr
             raise UserError(f"cache_dir: {cfg.cache_dir} is a file; give a folder path")
         manifests = prepare_manifests(cfg, out_dir, console)
         check_external(cfg, manifests)
+        check_subgroups(cfg.analysis, manifests)
         done = [r for r in runs if folder.is_complete(r.key)]
         stale = _stale_runs(cfg, folder, done)
         if stale and not retrain_changed:

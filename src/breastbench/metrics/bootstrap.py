@@ -5,6 +5,8 @@
 - :func:`fold_aware_bootstrap`: the mean over folds (or seeds) of the within-fold difference,
   resampling patients within each fold and class: the test the analysis uses, since it never
   pools the scores of different fitted models.
+- :func:`fold_aware_interval`: one configuration's metric (mean over folds) with a percentile
+  interval from the same patient resampling (subgroup intervals).
 - :func:`boot_size_for_family`: resamples enough for a corrected family to reach alpha.
 
 Every random choice takes a seed, so a comparison table is reproducible.
@@ -315,6 +317,78 @@ def fold_aware_bootstrap(
         "min_p": float(min(1.0, 2.0 / (n_boot + 1))),
         "seed": int(seed),
     }
+
+
+def fold_aware_interval(
+    units: Sequence[dict],
+    metric: str,
+    classes: Sequence[str],
+    n_boot: int = 1000,
+    seed: int = 0,
+    *,
+    alpha: float = 0.05,
+) -> dict:
+    """One configuration's metric, the mean over units, with a patient-clustered interval.
+
+    ``units`` are as for :func:`fold_aware_bootstrap` with one list ``probs`` (the replicates of
+    the unit, e.g. support draws, averaged) instead of ``probs_a``/``probs_b``. Each resample
+    draws the groups (patients) of every stratum with replacement within their class, rescores
+    every unit and averages over the units whose metric is defined on the observed data; the
+    interval is the percentile interval of that mean, so a metric bounded to a range never has
+    an interval outside it. The metric of a unit is only ever computed on one model's scores.
+
+    Returns:
+        ``value`` (mean over defined units, NaN when none is), ``ci_low, ci_high`` (NaN when
+        undefined), ``unit_values``, ``n_units`` (defined units), ``n_groups``, ``n_images``,
+        ``n_boot``, ``n_valid``, ``seed``.
+    """
+    if n_boot < 100:
+        raise UserError(f"fold_aware_interval: n_boot={n_boot} is too small; use at least 1000")
+    classes = list(classes)
+    fn = metric_function(metric, classes)
+    vec = weighted_metric(metric, classes)
+    rng = np.random.default_rng(seed)
+    weights: dict = {}
+    n_groups = n_images = 0
+    observed, resampled = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for u in units:
+            y = np.asarray(u["y"]).astype(int)
+            if u["stratum"] not in weights:
+                groups = np.asarray(u["groups"])
+                weights[u["stratum"]] = _class_stratified_weights(rng, y, groups, n_boot)
+                n_groups += len(np.unique(groups))
+                n_images += len(y)
+            probs = [as_probability_matrix(p, len(classes)) for p in u["probs"]]
+            value = float(np.mean([fn(y, p) for p in probs]))
+            observed.append(value)
+            if np.isnan(value):  # undefined here (e.g. one class): no resample can define it
+                resampled.append(np.full(n_boot, np.nan))
+                continue
+            w = weights[u["stratum"]]
+            resampled.append(np.mean([_resampled_values(fn, vec, y, p, w) for p in probs], axis=0))
+    obs = np.asarray(observed, float)
+    keep = ~np.isnan(obs)
+    out = {
+        "value": float(obs[keep].mean()) if keep.any() else float("nan"),
+        "ci_low": float("nan"),
+        "ci_high": float("nan"),
+        "unit_values": [float(v) for v in obs],
+        "n_units": int(keep.sum()),
+        "n_groups": int(n_groups),
+        "n_images": int(n_images),
+        "n_boot": int(n_boot),
+        "n_valid": 0,
+        "seed": int(seed),
+    }
+    if keep.any():
+        means = np.asarray(resampled)[keep].mean(axis=0)
+        valid = means[~np.isnan(means)]
+        if len(valid):
+            lo, hi = np.quantile(valid, [alpha / 2.0, 1.0 - alpha / 2.0])
+            out.update(ci_low=float(lo), ci_high=float(hi), n_valid=int(len(valid)))
+    return out
 
 
 def boot_size_for_family(m: int, alpha: float = 0.05, n_boot: int = 1000) -> int:

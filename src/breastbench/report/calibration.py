@@ -4,10 +4,12 @@
   figure per subset, a curve per configuration, with its ECE and Brier score from
   ``summary/aggregate.csv`` in the legend when the analysis computed them;
 - ``summary/subgroups.csv`` (config_id, subgroup_column, subgroup, metric, value, ci_low,
-  ci_high, n_patients): one table per subgroup column (subtype, view, ...), the worst group of
-  each configuration marked.
+  ci_high, n_patients; ``worst`` and ``note`` when present): one table per subgroup column
+  (subtype, view, ...), the worst group of each configuration marked;
+- ``summary/subgroup_comparisons.csv``: one table of the paired tests of the gap between two
+  configurations within each subgroup, corrected within each pair x column x metric.
 
-Either file may be absent (an older analysis): the section then says so in one line.
+Any file may be absent (an older analysis): the section then says so in one line.
 """
 
 from __future__ import annotations
@@ -103,11 +105,19 @@ def subgroup_tables(table: pd.DataFrame | None, templates: dict[str, str]) -> li
     for column, part in table.groupby("subgroup_column", sort=False):
         rows = []
         for (cid, metric), cells in part.groupby(["config_id", "metric"], sort=False):
-            values = cells["value"].astype(float)
-            worst = values.idxmax() if lower_is_better(str(metric)) else values.idxmin()
+            values = cells["value"].astype(float).dropna()
+            if "worst" in cells.columns:
+                marked = cells.index[cells["worst"].astype(str).str.lower() == "true"]
+                worst = marked[0] if len(marked) else None
+            elif values.empty:
+                worst = None
+            else:
+                worst = values.idxmax() if lower_is_better(str(metric)) else values.idxmin()
             for idx, r in cells.iterrows():
                 lo, hi = float(r.get("ci_low", math.nan)), float(r.get("ci_high", math.nan))
-                ci = "–" if math.isnan(lo) else f"[{lo:.3f}, {hi:.3f}]"
+                note = r.get("note")
+                note = note if isinstance(note, str) and note else "–"
+                ci = note if math.isnan(lo) else f"[{lo:.3f}, {hi:.3f}]"
                 rows.append(
                     [
                         Cell(id_name(cid, templates)),
@@ -141,3 +151,41 @@ def subgroup_tables(table: pd.DataFrame | None, templates: dict[str, str]) -> li
             )
         )
     return out
+
+
+def subgroup_comparison_table(table: pd.DataFrame | None, templates: dict[str, str]) -> list[Table]:
+    """The paired tests of ``summary/subgroup_comparisons.csv`` as one table (none if absent)."""
+    if table is None or table.empty:
+        return []
+    rows = []
+    for _, r in table.iterrows():
+        est, lo, hi = (float(r.get(c, math.nan)) for c in ("estimate", "ci_low", "ci_high"))
+        p, p_adj = float(r.get("p", math.nan)), float(r.get("p_adj", math.nan))
+        note = r.get("note") if isinstance(r.get("note"), str) else ""
+        rows.append(
+            [
+                Cell(id_name(str(r["config_a"]), templates)),
+                Cell(id_name(str(r["config_b"]), templates)),
+                Cell(f"{r['subgroup_column']} = {r['subgroup']}"),
+                Cell(metric_label(str(r["metric"]))),
+                Cell("–" if math.isnan(est) else f"{est:+.4f}"),
+                Cell("–" if math.isnan(lo) else f"[{lo:.3f}, {hi:.3f}]"),
+                Cell("–" if math.isnan(p) else f"{p:.3g}"),
+                Cell(note if math.isnan(p_adj) else f"{p_adj:.3g}", bold=bool(r["significant"])),
+            ]
+        )
+    return [
+        Table(
+            key="subgroup_comparisons",
+            caption=(
+                "The gap between two configurations within each subgroup "
+                "(summary/subgroup_comparisons.csv): fold-aware paired bootstrap, patients "
+                "resampled within fold and class; p corrected "
+                f"({table['correction'].iloc[0]}) within each pair, subgroup column and metric; "
+                "bold: significant."
+            ),
+            header=["A", "B", "Subgroup", "Metric", "A − B", "Interval", "p", "p corrected"],
+            rows=rows,
+            n_keys=3,
+        )
+    ]

@@ -19,7 +19,7 @@ from breastbench import jsonio
 from breastbench.data.manifest import ID_DTYPES, sidecar
 from breastbench.errors import UserError
 from breastbench.results import Problem, RunFolder, StoredRun
-from breastbench.results.layout import POWER, SUBGROUPS, SUMMARY_TABLES
+from breastbench.results.layout import POWER, SUMMARY_TABLES
 
 Run = StoredRun  # the report's name for a readable run
 
@@ -83,7 +83,7 @@ def _load_manifests(folder: RunFolder) -> dict[str, pd.DataFrame]:
 
 def _load_summary(folder: RunFolder) -> tuple[dict[str, pd.DataFrame], dict]:
     tables = {}
-    for name in (*SUMMARY_TABLES, SUBGROUPS, POWER):
+    for name in (*SUMMARY_TABLES, POWER):
         path = folder.summary_path(name)
         if path.is_file():
             tables[name] = pd.read_csv(path, keep_default_na=True)

@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from breastbench.report.calibration import reliability_figures, subgroup_tables
+from breastbench.report.calibration import (
+    reliability_figures,
+    subgroup_comparison_table,
+    subgroup_tables,
+)
 from breastbench.report.collect import RunCollection, collect_runs
 from breastbench.report.compare import (
     comparison_report_table,
@@ -223,7 +227,8 @@ def gather(
         calibration_figures=reliability_figures(
             summaries, collection.summary.get("reliability"), work_dir / "figures"
         ),
-        subgroups=subgroup_tables(collection.summary.get("subgroups"), templates),
+        subgroups=subgroup_tables(collection.summary.get("subgroups"), templates)
+        + subgroup_comparison_table(collection.summary.get("subgroup_comparisons"), templates),
     )
 
 
@@ -286,5 +291,8 @@ def calibration_notes(collection: RunCollection) -> list[str]:
             "are descriptive."
         )
     if "subgroups" not in collection.summary:
-        notes.append("No summary/subgroups.csv in this run folder: no subgroup breakdown.")
+        notes.append(
+            "No summary/subgroups.csv in this run folder: no subgroup breakdown (set "
+            "analysis.subgroups to manifest columns; README, Subgroups)."
+        )
     return notes

@@ -21,6 +21,9 @@ run folders' files and writes ``summary/``:
   module), so the report only draws them;
 - ``roc.csv``, ``confusion.csv``, ``reliability_pooled.csv``, ``loss_curves.csv``: the points
   of the report's pooled curves and loss curves (:mod:`breastbench.results.curves`);
+- ``subgroups.csv`` and ``subgroup_comparisons.csv``: per-subgroup metrics with
+  patient-clustered intervals, the worst subgroup, and paired tests of the gap within each
+  subgroup for the compared pairs (:mod:`breastbench.results.subgroups`);
 - ``analysis.json``: the compare spec used, the bootstrap size, notes and problems.
 
 The report renders these files and recomputes nothing.
@@ -48,11 +51,13 @@ def analyse(
     from breastbench.results.calibration import reliability_table
     from breastbench.results.curves import curve_tables
     from breastbench.results.scope import scope
+    from breastbench.results.subgroups import subgroup_analysis
 
     spec = spec or CompareSpec()
     runs, problems, not_selected = scope(*folder.collect(), only)
     order = [k.config for k in folder.expected_keys() or []]
     comps, notes, facts = comparisons(runs, spec, order)
+    groups, group_tests, group_notes = subgroup_analysis(folder, runs, spec, order)
     return {
         "runs": runs,
         "problems": problems,
@@ -62,7 +67,9 @@ def analyse(
         "comparisons": comps,
         "reliability": reliability_table(runs, config_label),
         **curve_tables(runs),
-        "notes": notes,
+        "subgroups": groups,
+        "subgroup_comparisons": group_tests,
+        "notes": notes + group_notes,
         "facts": facts,
         "spec": spec,
         "only": list(only or []),
