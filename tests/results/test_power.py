@@ -201,7 +201,7 @@ def test_report_shows_the_power_column_only_for_matching_rows(tmp_path):
 @pytest.mark.parametrize("metric", ["auc", "accuracy", "auc_ovr_macro", "kappa_quadratic"])
 def test_vectorised_scores_equal_the_metric_on_resampled_rows(metric):
     """The power simulation's all-draws-at-once scores equal the metric on each resample."""
-    from breastbench.metrics.bootstrap import metric_function
+    from breastbench.metrics.functions import metric_function
     from breastbench.metrics.power import weighted_scorer
 
     rng = np.random.default_rng(7)

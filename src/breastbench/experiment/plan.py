@@ -254,7 +254,12 @@ def make_plan(
         "features": len(caches["features"]),
         "vision_tokens": len(caches["vision"]),
     }
-    return _as_data(cfg, kind, table, counts, configs, len(specs), builds, auto_detail)
+    data = _as_data(cfg, kind, table, counts, configs, len(specs), builds, auto_detail)
+    if power is not None:
+        from breastbench.experiment.power_plan import plan_power
+
+        data["power"] = plan_power(cfg, specs, counts, power)
+    return data
 
 
 def _kind_table(throughput, kind: str) -> dict:
@@ -296,11 +301,6 @@ def _auto_line(name: str, configured: int, auto: dict, rates: dict, table: dict)
 def _as_data(cfg, kind, table, counts, configs, n_runs, builds, auto_detail) -> dict:
     """The plan as plain data (what ``plan --json`` prints and the table renders)."""
     saves = round(sum(p.auto_saves for p in configs.values()), 2)
-    extra = {}
-    if power is not None:
-        from breastbench.experiment.power_plan import plan_power
-
-        extra["power"] = plan_power(cfg, specs, counts, power)
     return {
         "experiment": cfg.name,
         "device_kind": kind,
@@ -328,7 +328,6 @@ def _as_data(cfg, kind, table, counts, configs, n_runs, builds, auto_detail) -> 
             "device_hours_with_auto": round(sum(p.hours for p in configs.values()) - saves, 2),
             "detail": sorted(auto_detail.values()),
         },
-        **extra,
     }
 
 

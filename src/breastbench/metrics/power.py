@@ -34,9 +34,10 @@ import numpy as np
 from scipy.stats import norm
 
 from breastbench.errors import UserError
-from breastbench.metrics.bootstrap import _resampled_values, metric_function
+from breastbench.metrics.bootstrap import _resampled_values
 from breastbench.metrics.classification import as_probability_matrix
 from breastbench.metrics.fast import weighted_metric
+from breastbench.metrics.functions import metric_function
 
 
 def _group_classes(y: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

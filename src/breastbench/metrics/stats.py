@@ -32,10 +32,10 @@ from breastbench.errors import UserError
 from breastbench.metrics.bootstrap import (
     boot_size_for_family,
     fold_aware_bootstrap,
-    metric_function,
     paired_bootstrap,
 )
 from breastbench.metrics.delong import delong_test
+from breastbench.metrics.functions import metric_function
 from breastbench.metrics.intervals import metric_bounds, replicate_interval
 
 __all__ = [
