@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from breastbench.errors import UserError
+from breastbench.experiment.loso import UNION, check_unions
 from breastbench.experiment.robustness import RobustnessConfig
 from breastbench.experiment.schema import from_dict
 from breastbench.modes import get_mode, load_plugin, mode_names, probe_names
@@ -54,7 +55,7 @@ class DatasetConfig:
 
     def validate(self, where: str) -> None:
         """Names must be usable in run ids; magnifications are BreakHis ones."""
-        for key in ("name", "source", "root"):
+        for key in ("name", "source") + (() if self.source == UNION else ("root",)):
             if not getattr(self, key):
                 raise UserError(f"{where}.{key}: required (e.g. name: breakhis)")
         if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", str(self.name)):
@@ -383,6 +384,7 @@ class ExperimentConfig:
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise UserError(f"datasets: duplicate name {sorted(dup)[0]!r}; names must be unique")
+        check_unions(self.datasets)  # pooled training sets (leave-one-source-out)
         labels = [m.display for m in self.models]
         dup = {n for n in labels if labels.count(n) > 1}
         if dup:
@@ -619,7 +621,7 @@ def load_config(
         if isinstance(raw.get("external"), list):  # tests: [...] -> one entry per test set
             from breastbench.experiment.external import expand_external_tests
 
-            raw["external"] = expand_external_tests(raw["external"])
+            raw["external"] = expand_external_tests(raw["external"], raw.get("datasets"))
     except UserError as err:
         raise UserError(f"{path}: {err}") from None
     try:
@@ -630,7 +632,7 @@ def load_config(
         raise UserError(f"{path}: {str(err).lstrip('.')}{given}") from None
     cfg.overrides = list(sets or [])  # recorded in the run folder's experiment.yaml
     base = Path.cwd()
-    for d in cfg.datasets:
+    for d in (d for d in cfg.datasets if d.root is not None):  # a union has no root
         unset = [m.group(1) for m in _VAR.finditer(d.root) if _uses_default(m)]
         d.root = _resolve(d.root, base)
         if unset:  # the default stood in for an unset variable: say so if the path is missing

@@ -103,9 +103,14 @@ def prepare_manifests(
         write_manifest,
     )
     from breastbench.data.sources import SOURCES, source_options
+    from breastbench.experiment.loso import UNION
+    from breastbench.experiment.union import members_first, union_manifest
 
     manifests: dict[str, pd.DataFrame] = {}
-    for i, ds in enumerate(cfg.datasets):
+    for i, ds in members_first(cfg.datasets):
+        if ds.source == UNION:  # pooled from its members' manifests, built before it
+            manifests[ds.name] = union_manifest(cfg.datasets, i, manifests)
+            continue
         if not Path(ds.root).exists():
             from breastbench.experiment.config import UNSET_ROOT_VARS
 
