@@ -37,7 +37,7 @@ def expand_loso(entry: dict, where: str, datasets) -> list[dict]:
 
     ``datasets`` is the raw ``datasets:`` list (mappings, as read from YAML). A union already
     declared under the same name with the same members is reused (two LOSO entries over the same
-    sources, e.g. one per model subset, share their training sets).
+    sources, e.g. one per model subset, share their training sets); any other is refused.
     """
     sources = entry[LOSO_KEY]
     at = f"{where}.{LOSO_KEY}"
@@ -78,13 +78,24 @@ def expand_loso(entry: dict, where: str, datasets) -> list[dict]:
         if known is None:
             datasets.append(union)
             declared[union["name"]] = union
-        elif known != union:
+        elif not _same_union(known, union):
             raise UserError(
-                f"{at}: the training set without {held} is named {union['name']!r}, which "
-                "datasets already uses for something else; rename that dataset"
+                f"{at}: the training set without {held} is named {union['name']!r}, but that "
+                "name is taken (by a dataset, or an earlier leave_one_source_out over other "
+                "sources); list the same sources in every such entry, or rename that dataset"
             )
         out.append({**base, "train": union["name"], "test": held})
     return out
+
+
+def _same_union(known: dict, union: dict) -> bool:
+    """Whether a declared dataset is the same union (members in any order)."""
+    members = (known.get("options") or {}).get("members")
+    return (
+        known.get("source") == UNION
+        and isinstance(members, list)
+        and sorted(map(str, members)) == sorted(union["options"]["members"])
+    )
 
 
 def check_unions(datasets: list) -> None:
