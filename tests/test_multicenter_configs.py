@@ -23,6 +23,7 @@ from breastbench.cli import main
 from breastbench.data import synthesize
 
 CONFIGS = Path(__file__).parents[1] / "configs"
+LOSO = ("vindr", "rsna", "cbis-ddsm", "inbreast", "embed")  # density's leave-one-source-out
 TINY = {
     "cnn": "cnn/test-resnet",
     "clip": "clip/test-biomedclip",
@@ -66,11 +67,11 @@ def _shrink(raw: dict, out: Path) -> dict:
     ("name", "runs", "configurations", "tests"),
     [
         ("histology_multicenter", 20 + 4 * 3 * 3, 4 + 4 * 3, {"bach", "bracs", "pcam"}),
-        (
+        (  # CV on VinDr; trained on VinDr, 5 test sets; leave-one-source-out over 5 sources
             "density_multicenter",
-            15 + 3 * 5 * 3,
-            3 + 3 * 5,
-            {"rsna", "cbis-ddsm", "inbreast", "embed", "mias"},
+            15 + 3 * 5 * 3 + 3 * 5 * 3,
+            3 + 3 * 5 + 3 * 5,
+            {"vindr", "rsna", "cbis-ddsm", "inbreast", "embed", "mias"},
         ),
     ],
 )
@@ -90,6 +91,11 @@ def test_multicenter_configs_validate_and_plan(name, runs, configurations, tests
     if name.startswith("density"):
         mias = next(e for e in cfg.external if e.test == "mias")
         assert mias.label_map == {"F": "A", "G": "B", "D": "C"}  # declared, never guessed
+        loso = [e for e in cfg.external if e.train.startswith("loso-minus-")]
+        assert [(e.train, e.test) for e in loso] == [(f"loso-minus-{s}", s) for s in LOSO]
+        for e in loso:  # trained on the four others, pooled
+            members = cfg.dataset(e.train).options["members"]
+            assert sorted(members) == sorted(set(LOSO) - {e.test})
 
 
 def _run_and_report(raw: dict, tmp_path: Path, out: Path) -> pd.DataFrame:
@@ -147,6 +153,13 @@ def test_density_multicenter_runs_end_to_end(tmp_path, monkeypatch):
             ds["source"] = "synthetic-density"
             ds["root"] = str(synthesize("synthetic-density", data / ds["name"], seed=seed))
             ds.pop("options", None)
+    loso = next(e for e in raw["external"] if "leave_one_source_out" in e)
+    loso["models"] = ["ConvNeXt"]  # one configuration covers the pooled path; the grid stays small
     agg = _run_and_report(raw, tmp_path, out)
     _check_external_rows(agg, raw, {"rsna", "cbis-ddsm", "inbreast", "embed", "mias"})
+    pooled = agg[agg["dataset"].str.startswith("loso-minus-") & (agg["metric"] == "accuracy")]
+    assert sorted(zip(pooled["model"], pooled["dataset"], pooled["external"])) == sorted(
+        ("ConvNeXt", f"loso-minus-{s}", s) for s in LOSO
+    )
+    assert (pooled["n"] == 2).all()
     assert set(pd.read_csv(out / "summary" / "robustness.csv")["perturbation"]) == {"gamma"}
