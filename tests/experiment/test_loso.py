@@ -95,6 +95,13 @@ def test_config_loads_expanded_and_the_grid_names_the_training_sets(tmp_path):
     assert ids[0] == "loso-minus-a__all__cnn__finetune__aug-off__ext-a__seed0"
     union = cfg.dataset("loso-minus-b")
     assert union.root is None and union.options == {"members": ["a", "c"]}
+    # the resolved form (the run folder's experiment.yaml) reads back as the same grid
+    from breastbench.experiment.schema import to_dict
+
+    path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    again = load_config(path)
+    assert sorted(r.run_id for r in expand(again)) == ids
+    assert [d.name for d in again.datasets] == [d.name for d in cfg.datasets]
 
 
 @pytest.mark.parametrize(

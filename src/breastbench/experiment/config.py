@@ -42,7 +42,7 @@ class DatasetConfig:
     source: str = _f(
         None, "manifest source: breakhis, bach, folder, vindr, synthetic-breakhis, ..."
     )
-    root: str = _f(None, "dataset root folder on disk")
+    root: str | None = _f(None, "dataset root folder on disk (none for source: union)")
     task: str | None = _f(None, "source task, e.g. binary | subtype | density")
     magnifications: list[int] | None = _f(
         None, "each magnification is its own experiment; null = all images pooled"
