@@ -23,6 +23,7 @@ from breastbench.cli import main
 from breastbench.data import synthesize
 
 CONFIGS = Path(__file__).parents[1] / "configs"
+LOSO = ("vindr", "rsna", "cbis-ddsm", "inbreast", "embed")  # density's leave-one-source-out
 TINY = {
     "cnn": "cnn/test-resnet",
     "clip": "clip/test-biomedclip",
@@ -66,11 +67,11 @@ def _shrink(raw: dict, out: Path) -> dict:
     ("name", "runs", "configurations", "tests"),
     [
         ("histology_multicenter", 20 + 4 * 3 * 3, 4 + 4 * 3, {"bach", "bracs", "pcam"}),
-        (
+        (  # CV on VinDr; trained on VinDr, 5 test sets; leave-one-source-out over 5 sources
             "density_multicenter",
-            15 + 3 * 5 * 3,
-            3 + 3 * 5,
-            {"rsna", "cbis-ddsm", "inbreast", "embed", "mias"},
+            15 + 3 * 5 * 3 + 3 * 5 * 3,
+            3 + 3 * 5 + 3 * 5,
+            {"vindr", "rsna", "cbis-ddsm", "inbreast", "embed", "mias"},
         ),
     ],
 )
@@ -90,6 +91,11 @@ def test_multicenter_configs_validate_and_plan(name, runs, configurations, tests
     if name.startswith("density"):
         mias = next(e for e in cfg.external if e.test == "mias")
         assert mias.label_map == {"F": "A", "G": "B", "D": "C"}  # declared, never guessed
+        loso = [e for e in cfg.external if e.train.startswith("loso-minus-")]
+        assert [(e.train, e.test) for e in loso] == [(f"loso-minus-{s}", s) for s in LOSO]
+        for e in loso:  # trained on the four others, pooled
+            members = cfg.dataset(e.train).options["members"]
+            assert sorted(members) == sorted(set(LOSO) - {e.test})
 
 
 def _run_and_report(raw: dict, tmp_path: Path, out: Path) -> pd.DataFrame:
@@ -103,6 +109,7 @@ def _run_and_report(raw: dict, tmp_path: Path, out: Path) -> pd.DataFrame:
 
 def _check_external_rows(agg: pd.DataFrame, raw: dict, tests: set[str]) -> None:
     ext = agg[agg["external"].notna() & (agg["metric"] == "accuracy")]
+    ext = ext[ext["dataset"].isin({e["train"] for e in raw["external"] if "train" in e})]
     labels = {m["label"] for m in raw["models"]}
     # one row per (configuration, test set), n = the seeds
     assert set(zip(ext["model"], ext["external"])) >= {(m, t) for m in labels for t in tests}
@@ -133,7 +140,7 @@ def test_histology_multicenter_runs_end_to_end(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1200)
 def test_density_multicenter_runs_end_to_end(tmp_path, monkeypatch):
     data = tmp_path / "data"
     monkeypatch.setenv("VINDR_ROOT", str(synthesize("synthetic-density", data / "vindr")))
@@ -147,6 +154,15 @@ def test_density_multicenter_runs_end_to_end(tmp_path, monkeypatch):
             ds["source"] = "synthetic-density"
             ds["root"] = str(synthesize("synthetic-density", data / ds["name"], seed=seed))
             ds.pop("options", None)
+    loso = next(e for e in raw["external"] if "leave_one_source_out" in e)
+    # one configuration and one seed cover the pooled path (tests/experiment/test_loso.py checks
+    # n = seeds); 5 more runs, each on four sources pooled
+    loso.update(models=["ConvNeXt"], seeds=[0])
     agg = _run_and_report(raw, tmp_path, out)
     _check_external_rows(agg, raw, {"rsna", "cbis-ddsm", "inbreast", "embed", "mias"})
+    pooled = agg[agg["dataset"].str.startswith("loso-minus-") & (agg["metric"] == "accuracy")]
+    assert sorted(zip(pooled["model"], pooled["dataset"], pooled["external"])) == sorted(
+        ("ConvNeXt", f"loso-minus-{s}", s) for s in LOSO
+    )
+    assert (pooled["n"] == 1).all()
     assert set(pd.read_csv(out / "summary" / "robustness.csv")["perturbation"]) == {"gamma"}

@@ -89,7 +89,11 @@ def reference_markdown() -> str:
         "## Experiment file keys\n\n"
         "Lists of sections (`datasets`, `models`, `external`) take the keys shown with `[]`; "
         "a model entry also takes `sweep: {option: [values]}` (one labelled configuration per "
-        "combination).\n\n"
+        "combination); an external entry also takes `tests: [{dataset, label_map}]` (one "
+        "validation per test set) or `leave_one_source_out: [datasets]` (one per held-out "
+        "dataset, trained on the others pooled: a dataset `{name: loso-minus-<held-out>, source: "
+        "union, options: {members: [...]}, cross_validate: false}` is added per held-out "
+        "dataset).\n\n"
         f"{config_reference()}\n\n## Commands\n\n{cli_reference()}\n"
     )
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from breastbench.errors import UserError
+from breastbench.experiment.loso import check_unions
 from breastbench.experiment.rawconfig import (
     UNSET_ROOT_VARS,
     expand_sweeps,
@@ -137,6 +138,7 @@ class ExperimentConfig:
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise UserError(f"datasets: duplicate name {sorted(dup)[0]!r}; names must be unique")
+        check_unions(self.datasets)  # pooled training sets (leave-one-source-out)
         labels = [m.display for m in self.models]
         dup = {n for n in labels if labels.count(n) > 1}
         if dup:
@@ -193,7 +195,7 @@ def load_config(
         if isinstance(raw.get("external"), list):  # tests: [...] -> one entry per test set
             from breastbench.experiment.external import expand_external_tests
 
-            raw["external"] = expand_external_tests(raw["external"])
+            raw["external"] = expand_external_tests(raw["external"], raw.get("datasets"))
     except UserError as err:
         raise UserError(f"{path}: {err}") from None
     try:
@@ -204,7 +206,7 @@ def load_config(
         raise UserError(f"{path}: {str(err).lstrip('.')}{given}") from None
     cfg.overrides = list(sets or [])  # recorded in the run folder's experiment.yaml
     base = Path.cwd()
-    for d in cfg.datasets:
+    for d in (d for d in cfg.datasets if d.root is not None):  # a union has no root
         unset = unset_vars(d.root)
         d.root = resolve_path(d.root, base)
         if unset:  # the default stood in for an unset variable: say so if the path is missing

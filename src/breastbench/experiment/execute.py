@@ -228,6 +228,7 @@ def run_info(ctx, spec, mc, built, rows, fitted, resumes, metric_warnings, timin
         "preprocessing": built.prep.to_dict(),
         "task": full.attrs.get("task"),
         "classes": list(full.attrs["classes"]),
+        "train_members": full.attrs.get("members"),  # a pooled (union) training set's datasets
         "n_train": int(len(train_idx)),
         "n_val": int(0 if val_idx is None else len(val_idx)),
         "n_test": int(len(test_idx)),

@@ -16,12 +16,21 @@ from breastbench.errors import UserError
 TEST_KEYS = ("dataset", "label_map")
 
 
-def expand_external_tests(entries: list) -> list:
-    """Replace each entry with ``tests:`` by one entry per test set (order kept)."""
+def expand_external_tests(entries: list, datasets: list | None = None) -> list:
+    """Replace each entry with ``tests:`` by one entry per test set (order kept).
+
+    An entry with ``leave_one_source_out`` becomes one entry per held-out source, its training
+    sets appended to ``datasets`` (the raw ``datasets:`` list; see
+    :mod:`breastbench.experiment.loso`).
+    """
+    from breastbench.experiment.loso import LOSO_KEY, expand_loso
     from breastbench.experiment.sections import check_label_map
 
     out = []
     for i, entry in enumerate(entries):
+        if isinstance(entry, dict) and LOSO_KEY in entry:
+            out += expand_loso(entry, f"external[{i}]", datasets)
+            continue
         if not isinstance(entry, dict) or "tests" not in entry:
             out.append(entry)
             continue

@@ -21,7 +21,9 @@ from breastbench.data import (
 )
 from breastbench.errors import UserError
 from breastbench.experiment.config import UNSET_ROOT_VARS, ExperimentConfig
+from breastbench.experiment.loso import UNION
 from breastbench.experiment.runsplit import external_targets
+from breastbench.experiment.union import members_first, union_manifest
 from breastbench.results import RunFolder
 
 
@@ -30,7 +32,10 @@ def prepare_manifests(
 ) -> dict[str, pd.DataFrame]:
     """Build or re-read every dataset's manifest with folds; audit the folds."""
     manifests: dict[str, pd.DataFrame] = {}
-    for i, ds in enumerate(cfg.datasets):
+    for i, ds in members_first(cfg.datasets):
+        if ds.source == UNION:  # pooled from its members' manifests, built before it
+            manifests[ds.name] = union_manifest(cfg.datasets, i, manifests)
+            continue
         df = _listing(i, ds)
         if not ds.cross_validate:
             manifests[ds.name] = df  # external test set only: no folds

@@ -129,6 +129,19 @@ def _count_dataset(ds) -> DatasetCount:
     return DatasetCount(counts, f"published size: {found[1]}")
 
 
+def _union_counts(cfg, counts: dict) -> dict:
+    """A union's count (leave-one-source-out training set): the sum of its members'."""
+    from breastbench.experiment.loso import UNION
+
+    out = {}
+    for ds in cfg.datasets:
+        if ds.source == UNION:
+            members = ds.options["members"]
+            n = sum(counts[m].per_mag.get(None, 0) for m in members)
+            out[ds.name] = DatasetCount({None: n}, f"sum of its members ({', '.join(members)})")
+    return out
+
+
 def _rates(table: dict, model_name: str, family: str) -> tuple[dict, str]:
     if model_name in table["models"]:
         return table["models"][model_name], ""
@@ -205,7 +218,8 @@ def make_plan(
     auto_detail: dict[str, str] = {}
     out_dir = Path(out or cfg.output_dir)
     folder = RunFolder(out_dir)
-    counts = {ds.name: _count_dataset(ds) for ds in cfg.datasets}
+    counts = {ds.name: _count_dataset(ds) for ds in cfg.datasets if ds.root is not None}
+    counts.update(_union_counts(cfg, counts))
     specs = expand(cfg)
     configs: dict[str, ConfigPlan] = {}
     image_caches: set = set()

@@ -132,6 +132,8 @@ def data_problems(cfg: ExperimentConfig) -> list[str]:
     """Dataset roots and the CSV files named in ``options`` that are missing or unreadable."""
     out = []
     for i, ds in enumerate(cfg.datasets):
+        if ds.root is None:  # a union (source: union): its members' roots are checked
+            continue
         root = Path(ds.root)
         if not root.exists():
             var = UNSET_ROOT_VARS.get(ds.root)

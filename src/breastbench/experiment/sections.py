@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from breastbench.errors import UserError
+from breastbench.experiment.loso import UNION
 from breastbench.modes import get_mode, mode_names, probe_names
 
 AUGMENTATIONS = ("off", "on", "color", "geometric")
@@ -31,7 +32,7 @@ class DatasetConfig:
     source: str = _f(
         None, "manifest source: breakhis, bach, folder, vindr, synthetic-breakhis, ..."
     )
-    root: str = _f(None, "dataset root folder on disk")
+    root: str | None = _f(None, "dataset root folder on disk (none for source: union)")
     task: str | None = _f(None, "source task, e.g. binary | subtype | density")
     magnifications: list[int] | None = _f(
         None, "each magnification is its own experiment; null = all images pooled"
@@ -44,7 +45,7 @@ class DatasetConfig:
 
     def validate(self, where: str) -> None:
         """Names must be usable in run ids; magnifications are BreakHis ones."""
-        for key in ("name", "source", "root"):
+        for key in ("name", "source") + (() if self.source == UNION else ("root",)):
             if not getattr(self, key):
                 raise UserError(f"{where}.{key}: required (e.g. name: breakhis)")
         if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", str(self.name)):

@@ -224,9 +224,23 @@ def external_table(summaries: list[ConfigSummary]) -> Table | None:
         ),
         header=header,
         rows=rows,
-        notes=_gap_notes(rows_s),
+        notes=_gap_notes(rows_s) + _pooled_notes(rows_s),
         n_keys=5,
     )
+
+
+def _pooled_notes(summaries: list[ConfigSummary]) -> list[str]:
+    """What each pooled training set is made of (leave-one-source-out's ``loso-minus-*``)."""
+    pooled: dict[str, list[str]] = {}
+    for s in summaries:
+        for run in s.runs:
+            members = (run.info or {}).get("train_members")
+            if members:
+                pooled.setdefault(s.dataset, list(members))
+    return [
+        f"{name}: trained on {', '.join(members)} pooled (patient ids kept apart by source)."
+        for name, members in sorted(pooled.items())
+    ]
 
 
 def _is_density(s: ConfigSummary) -> bool:
