@@ -100,6 +100,50 @@ def _family_sizes(table: pd.DataFrame, spec: CompareSpec) -> pd.Series:
     return defined.groupby([table[c] for c in cols], dropna=False).transform("sum")
 
 
+def _check_options(power: float, alpha: float | None, draws: int) -> None:
+    if not 0 < power < 1:
+        raise UserError(f"--power {power}: give a power in (0, 1), e.g. 0.8")
+    if alpha is not None and not 0 < alpha < 1:
+        raise UserError(f"--alpha {alpha}: give a level in (0, 1), e.g. 0.05")
+    if draws < 200:
+        raise UserError(f"--draws {draws}: too few simulated studies; use at least 200")
+
+
+def _size_row(row: dict, ga, gb, spec, metric: str) -> dict:
+    """Fill ``se``, ``mdd``, ``patients_needed`` and ``note`` of one comparison's row."""
+    from breastbench.metrics.intervals import metric_bounds
+    from breastbench.metrics.power import (
+        minimum_detectable_difference,
+        patients_needed,
+        simulated_differences,
+    )
+
+    if not ga or not gb:
+        row["note"] = "its runs are no longer in the folder; rerun `breastbench report`"
+        return row
+    units, shared = paired_units(ga, gb, ga[0].classes, spec)
+    if not shared:
+        row["note"] = "no shared fold or seed"
+        return row
+    classes, level, power = ga[0].classes, row["alpha_test"], row["power"]
+    draws, seed = row["draws"], row["seed"]
+    noise = simulated_differences(units, metric, classes, None, draws, seed)
+    row["se"] = float(np.std(noise, ddof=1))
+    row["mdd"] = minimum_detectable_difference(noise, level, power)
+    needed, note = patients_needed(
+        units, metric, classes, row["difference"], level, power, draws, seed, se=row["se"]
+    )
+    row["patients_needed"] = needed
+    bounds = metric_bounds(metric)
+    if bounds is not None and row["mdd"] > bounds[1] - bounds[0]:
+        row["mdd"] = np.nan
+        note = "; ".join(
+            x for x in ("no difference within the metric's range is detectable", note) if x
+        )
+    row["note"] = note
+    return row
+
+
 def power_table(
     out_dir,
     power: float = 0.8,
@@ -115,20 +159,9 @@ def power_table(
     study for each comparison's observed difference. ``loaded`` is ``folder.collect()`` when
     the caller has read it already.
     """
-    from breastbench.metrics.intervals import metric_bounds
-    from breastbench.metrics.power import (
-        minimum_detectable_difference,
-        patients_needed,
-        simulated_differences,
-    )
     from breastbench.results.scope import scope
 
-    if not 0 < power < 1:
-        raise UserError(f"--power {power}: give a power in (0, 1), e.g. 0.8")
-    if alpha is not None and not 0 < alpha < 1:
-        raise UserError(f"--alpha {alpha}: give a level in (0, 1), e.g. 0.05")
-    if draws < 200:
-        raise UserError(f"--draws {draws}: too few simulated studies; use at least 200")
+    _check_options(power, alpha, draws)
     folder = RunFolder(out_dir)
     table, analysis, spec = _inputs(folder)
     sizes = _family_sizes(table, spec)
@@ -138,17 +171,14 @@ def power_table(
         by_cfg.setdefault(r.key.config.run_id, []).append(r)
     rows = []
     for i, r in table[table["test"] == "bootstrap"].iterrows():
-        ga, gb = by_cfg.get(str(r["config_a"])), by_cfg.get(str(r["config_b"]))
-        base = {c: r[c] for c in COLUMNS if c in r.index}
         m = max(int(sizes.loc[i]), 1)
         level = alpha if alpha is not None else spec.alpha / (1 if spec.correction == "none" else m)
-        target = float(r["estimate"]) if difference is None else float(difference)
         row = {
-            **base,
+            **{c: r[c] for c in COLUMNS if c in r.index},
             "family_size": m,
             "alpha_test": level,
             "power": power,
-            "difference": target,
+            "difference": float(r["estimate"]) if difference is None else float(difference),
             "difference_source": "observed" if difference is None else "--difference",
             "draws": draws,
             "seed": seed,
@@ -157,31 +187,8 @@ def power_table(
             "patients_needed": np.nan,
             "note": "",
         }
-        if not ga or not gb:
-            row["note"] = "its runs are no longer in the folder; rerun `breastbench report`"
-            rows.append(row)
-            continue
-        units, shared = paired_units(ga, gb, ga[0].classes, spec)
-        if not shared:
-            row["note"] = "no shared fold or seed"
-            rows.append(row)
-            continue
-        metric, classes = str(r["metric"]), ga[0].classes
-        noise = simulated_differences(units, metric, classes, None, draws, seed)
-        row["se"] = float(np.std(noise, ddof=1))
-        row["mdd"] = minimum_detectable_difference(noise, level, power)
-        needed, note = patients_needed(
-            units, metric, classes, target, level, power, draws, seed, se=row["se"]
-        )
-        row["patients_needed"] = needed
-        bounds = metric_bounds(metric)
-        if bounds is not None and row["mdd"] > bounds[1] - bounds[0]:
-            row["mdd"] = np.nan
-            note = "; ".join(
-                x for x in ("no difference within the metric's range is detectable", note) if x
-            )
-        row["note"] = note
-        rows.append(row)
+        ga, gb = by_cfg.get(str(r["config_a"])), by_cfg.get(str(r["config_b"]))
+        rows.append(_size_row(row, ga, gb, spec, str(r["metric"])))
     return pd.DataFrame(rows).reindex(columns=COLUMNS)
 
 
