@@ -75,6 +75,7 @@ def _with_robustness(path, section):
     return path
 
 
+@pytest.mark.slow  # trained runs predicting every perturbation
 def test_runs_predict_perturbed_test_folds(write_config, tmp_path, load_runs, capsys):
     cfg = write_config(
         [

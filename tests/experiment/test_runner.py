@@ -35,6 +35,7 @@ def _sk_binary(pred_df):
     }
 
 
+@pytest.mark.slow  # every family and mode, 5 folds, 2 presets
 def test_all_modes_all_families_cv_and_external(load_runs, write_config, tmp_path):
     ext = [{"train": "breakhis", "test": "bach", "models": ["cnn"], "augmentation": ["off"]}]
     cfg = write_config(ALL_FAMILIES, aug=("off", "on"), external=ext)
@@ -75,6 +76,7 @@ def test_all_modes_all_families_cv_and_external(load_runs, write_config, tmp_pat
     assert "0.0625" in comp  # the 5-fold Wilcoxon floor is stated
 
 
+@pytest.mark.slow  # 8 epochs x 5 folds: it must learn
 def test_tiny_cnn_learns_and_zero_shot_is_near_chance(load_runs, write_config, tmp_path):
     models = [
         {"name": "cnn/test-resnet", "label": "cnn", "modes": ["finetune"]},

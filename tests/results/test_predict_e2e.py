@@ -56,6 +56,7 @@ def _run(tmp_path: Path, synth: Path, models, **extra) -> Path:
     return tmp_path / "out"
 
 
+@pytest.mark.slow  # every family and mode trained
 def test_predict_equals_the_run_for_every_family_and_mode(tmp_path, synth):
     out = _run(tmp_path, synth, MODELS)
     assert check_predict(out, tmp_path) == 9  # every (model, mode), fold 0
