@@ -32,9 +32,8 @@ def local_ray(tmp_path_factory):
     os.environ[ray_executor.FAULT_ENV] = str(marker)  # the first run task loses its worker
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     os.environ["RAY_AUTH_MODE"] = "disabled"
-    # address="local": always a fresh instance of our own, never another process's running Ray
-    # (with no address, ray.init attaches to any Ray it finds on the machine and then refuses
-    # num_cpus), so the test also holds beside a second test session
+    # address="local": always a fresh instance of our own, even where RAY_ADDRESS is set or a
+    # `ray start` cluster runs on the machine (ray.init would attach to it, then refuse num_cpus)
     ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
     yield marker
     ray.shutdown()
