@@ -52,7 +52,7 @@ def _tables(out: Path) -> dict[str, tuple[pd.DataFrame, str]]:
 def test_ray_equals_local_retries_and_builds_each_cache_once(
     local_ray, write_config, tmp_path, capsys
 ):
-    cfg = write_config(MODELS, k=2)  # 2 folds show what 3 did, at two thirds of the runs
+    cfg = write_config(MODELS, k=3)
     assert main(["run", str(cfg), "--no-report", "--out", str(tmp_path / "local")]) == 0
     capsys.readouterr()
     assert (
@@ -62,8 +62,8 @@ def test_ray_equals_local_retries_and_builds_each_cache_once(
     log = capsys.readouterr().err
     assert local_ray.exists()  # a worker was killed mid-task ...
     local, remote = _tables(tmp_path / "local"), _tables(tmp_path / "ray")
-    # 2 models x 2 modes x 2 folds, plus zero-shot and 2-shot in-context x 2 folds
-    assert len(remote) == 12 and remote.keys() == local.keys()  # ... and the grid completed
+    # 2 models x 2 modes x 3 folds, plus zero-shot and 2-shot in-context x 3 folds
+    assert len(remote) == 18 and remote.keys() == local.keys()  # ... and the grid completed
     for run_id, (preds, metrics) in local.items():
         pd.testing.assert_frame_equal(remote[run_id][0], preds)  # bit for bit
         assert remote[run_id][1] == metrics
