@@ -18,6 +18,8 @@ import yaml
 from breastbench.cli import main
 from breastbench.data import synthesize
 
+pytestmark = pytest.mark.slow  # each shipped study config trained and reported
+
 CONFIGS = Path(__file__).parents[1] / "configs"
 TINY = {"cnn": "cnn/test-resnet", "clip": "clip/test-biomedclip"}
 TINY_VLM = {"vlm/qwen2-vl-2b": "vlm/test-qwen2-vl", "vlm/smolvlm": "vlm/test-smolvlm"}

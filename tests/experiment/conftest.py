@@ -1,4 +1,4 @@
-"""Shared fixtures: synthetic data written once per session and a config writer."""
+"""Shared fixtures: a config writer over the session's synthetic trees (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
-from breastbench.data import synthesize
-
-
-@pytest.fixture(scope="session")
-def synth_root(tmp_path_factory) -> Path:
-    """Synthetic BreakHis and BACH trees (the demo's small size)."""
-    root = tmp_path_factory.mktemp("synth")
-    synthesize("synthetic-breakhis", root / "breakhis", seed=0)
-    synthesize("synthetic-bach", root / "bach", seed=0)
-    return root
 
 
 @pytest.fixture

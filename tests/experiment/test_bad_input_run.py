@@ -294,6 +294,7 @@ def test_bad_command_lines_are_one_line(tmp_path, synth_root, capsys):
 
 
 # -- faults ------------------------------------------------------------------------------------
+@pytest.mark.slow  # trains, changes settings, retrains
 def test_changed_settings_are_named_and_retrained_on_request(tmp_path, synth_root, capsys):
     out = tmp_path / "out"
     path = tmp_path / "c.yaml"
@@ -338,6 +339,7 @@ def test_truncated_feature_cache_is_rebuilt(tmp_path, synth_root):
         assert np.load(f).ndim == 2  # rebuilt whole
 
 
+@pytest.mark.slow  # a trained run cut by a full disk, resumed
 def test_full_disk_is_one_line_no_debris_and_resumes(tmp_path, synth_root, capsys, monkeypatch):
     out = tmp_path / "out"
     path = tmp_path / "d.yaml"

@@ -43,6 +43,7 @@ def test_every_shipped_config_groups_probe_runs_with_their_feature_cache(name):
             assert len(group) == 5, spec.run_id
 
 
+@pytest.mark.slow  # every cache of a study built
 def test_local_run_builds_exactly_the_planned_feature_caches(write_config, tmp_path, capsys):
     models = [
         {"name": "cnn/test-resnet", "label": "r", "modes": ["linear_probe", "knn", "finetune"]},

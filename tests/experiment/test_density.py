@@ -10,6 +10,8 @@ from sklearn import metrics as skm
 from breastbench.cli import main
 from breastbench.data import synthesize
 
+pytestmark = pytest.mark.slow  # a 4-class density study trained end to end
+
 
 def test_density_experiment_multiclass(tmp_path, load_runs):
     root = synthesize("synthetic-density", tmp_path / "density", seed=0)

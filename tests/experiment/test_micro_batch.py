@@ -71,6 +71,7 @@ def test_probe_leaves_model_and_generators_untouched(monkeypatch):
     assert all(p.grad is None for p in model.parameters())
 
 
+@pytest.mark.slow  # 2 to 4 trained runs per family
 @pytest.mark.parametrize("model", FAMILIES, ids=lambda m: m["name"].split("/")[0])
 def test_auto_equals_the_fixed_micro_batch_it_chose(
     model, write_config, load_runs, tmp_path, monkeypatch

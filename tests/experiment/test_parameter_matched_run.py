@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from breastbench.cli import main
+
+pytestmark = pytest.mark.slow  # CNN LoRA, CNN stages and CLIP LoRA studies trained
 
 
 def test_cnn_lora_cnn_stages_and_clip_lora_run(load_runs, write_config, tmp_path):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from breastbench.cli import main
 
 
+@pytest.mark.slow  # a trained run, then predict
 def test_predict_matches_the_runs_predictions(write_config, tmp_path, load_runs, capsys):
     cfg = write_config(
         [{"name": "cnn/test-resnet", "label": "cnn", "modes": ["finetune"]}], k=2, epochs=1

@@ -28,6 +28,7 @@ def log_lines(out) -> list[str]:
     return lines
 
 
+@pytest.mark.slow  # a trained run in a subprocess
 def test_plain_epoch_lines_without_a_terminal(write_config, tmp_path, capsys):
     cfg = write_config(MODELS, k=2, epochs=2)
     out = tmp_path / "out"

@@ -32,7 +32,9 @@ def local_ray(tmp_path_factory):
     os.environ[ray_executor.FAULT_ENV] = str(marker)  # the first run task loses its worker
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     os.environ["RAY_AUTH_MODE"] = "disabled"
-    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
+    # address="local": always a fresh instance of our own, even where RAY_ADDRESS is set or a
+    # `ray start` cluster runs on the machine (ray.init would attach to it, then refuse num_cpus)
+    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
     yield marker
     ray.shutdown()
     os.environ.pop(ray_executor.FAULT_ENV, None)
@@ -46,6 +48,7 @@ def _tables(out: Path) -> dict[str, tuple[pd.DataFrame, str]]:
     }
 
 
+@pytest.mark.slow  # the grid run twice: locally and on Ray
 def test_ray_equals_local_retries_and_builds_each_cache_once(
     local_ray, write_config, tmp_path, capsys
 ):
@@ -81,6 +84,7 @@ def test_ray_equals_local_retries_and_builds_each_cache_once(
     assert "0 to run" in capsys.readouterr().err.replace("\n", " ")
 
 
+@pytest.mark.slow  # a Ray grid cut mid-way
 def test_interrupted_ray_grid_leaves_no_partial_folder(
     local_ray, write_config, tmp_path, monkeypatch
 ):

@@ -75,6 +75,7 @@ def _with_robustness(path, section):
     return path
 
 
+@pytest.mark.slow  # trained runs predicting every perturbation
 def test_runs_predict_perturbed_test_folds(write_config, tmp_path, load_runs, capsys):
     cfg = write_config(
         [
@@ -135,6 +136,7 @@ def test_runs_predict_perturbed_test_folds(write_config, tmp_path, load_runs, ca
     assert "Area under the" in md and "robustness_curves" in md
 
 
+@pytest.mark.slow  # a trained run, then perturbed predict
 def test_predict_applies_a_named_perturbation(write_config, tmp_path, load_runs):
     cfg = write_config([{"name": "cnn/test-resnet", "label": "cnn", "modes": ["finetune"]}], k=2)
     _with_robustness(cfg, {"perturbations": ["noise"], "severities": [4], "seed": 0})

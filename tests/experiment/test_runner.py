@@ -35,6 +35,7 @@ def _sk_binary(pred_df):
     }
 
 
+@pytest.mark.slow  # every family and mode, 5 folds, 2 presets
 def test_all_modes_all_families_cv_and_external(load_runs, write_config, tmp_path):
     ext = [{"train": "breakhis", "test": "bach", "models": ["cnn"], "augmentation": ["off"]}]
     cfg = write_config(ALL_FAMILIES, aug=("off", "on"), external=ext)
@@ -75,6 +76,7 @@ def test_all_modes_all_families_cv_and_external(load_runs, write_config, tmp_pat
     assert "0.0625" in comp  # the 5-fold Wilcoxon floor is stated
 
 
+@pytest.mark.slow  # 8 epochs x 5 folds: it must learn
 def test_tiny_cnn_learns_and_zero_shot_is_near_chance(load_runs, write_config, tmp_path):
     models = [
         {"name": "cnn/test-resnet", "label": "cnn", "modes": ["finetune"]},
@@ -98,6 +100,7 @@ def test_tiny_cnn_learns_and_zero_shot_is_near_chance(load_runs, write_config, t
     assert 0.3 <= bal <= 0.7  # random weights: zero-shot is chance, and reported as such
 
 
+@pytest.mark.slow  # two trained runs compared
 def test_same_seed_gives_identical_metrics(load_runs, write_config, tmp_path):
     models = [{"name": "cnn/test-resnet", "label": "cnn", "modes": ["finetune"]}]
     cfg = write_config(models, aug=("on",), k=2, epochs=2)
@@ -110,6 +113,7 @@ def test_same_seed_gives_identical_metrics(load_runs, write_config, tmp_path):
         assert a[k]["predictions"].equals(b[k]["predictions"])
 
 
+@pytest.mark.slow  # each family trained twice (cached and --no-cache)
 @pytest.mark.parametrize(
     "model",
     [
@@ -143,6 +147,7 @@ def test_cached_path_equals_uncached(load_runs, write_config, tmp_path, model):
         np.testing.assert_allclose(pc, pl, atol=1e-4)
 
 
+@pytest.mark.slow  # two trained runs with worker processes
 def test_dataloader_workers_give_reproducible_runs(write_config, tmp_path, load_runs):
     models = [{"name": "cnn/test-resnet", "label": "cnn", "modes": ["finetune"]}]
     cfg = write_config(models, aug=("on",), k=2, epochs=2, num_workers=2)

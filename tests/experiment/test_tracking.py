@@ -20,6 +20,7 @@ def tracked_config(write_config, trackers):
     return path
 
 
+@pytest.mark.slow  # a trained run logged to both trackers
 def test_mlflow_and_tensorboard_read_back(write_config, tmp_path, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
     event_accumulator = pytest.importorskip(
@@ -59,6 +60,7 @@ def test_mlflow_and_tensorboard_read_back(write_config, tmp_path, monkeypatch):
         assert "final/accuracy" in acc.Tags()["scalars"]
 
 
+@pytest.mark.slow  # a trained run with failing trackers
 def test_a_missing_or_failing_tracker_never_stops_the_run(
     write_config, tmp_path, capsys, monkeypatch
 ):

@@ -7,6 +7,8 @@ import pytest
 
 from breastbench.cli import main
 
+pytestmark = pytest.mark.slow  # two VLMs trained twice each (cached and --no-cache)
+
 
 @pytest.mark.parametrize("name", ["vlm/test-smolvlm", "vlm/test-qwen2-vl"])
 def test_vision_lora_runs_uncached_and_equals_no_cache(load_runs, write_config, tmp_path, name):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from breastbench.cli import main
@@ -67,6 +68,7 @@ def _config(tmp_path: Path, models) -> Path:
     return path
 
 
+@pytest.mark.slow  # every new family trained and reported
 def test_new_families_run_end_to_end(tmp_path):
     out = tmp_path / "run"
     assert main(["run", str(_config(tmp_path, MODELS)), "--out", str(out)]) == 0

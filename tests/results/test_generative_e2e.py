@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from breastbench.cli import main
@@ -21,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from helpers import check_predict, datasets, strict_json_files  # noqa: E402
 
 
+@pytest.mark.slow  # a generative study run and reported
 def test_zero_shot_and_in_context_runs(tmp_path, synth):
     questions = tmp_path / "questions.yaml"  # short answers: tiny models are not saturated
     questions.write_text(
@@ -104,6 +106,7 @@ def test_zero_shot_and_in_context_runs(tmp_path, synth):
     assert strict_json_files(out)
 
 
+@pytest.mark.slow  # a study run twice
 def test_adding_shots_to_a_finished_study_runs_only_the_new_runs(tmp_path, synth):
     model = {"name": "vlm/test-smolvlm", "label": "smol", "modes": ["zero_shot"]}
     cfg = {

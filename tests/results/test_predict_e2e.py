@@ -56,6 +56,7 @@ def _run(tmp_path: Path, synth: Path, models, **extra) -> Path:
     return tmp_path / "out"
 
 
+@pytest.mark.slow  # every family and mode trained
 def test_predict_equals_the_run_for_every_family_and_mode(tmp_path, synth):
     out = _run(tmp_path, synth, MODELS)
     assert check_predict(out, tmp_path) == 9  # every (model, mode), fold 0
@@ -100,6 +101,7 @@ def test_text_context_needs_its_values(tmp_path, synth, capsys):
     assert got == pytest.approx(want, abs=1e-6)
 
 
+@pytest.mark.slow  # a stain-normalised run trained, then predict
 def test_stain_normalised_run_predicts_the_same(tmp_path, synth):
     out = _run(
         tmp_path,
@@ -112,6 +114,7 @@ def test_stain_normalised_run_predicts_the_same(tmp_path, synth):
     assert check_predict(out, tmp_path) == 1
 
 
+@pytest.mark.slow  # a trained run in a subprocess without fcntl
 def test_run_works_without_fcntl(tmp_path, synth):
     """Windows has no fcntl: `run --help` and a tiny run must not need it."""
     cfg = {

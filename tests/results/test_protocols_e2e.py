@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 from sklearn.neighbors import KNeighborsClassifier
 
@@ -16,6 +17,8 @@ from breastbench.results import RunKey
 
 sys.path.insert(0, str(Path(__file__).parent))
 from helpers import datasets, strict_json_files  # noqa: E402
+
+pytestmark = pytest.mark.slow  # every probe and learning-curve protocol, trained
 
 
 def test_probes_and_learning_curves(tmp_path, synth):

@@ -19,6 +19,8 @@ from breastbench.results.analysis import write_summary
 sys.path.insert(0, str(Path(__file__).parent))
 from helpers import datasets, strict_json_files  # noqa: E402
 
+pytestmark = pytest.mark.slow  # the 2-model x 4-preset grid and the shipped external block, trained
+
 ROOT = Path(__file__).parents[2]
 TRAINING = {"epochs": 1, "batch_size": 16, "lr": 3.0e-3}
 

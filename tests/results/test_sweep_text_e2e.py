@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from breastbench.cli import main
@@ -15,6 +16,8 @@ from breastbench.results import RunKey
 
 sys.path.insert(0, str(Path(__file__).parent))
 from helpers import datasets  # noqa: E402
+
+pytestmark = pytest.mark.slow  # a LoRA-rank sweep x two text templates, trained
 
 T1, T2 = "Magnification: {magnification}x", "A {dataset} slide at {magnification}x"
 

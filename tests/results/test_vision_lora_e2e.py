@@ -7,12 +7,15 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 from breastbench.cli import main
 
 sys.path.insert(0, str(Path(__file__).parent))
 from helpers import datasets  # noqa: E402
+
+pytestmark = pytest.mark.slow  # a LoRA-scope sweep trained twice (cached and --no-cache)
 
 
 def test_vision_scope_lora_is_never_cached(tmp_path, synth):
