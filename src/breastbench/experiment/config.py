@@ -20,6 +20,7 @@ import yaml
 from breastbench.errors import UserError
 from breastbench.experiment.robustness import RobustnessConfig
 from breastbench.experiment.schema import from_dict
+from breastbench.experiment.temperature import check_calibration
 from breastbench.modes import get_mode, load_plugin, mode_names, probe_names
 from breastbench.report.spec import PublishedValue, ReportSpec
 from breastbench.results.spec import CompareSpec, selector
@@ -336,6 +337,11 @@ class ExperimentConfig:
         factory=lambda: ["off"], help="augmentation settings; each is its own experiment"
     )
     stain_norm: bool = _f(False, "Macenko stain normalisation before augmentation")
+    calibration: list[Literal["none", "temperature"]] = _f(
+        factory=lambda: ["none"],
+        help="post-hoc calibration, each its own configuration: none (raw scores), temperature "
+        "(one T fitted on the inner validation split; needs training.val_fraction > 0)",
+    )
     cv: CVConfig = _f(factory=CVConfig, help="cross-validation")
     training: TrainingConfig = _f(factory=TrainingConfig, help="optimisation")
     external: list[ExternalConfig] = _f(factory=list, help="external validations")
@@ -372,6 +378,7 @@ class ExperimentConfig:
             raise UserError("models: the experiment needs at least one model")
         check_seed(self.seed, "seed")
         check_unique(self.augmentation, "augmentation")
+        check_calibration(self)
         entries = [{**asdict(m), "label": None} for m in self.models]
         for i, entry in enumerate(entries):
             if entry in entries[:i]:

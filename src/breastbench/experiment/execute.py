@@ -37,6 +37,7 @@ from breastbench.experiment.provenance import (
     seed_everything,
 )
 from breastbench.experiment.sources import ImageSource, feature_source, vision_source
+from breastbench.experiment.temperature import calibrate
 from breastbench.experiment.train import FitResult, fit, predict_logits, probabilities
 from breastbench.models.preprocess import Preprocessing
 from breastbench.modes import Mode, get_mode
@@ -335,6 +336,8 @@ class Fitted:
     probe: dict = field(default_factory=dict)  # a probe-like mode's choices (k, C, ...)
     examples: dict | None = None  # in-context examples of a generative zero-shot
     fitted_probe: object | None = None  # modes.fitted.FittedProbe, for the checkpoint
+    logits: object | None = None  # test logits (torch) of a model that gives them
+    temperature: dict | None = None  # calibration: temperature's T and its fitting split
 
 
 def build(ctx: RunContext, spec: RunSpec, mc: ModelConfig, df, targets, classes) -> Built:
@@ -387,7 +390,7 @@ def fit_mode(
         on_step=mon.step if mon is not None else None,
     )
     logits = predict_logits(model, source, test_idx, max(micro, 64), ctx.device, cfg.training.amp)
-    return Fitted(probabilities(logits), result, micro_info, examples=examples)
+    return Fitted(probabilities(logits), result, micro_info, examples=examples, logits=logits)
 
 
 def execute(spec: RunSpec, ctx: RunContext) -> Path:
@@ -413,6 +416,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
     on_epoch = _epoch_hook(ctx, spec, partial, resumes)
     data = (df, targets, classes, train_idx, val_idx, test_idx)
     fitted = fit_mode(ctx, spec, mc, built, data, resume, on_epoch)
+    fitted.probs, fitted.temperature = calibrate(ctx, spec, built, fitted, data)  # T: val rows
     probs, result = fitted.probs, fitted.result
     t_end = time.perf_counter()
 
@@ -426,7 +430,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
     )
     robust = None
     t_robust = time.perf_counter()
-    if cfg.robustness is not None:
+    if cfg.robustness is not None and spec.calibration is None:  # raw runs' scores only
         from breastbench.experiment.robustness import predict_perturbed
 
         robust = predict_perturbed(
@@ -527,6 +531,7 @@ def run_info(ctx, spec, mc, built, rows, fitted, resumes, metric_warnings, timin
         "probe": fitted.probe,
         "calibration": calibration_settings(),
         "in_context": fitted.examples,
+        **({"temperature": fitted.temperature} if fitted.temperature else {}),
         "support": {
             "shots": spec.shots,
             "draw": spec.draw,
@@ -564,6 +569,8 @@ def _checkpoint_writer(cfg, spec: RunSpec, built: Built, classes, fitted: Fitted
         if fitted.fitted_probe is not None:  # predict refits the probe on these features
             path.mkdir(parents=True, exist_ok=True)
             extra = {"probe": fitted.fitted_probe.save(path)}
+        if fitted.temperature:  # predict divides the logits by the run's T
+            extra = {**(extra or {}), "temperature": fitted.temperature["temperature"]}
         save_checkpoint(built.model, path, classes=classes, extra=extra, preprocessing=built.prep)
 
     return write_ckpt

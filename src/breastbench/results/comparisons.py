@@ -123,6 +123,8 @@ def config_label(cfg: RunKey) -> str:
         parts.append(f"text {cfg.text}")
     if cfg.shots is not None:
         parts.append("all shots" if cfg.shots == "all" else f"{cfg.shots} shots")
+    if cfg.calibration is not None:
+        parts.append(f"{cfg.calibration}-scaled")
     return f"{cfg.model} ({', '.join(parts)})"
 
 

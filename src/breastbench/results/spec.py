@@ -37,6 +37,7 @@ SELECTOR_FIELDS = (
     "text",
     "shots",
     "external",
+    "calibration",
 )
 # What "one subset" means for the default pairs: configurations that share all of these.
 SUBSET_FIELDS = ("dataset", "magnification", "augmentation", "text", "shots", "external")
