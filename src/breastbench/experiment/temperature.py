@@ -69,7 +69,7 @@ def calibrate(ctx, spec, built, fitted, data) -> tuple[np.ndarray, dict | None]:
     if spec.calibration is None:
         return fitted.probs, None
     from breastbench.experiment.train import probabilities
-    from breastbench.metrics.temperature import fit_temperature, nll
+    from breastbench.metrics.temperature import LOG_T_BOUNDS, fit_temperature, nll
 
     df, targets, _, _, val_idx, _ = data
     if val_idx is None or len(val_idx) == 0:
@@ -93,6 +93,7 @@ def calibrate(ctx, spec, built, fitted, data) -> tuple[np.ndarray, dict | None]:
         "val_patients": int(df.iloc[np.asarray(val_idx)]["patient_id"].nunique()),
         "val_nll_raw": nll(val64, y_val),
         "val_nll_scaled": nll(val64, y_val, t),
+        "at_bound": bool(np.isclose(np.log(t), LOG_T_BOUNDS).any()),  # no minimum inside
         "scores": "log-probabilities" if fitted.fitted_probe is not None else "logits",
     }
     return probs, record
