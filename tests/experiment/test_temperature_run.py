@@ -1,4 +1,4 @@
-"""``calibration: [none, temperature]`` end to end: T sees validation rows only, predict applies it."""
+"""``calibration: [none, temperature]`` end to end: T sees validation rows only; predict uses it."""
 
 from __future__ import annotations
 
@@ -62,6 +62,7 @@ def test_poisoned_test_labels_leave_t_and_the_scaled_probabilities_unchanged(
         p_record, p_preds, p_metrics = poisoned[run_id]
         assert record["temperature"] == p_record["temperature"]  # bit for bit
         assert record["n_val"] == p_record["n_val"] > 0
+        assert record["model"] == "its own fit (same seed)"  # --only picked no raw twin
         prob_cols = [c for c in preds.columns if c.startswith("prob_")]
         pd.testing.assert_frame_equal(preds[prob_cols], p_preds[prob_cols])
         # the poison did reach the test rows: their labels, hence the metrics, differ
@@ -93,6 +94,7 @@ def test_run_report_predict_with_a_temperature_scaled_twin(write_config, tmp_pat
     info = json.loads((out / "runs" / cal_id / "run.json").read_text())
     assert "temperature" not in json.loads((out / "runs" / raw_id / "run.json").read_text())
     t = info["temperature"]["temperature"]
+    assert info["temperature"]["model"] == f"the fit of {raw_id}"  # not trained twice
     assert t > 0 and info["temperature"]["n_val"] == info["n_val"] > 0
     # the same model: the scaled probabilities are sigmoid(logit / T) of the raw ones
     logit = np.log(raw["prob_malignant"]) - np.log(raw["prob_benign"])
@@ -124,14 +126,25 @@ def test_temperature_without_a_validation_split_is_one_line(write_config, tmp_pa
 
 
 def test_the_axis_leaves_raw_ids_alone_and_skips_runs_without_validation(write_config):
-    path = write_config(MODELS[:1], k=2, val_fraction=0.25)
+    external = [{"train": "breakhis", "test": "bach"}]
+    path = write_config(MODELS, k=2, val_fraction=0.25, external=external)
+    import yaml
+
+    data = yaml.safe_load(path.read_text())
+    data["label_efficiency"] = {"shots": [1, "all"], "draws": 2, "modes": ["knn"]}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
     raw = [r.run_id for r in expand(load_config(path))]
     _with_calibration(path, ["none", "temperature"])
     both = expand(load_config(path))
     assert [r.run_id for r in both if r.calibration is None] == raw
     assert all("cal-" not in r for r in raw)
     scaled = [r for r in both if r.calibration == "temperature"]
-    assert len(scaled) == len(raw) and all("__cal-temperature__" in r.run_id for r in scaled)
+    # label-efficiency support sets have no inner validation split: they stay raw
+    assert any(r.shots is not None for r in both)
+    assert not any(r.shots is not None for r in scaled)
+    plain = [r for r in raw if "__shots-" not in r]
+    assert len(scaled) == len(plain) and all("__cal-temperature" in r.run_id for r in scaled)
+    assert any(r.external == "bach" for r in scaled)  # external validations are scaled too
     from breastbench.results import RunKey
 
     assert all(RunKey.parse(r.run_id) == r.key for r in both)

@@ -37,7 +37,7 @@ from breastbench.experiment.provenance import (
     seed_everything,
 )
 from breastbench.experiment.sources import ImageSource, feature_source, vision_source
-from breastbench.experiment.temperature import calibrate
+from breastbench.experiment.temperature import calibrate, remember, reuse
 from breastbench.experiment.train import FitResult, fit, predict_logits, probabilities
 from breastbench.models.preprocess import Preprocessing
 from breastbench.modes import Mode, get_mode
@@ -56,6 +56,7 @@ class RunContext:
     use_cache: bool = True
     stores: dict = field(default_factory=dict)  # (paths key, size) -> ImageStore, in memory
     monitor: object | None = None  # experiment.monitor.Monitor: progress and run.log
+    twin: tuple | None = None  # the last raw run's fit, for its temperature-scaled twin
 
     def store(self, paths: list[str], prep: Preprocessing) -> ImageStore:
         """One ImageStore per image list and preprocessing, shared by a configuration's folds."""
@@ -338,6 +339,7 @@ class Fitted:
     fitted_probe: object | None = None  # modes.fitted.FittedProbe, for the checkpoint
     logits: object | None = None  # test logits (torch) of a model that gives them
     temperature: dict | None = None  # calibration: temperature's T and its fitting split
+    fit_of: str | None = None  # the raw twin whose fit a temperature-scaled run reuses
 
 
 def build(ctx: RunContext, spec: RunSpec, mc: ModelConfig, df, targets, classes) -> Built:
@@ -408,14 +410,16 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
     df, train_idx, val_idx, test_idx = split(spec, ctx)
     targets = df["target"].to_numpy()
 
-    built = build(ctx, spec, mc, df, targets, classes)
+    twin = reuse(ctx, spec)  # a scaled run takes its raw twin's fit when that ran just before
+    built = twin[0] if twin else build(ctx, spec, mc, df, targets, classes)
     model, prep, source = built.model, built.prep, built.source
 
     partial = folder.partial_path(key)
     resume, resumes = _resume(partial, ctx, spec, mc)
     on_epoch = _epoch_hook(ctx, spec, partial, resumes)
     data = (df, targets, classes, train_idx, val_idx, test_idx)
-    fitted = fit_mode(ctx, spec, mc, built, data, resume, on_epoch)
+    fitted = twin[1] if twin else fit_mode(ctx, spec, mc, built, data, resume, on_epoch)
+    remember(ctx, spec, built, fitted)
     fitted.probs, fitted.temperature = calibrate(ctx, spec, built, fitted, data)  # T: val rows
     probs, result = fitted.probs, fitted.result
     t_end = time.perf_counter()

@@ -111,11 +111,11 @@ def expand(cfg: ExperimentConfig) -> list[RunSpec]:
             if mode == "zero_shot" and 0 not in model.shots:
                 continue  # in-context only (shots > 0): see _in_context
             for aug in _augs_for(cfg.augmentation, mode):
-                for cal in calibrations(cfg):
-                    runs += [
-                        _cv_spec(cfg, ds, mag, mi, model, mode, aug, text, f, calibration=cal)
-                        for f in folds
-                    ]
+                runs += [  # a scaled run right after its raw twin: it reuses the twin's fit
+                    _cv_spec(cfg, ds, mag, mi, model, mode, aug, text, f, calibration=cal)
+                    for f in folds
+                    for cal in calibrations(cfg)
+                ]
     runs += _in_context(cfg)
     runs += _label_efficiency(cfg)
     for ext in cfg.external:
@@ -128,8 +128,10 @@ def expand(cfg: ExperimentConfig) -> list[RunSpec]:
                     if ext.modes and mode not in ext.modes:
                         continue
                     for aug in _augs_for(ext.augmentation or cfg.augmentation, mode):
-                        for text, cal in itertools.product(model.text_contexts, calibrations(cfg)):
-                            for seed in ext.seeds or [cfg.seed]:
+                        for text in model.text_contexts:
+                            for seed, cal in itertools.product(
+                                ext.seeds or [cfg.seed], calibrations(cfg)
+                            ):
                                 runs.append(
                                     RunSpec(
                                         ext.train,

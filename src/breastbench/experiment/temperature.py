@@ -1,7 +1,10 @@
 """The ``calibration:`` axis: a run's test probabilities, temperature-scaled on its validation rows.
 
-A run keyed ``calibration: temperature`` trains (or fits its probe, or builds its zero-shot
-head) exactly as its raw twin does, from the same seed, then fits one scalar T on the inner
+A run keyed ``calibration: temperature`` uses the model of its raw twin: the grid puts the
+scaled run right after its twin, and the local executor hands the twin's fitted model over
+(:func:`remember`, :func:`reuse`); where it cannot (another process ran the twin, ``--only``
+picked the scaled run alone) the run trains, fits its probe or builds its zero-shot head
+exactly as the twin does, from the same seed. It then fits one scalar T on the inner
 validation split of its training patients (``training.val_fraction``, patient-grouped, the
 split early stopping uses) with :func:`breastbench.metrics.temperature.fit_temperature` and
 divides its test logits by T. Test rows never reach the fit: :func:`calibrate` hands the
@@ -10,6 +13,8 @@ fitter the validation rows' scores and labels only. ``run.json`` records T and t
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 
@@ -31,6 +36,32 @@ def check_calibration(cfg) -> None:
             "training.val_fraction is 0; set training.val_fraction (e.g. 0.2) or drop "
             "temperature from calibration"
         )
+
+
+def remember(ctx, spec, built, fitted) -> None:
+    """Keep a raw run's fit for its temperature-scaled twin, next in the grid (one slot)."""
+    wanted = spec.calibration is None and "temperature" in ctx.cfg.calibration
+    ctx.twin = (spec.run_id, built, fitted) if wanted else None
+
+
+def reuse(ctx, spec):
+    """(built, fitted) of this scaled run's raw twin when it was the last run here, else None.
+
+    The fitted record is a copy that says whose fit it is and took no fitting time here.
+    """
+    twin, ctx.twin = ctx.twin, None
+    if spec.calibration is None or twin is None:
+        return None
+    from dataclasses import replace
+
+    run_id, built, fitted = twin
+    if run_id != replace(spec, calibration=None).run_id:
+        return None
+    from breastbench.experiment.train import FitResult
+
+    now = time.perf_counter()
+    result = FitResult(fitted.result.history, fitted.result.best_epoch, 0.0)
+    return replace(built, t_model=now, t_data=now), replace(fitted, result=result, fit_of=run_id)
 
 
 def divide(logits, temperature: float | None):
@@ -95,5 +126,6 @@ def calibrate(ctx, spec, built, fitted, data) -> tuple[np.ndarray, dict | None]:
         "val_nll_scaled": nll(val64, y_val, t),
         "at_bound": bool(np.isclose(np.log(t), LOG_T_BOUNDS).any()),  # no minimum inside
         "scores": "log-probabilities" if fitted.fitted_probe is not None else "logits",
+        "model": f"the fit of {fitted.fit_of}" if fitted.fit_of else "its own fit (same seed)",
     }
     return probs, record
