@@ -149,3 +149,21 @@ def test_the_axis_leaves_raw_ids_alone_and_skips_runs_without_validation(write_c
 
     assert all(RunKey.parse(r.run_id) == r.key for r in both)
     assert all("calibration" not in RunKey.parse(r).to_dict() for r in raw)
+
+
+def test_scaled_configurations_enter_comparisons_only_when_named():
+    from breastbench.results import RunKey
+    from breastbench.results.comparisons import select_pairs
+    from breastbench.results.spec import CompareSpec
+
+    def key(model, cal=None):
+        return RunKey("breakhis", 200, model, "finetune", calibration=cal)
+
+    configs = [key("a"), key("b"), key("a", "temperature"), key("b", "temperature")]
+    default, _ = select_pairs(configs, CompareSpec(), order=configs)
+    assert [(a.model, b.model) for a, b, *_ in default] == [("b", "a")]
+    assert all(a.calibration is None and b.calibration is None for a, b, *_ in default)
+    named = CompareSpec(pairs=[[{"calibration": "temperature"}, {"calibration": "none"}]])
+    pairs, _ = select_pairs(configs, named, order=configs)
+    got = {(a.model, a.calibration, b.model, b.calibration) for a, b, *_ in pairs}
+    assert got == {("a", "temperature", "a", None), ("b", "temperature", "b", None)}
