@@ -70,11 +70,13 @@ def test_poisoned_test_labels_leave_t_and_the_scaled_probabilities_unchanged(
         assert metrics["nll"] != p_metrics["nll"]
 
 
-def _with_calibration(cfg_path, methods):
+def _with_calibration(cfg_path, methods, compare=None):
     import yaml
 
     data = yaml.safe_load(cfg_path.read_text())
     data["calibration"] = methods
+    if compare is not None:
+        data["compare"] = compare
     data["training"].pop("calibration", None)
     cfg_path.write_text(yaml.safe_dump(data, sort_keys=False))
 
@@ -82,7 +84,8 @@ def _with_calibration(cfg_path, methods):
 @pytest.mark.slow
 def test_run_report_predict_with_a_temperature_scaled_twin(write_config, tmp_path, capsys):
     cfg = write_config(MODELS[:1], k=2, val_fraction=0.34)
-    _with_calibration(cfg, ["none", "temperature"])
+    pair = [{"calibration": "temperature"}, {"calibration": "none"}]
+    _with_calibration(cfg, ["none", "temperature"], {"metrics": ["ece", "nll"], "pairs": [pair]})
     out = tmp_path / "out"
     assert main(["run", str(cfg), "--out", str(out), "--only", "*fold0"]) == 0
     term = capsys.readouterr()
@@ -104,6 +107,10 @@ def test_run_report_predict_with_a_temperature_scaled_twin(write_config, tmp_pat
     # raw and scaled rows sit side by side in the summary and the report, in words
     agg = pd.read_csv(out / "summary" / "aggregate.csv")
     assert {raw_id.rsplit("__", 1)[0], cal_id.rsplit("__", 1)[0]} <= set(agg["config_id"])
+    comp = pd.read_csv(out / "summary" / "comparisons.csv")
+    assert set(comp["config_a"]) == {cal_id.rsplit("__", 1)[0]}
+    assert set(comp["config_b"]) == {raw_id.rsplit("__", 1)[0]}
+    assert set(comp["metric"]) == {"ece", "nll"}
     report = (out / "report" / "report.md").read_text()
     assert "fine-tune (temperature-scaled)" in report and "cal-temperature" not in report
     # predict on the scaled run's checkpoint divides the logits by the same T
