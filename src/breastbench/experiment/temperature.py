@@ -40,7 +40,8 @@ def check_calibration(cfg) -> None:
 
 def remember(ctx, spec, built, fitted) -> None:
     """Keep a raw run's fit for its temperature-scaled twin, next in the grid (one slot)."""
-    wanted = spec.calibration is None and "temperature" in ctx.cfg.calibration
+    wanted = spec.calibration is None and spec.shots is None  # support sets have no twin
+    wanted = wanted and "temperature" in ctx.cfg.calibration
     ctx.twin = (spec.run_id, built, fitted) if wanted else None
 
 
