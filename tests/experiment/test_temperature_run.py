@@ -68,6 +68,14 @@ def test_poisoned_test_labels_leave_t_and_the_scaled_probabilities_unchanged(
         # the poison did reach the test rows: their labels, hence the metrics, differ
         assert (preds["target"] != p_preds["target"]).all()
         assert metrics["nll"] != p_metrics["nll"]
+    # a probe's checkpoint carries T too: predict refits kNN and scales its log-probabilities
+    knn_id = next(r for r in clean if "__clip__knn__" in r)
+    preds = clean[knn_id][1]
+    ckpt = tmp_path / "clean" / "runs" / knn_id / "checkpoint"
+    out_csv = tmp_path / "knn.csv"
+    assert main(["predict", str(ckpt), *preds["path"], "-o", str(out_csv)]) == 0
+    got = pd.read_csv(out_csv).set_index("path").loc[preds["path"]]
+    np.testing.assert_allclose(got["prob_malignant"], preds["prob_malignant"], atol=1e-5)
 
 
 def _with_calibration(cfg_path, methods, compare=None):

@@ -20,8 +20,6 @@ import numpy as np
 
 from breastbench.errors import UserError
 
-METHODS = ("none", "temperature")
-
 
 def check_calibration(cfg) -> None:
     """``calibration:`` lists known methods once; temperature needs a validation split."""
