@@ -42,6 +42,7 @@ from breastbench.experiment.sections import (
     check_seed,
     check_unique,
 )
+from breastbench.experiment.temperature import check_calibration
 from breastbench.modes import load_plugin
 from breastbench.report.spec import PublishedValue, ReportSpec
 from breastbench.results.spec import CompareSpec, selector
@@ -87,6 +88,11 @@ class ExperimentConfig:
         factory=lambda: ["off"], help="augmentation settings; each is its own experiment"
     )
     stain_norm: bool = _f(False, "Macenko stain normalisation before augmentation")
+    calibration: list[Literal["none", "temperature"]] = _f(
+        factory=lambda: ["none"],
+        help="post-hoc calibration, each its own configuration: none (raw scores), temperature "
+        "(one T fitted on the inner validation split; needs training.val_fraction > 0)",
+    )
     cv: CVConfig = _f(factory=CVConfig, help="cross-validation")
     training: TrainingConfig = _f(factory=TrainingConfig, help="optimisation")
     external: list[ExternalConfig] = _f(factory=list, help="external validations")
@@ -127,6 +133,7 @@ class ExperimentConfig:
             raise UserError("models: the experiment needs at least one model")
         check_seed(self.seed, "seed")
         check_unique(self.augmentation, "augmentation")
+        check_calibration(self)
         entries = [{**asdict(m), "label": None} for m in self.models]
         for i, entry in enumerate(entries):
             if entry in entries[:i]:

@@ -30,6 +30,7 @@ class RunContext:
     use_cache: bool = True
     stores: dict = field(default_factory=dict)  # (paths key, size) -> ImageStore, in memory
     monitor: object | None = None  # experiment.monitor.Monitor: progress and run.log
+    twin: tuple | None = None  # the last raw run's fit, for its temperature-scaled twin
 
     def store(self, paths: list[str], prep: Preprocessing) -> ImageStore:
         """One ImageStore per image list and preprocessing, shared by a configuration's folds."""

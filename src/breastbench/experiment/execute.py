@@ -37,6 +37,7 @@ from breastbench.experiment.provenance import (
 )
 from breastbench.experiment.runsplit import split
 from breastbench.experiment.settings import recorded_settings
+from breastbench.experiment.temperature import calibrate, remember, reuse
 from breastbench.experiment.train import FitResult, fit, predict_logits, probabilities
 from breastbench.modes import get_mode
 
@@ -53,6 +54,9 @@ class Fitted:
     probe: dict = field(default_factory=dict)  # a probe-like mode's choices (k, C, ...)
     examples: dict | None = None  # in-context examples of a generative zero-shot
     fitted_probe: object | None = None  # modes.fitted.FittedProbe, for the checkpoint
+    logits: object | None = None  # test logits (torch) of a model that gives them
+    temperature: dict | None = None  # calibration: temperature's T and its fitting split
+    fit_of: str | None = None  # the raw twin whose fit a temperature-scaled run reuses
 
 
 def fit_mode(
@@ -96,7 +100,7 @@ def fit_mode(
         on_step=mon.step if mon is not None else None,
     )
     logits = predict_logits(model, source, test_idx, max(micro, 64), ctx.device, cfg.training.amp)
-    return Fitted(probabilities(logits), result, micro_info, examples=examples)
+    return Fitted(probabilities(logits), result, micro_info, examples=examples, logits=logits)
 
 
 def execute(spec: RunSpec, ctx: RunContext) -> Path:
@@ -114,14 +118,17 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
     df, train_idx, val_idx, test_idx = split(spec, ctx)
     targets = df["target"].to_numpy()
 
-    built = build(ctx, spec, mc, df, targets, classes)
+    twin = reuse(ctx, spec)  # a scaled run takes its raw twin's fit when that ran just before
+    built = twin[0] if twin else build(ctx, spec, mc, df, targets, classes)
     model, prep, source = built.model, built.prep, built.source
 
     partial = folder.partial_path(key)
     resume, resumes = _resume(partial, ctx, spec, mc)
     on_epoch = _epoch_hook(ctx, spec, partial, resumes)
     data = (df, targets, classes, train_idx, val_idx, test_idx)
-    fitted = fit_mode(ctx, spec, mc, built, data, resume, on_epoch)
+    fitted = twin[1] if twin else fit_mode(ctx, spec, mc, built, data, resume, on_epoch)
+    remember(ctx, spec, built, fitted)
+    fitted.probs, fitted.temperature = calibrate(ctx, spec, built, fitted, data)  # T: val rows
     probs, result = fitted.probs, fitted.result
     t_end = time.perf_counter()
 
@@ -135,7 +142,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
     )
     robust = None
     t_robust = time.perf_counter()
-    if cfg.robustness is not None:
+    if cfg.robustness is not None and spec.calibration is None:  # raw runs' scores only
         from breastbench.experiment.robustness import predict_perturbed
 
         robust = predict_perturbed(
@@ -237,6 +244,7 @@ def run_info(ctx, spec, mc, built, rows, fitted, resumes, metric_warnings, timin
         "probe": fitted.probe,
         "calibration": calibration_settings(),
         "in_context": fitted.examples,
+        **({"temperature": fitted.temperature} if fitted.temperature else {}),
         "support": {
             "shots": spec.shots,
             "draw": spec.draw,
@@ -274,6 +282,8 @@ def _checkpoint_writer(cfg, spec: RunSpec, built: Built, classes, fitted: Fitted
         if fitted.fitted_probe is not None:  # predict refits the probe on these features
             path.mkdir(parents=True, exist_ok=True)
             extra = {"probe": fitted.fitted_probe.save(path)}
+        if fitted.temperature:  # predict divides the logits by the run's T
+            extra = {**(extra or {}), "temperature": fitted.temperature["temperature"]}
         save_checkpoint(built.model, path, classes=classes, extra=extra, preprocessing=built.prep)
 
     return write_ckpt

@@ -8,6 +8,7 @@ executor (this process, a subprocess, a cluster worker) can run it from ``to_dic
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass
 
 from breastbench.experiment.config import ExperimentConfig
@@ -30,6 +31,7 @@ class RunSpec:
     text: str | None = None  # text-context template (None = image-only)
     shots: str | None = None  # labelled patients per class of a label-efficiency run
     draw: int | None = None  # which resampled support set
+    calibration: str | None = None  # post-hoc calibration ("temperature"); None = raw scores
 
     @property
     def key(self) -> RunKey:
@@ -43,6 +45,7 @@ class RunSpec:
             text=text_tag(self.text),
             shots=self.shots,
             external=self.external,
+            calibration=self.calibration,
             fold=self.fold,
             seed=self.seed if self.external else None,
             draw=self.draw,
@@ -54,8 +57,11 @@ class RunSpec:
         return self.key.run_id
 
     def to_dict(self) -> dict:
-        """Plain data for another executor."""
-        return asdict(self)
+        """Plain data for another executor (``calibration`` only when set, as in the key)."""
+        data = asdict(self)
+        if data["calibration"] is None:
+            del data["calibration"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> RunSpec:
@@ -77,7 +83,9 @@ def _cv_cells(cfg: ExperimentConfig):
                     yield ds, mag, mi, model, text, test_folds(ds, cfg.cv.k)
 
 
-def _cv_spec(cfg, ds, mag, mi, model, mode, aug, text, fold, shots=None, draw=None) -> RunSpec:
+def _cv_spec(
+    cfg, ds, mag, mi, model, mode, aug, text, fold, shots=None, draw=None, calibration=None
+) -> RunSpec:
     """One cross-validated run of a cell (a label-efficiency or in-context one with shots)."""
     return RunSpec(
         ds.name,
@@ -91,6 +99,7 @@ def _cv_spec(cfg, ds, mag, mi, model, mode, aug, text, fold, shots=None, draw=No
         text=text,
         shots=shots,
         draw=draw,
+        calibration=calibration,
     )
 
 
@@ -102,7 +111,11 @@ def expand(cfg: ExperimentConfig) -> list[RunSpec]:
             if mode == "zero_shot" and 0 not in model.shots:
                 continue  # in-context only (shots > 0): see _in_context
             for aug in _augs_for(cfg.augmentation, mode):
-                runs += [_cv_spec(cfg, ds, mag, mi, model, mode, aug, text, f) for f in folds]
+                runs += [  # a scaled run right after its raw twin: it reuses the twin's fit
+                    _cv_spec(cfg, ds, mag, mi, model, mode, aug, text, f, calibration=cal)
+                    for f in folds
+                    for cal in calibrations(cfg)
+                ]
     runs += _in_context(cfg)
     runs += _label_efficiency(cfg)
     for ext in cfg.external:
@@ -116,7 +129,9 @@ def expand(cfg: ExperimentConfig) -> list[RunSpec]:
                         continue
                     for aug in _augs_for(ext.augmentation or cfg.augmentation, mode):
                         for text in model.text_contexts:
-                            for seed in ext.seeds or [cfg.seed]:
+                            for seed, cal in itertools.product(
+                                ext.seeds or [cfg.seed], calibrations(cfg)
+                            ):
                                 runs.append(
                                     RunSpec(
                                         ext.train,
@@ -129,9 +144,19 @@ def expand(cfg: ExperimentConfig) -> list[RunSpec]:
                                         seed,
                                         external=ext.test,
                                         text=text,
+                                        calibration=cal,
                                     )
                                 )
     return runs
+
+
+def calibrations(cfg: ExperimentConfig) -> list[str | None]:
+    """The calibration axis of the cross-validated and external runs (None = raw scores).
+
+    Label-efficiency and in-context runs have no inner validation split to fit a temperature
+    on, so they stay raw.
+    """
+    return [None if c == "none" else c for c in dict.fromkeys(cfg.calibration)]
 
 
 def shot_draws(cfg: ExperimentConfig) -> int:

@@ -249,6 +249,8 @@ def make_plan(
         generative = mode.state == "zero_shot" and "generative" in info.capabilities
         passes = generative_passes(mc, spec.shots) if generative else 1.0
         seconds = run_seconds(spec, rates, n_train, n_test, epochs, passes)
+        if spec.calibration is not None:  # its raw twin's fit, plus a pass over validation rows
+            seconds = run_seconds(spec, rates, 0, cfg.training.val_fraction * n_train, 0, passes)
         plan.hours += seconds / 3600.0
         batch = cfg.training.batch_size
         configured = batch if mc.micro_batch_size in (None, "auto") else mc.micro_batch_size

@@ -2,7 +2,8 @@
 
 The checkpoint's preprocessing record (:class:`breastbench.models.preprocess.Preprocessing`)
 drives decoding, resizing, stain normalisation and the VLM text, so a model is always fed
-exactly what it was trained on; output is one row per image with every class probability.
+exactly what it was trained on; output is one row per image with every class probability (a
+temperature-scaled run's checkpoint divides the logits by its T, as the run did).
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def predict_images(
     severity) perturbs each image first, drawn from ``perturb_seed`` and the file's stem (the
     run's draws where the manifest's image id is the file stem: BreakHis, BACH, BRACS).
     """
+    from breastbench.experiment.temperature import divide, scale_probe
     from breastbench.experiment.train import probabilities
     from breastbench.models import load_checkpoint
     from breastbench.results import RunFolder
@@ -106,6 +108,7 @@ def predict_images(
     paths = collect_images(inputs)
     model = load_checkpoint(ckpt).to(device).eval()
     probe = _fitted_probe(ckpt)  # a probe-like mode: refit on the run's training features
+    t = _temperature(ckpt)  # a temperature-scaled run's T (None for a raw run)
     prep = model.preprocessing
     classes = list(getattr(model, "classes", None) or [str(i) for i in range(model.num_classes)])
     tf = prep.transform(train=False)
@@ -123,12 +126,12 @@ def predict_images(
             feats = model.features(x) if text is None else model.features(x, text=text)
             probs.append(feats.float().cpu().numpy())
         elif text is None:
-            probs.append(probabilities(model(x)))
+            probs.append(probabilities(divide(model(x), t)))
         else:
-            probs.append(probabilities(model.head(model.features(x, text=text))))
+            probs.append(probabilities(divide(model.head(model.features(x, text=text)), t)))
     prob = np.concatenate(probs)
     if probe is not None:
-        prob = probe.predict(prob)
+        prob = scale_probe(probe.predict(prob), t)
     from breastbench.metrics.classification import predict_labels
 
     pred = predict_labels(prob, len(classes))
@@ -145,6 +148,14 @@ def _fitted_probe(ckpt: Path):
 
     meta = (read_meta(ckpt).get("extra") or {}).get("probe")
     return FittedProbe.load(ckpt, meta) if meta else None
+
+
+def _temperature(ckpt: Path) -> float | None:
+    """The T a ``calibration: temperature`` run fitted on its validation split, or None."""
+    from breastbench.models.checkpoint import read_meta
+
+    t = (read_meta(ckpt).get("extra") or {}).get("temperature")
+    return None if t is None else float(t)
 
 
 def check_output(path: str) -> Path:

@@ -3,8 +3,9 @@
 Run ids percent-encode free text (``cnn%2Fresnet34``) and replace a text-context template by a
 short hash (``txt-b86e62de``) so they can be folder names. Nothing a person reads should show
 either: every table, figure title, sentence and warning of the report names a configuration by
-its model label, learning mode, text template (quoted in full) and shot count, and a run by its
-configuration plus fold or seed. Encoded ids stay in folder names only.
+its model label, learning mode, text template (quoted in full), shot count and post-hoc
+calibration (``temperature-scaled``), and a run by its configuration plus fold or seed.
+Encoded ids stay in folder names only.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def config_name(key: RunKey, templates: dict[str, str] | None = None) -> str:
         extras.append(text_name(key.text, templates))
     if key.shots is not None:
         extras.append("all labelled patients" if key.shots == "all" else f"{key.shots}-shot")
+    if key.calibration is not None:
+        extras.append(f"{key.calibration}-scaled")
     return name + (f" ({', '.join(extras)})" if extras else "")
 
 

@@ -106,8 +106,9 @@ class ConfigSummary:
 
     @property
     def mode_label(self) -> str:
-        """Human name of the learning mode (a generative zero-shot with examples: in-context)."""
-        return mode_name(self.mode, self.shots)
+        """The learning mode in words (in-context; ``(temperature-scaled)`` when calibrated)."""
+        scaled = f" ({self.key.calibration}-scaled)" if self.key.calibration else ""
+        return mode_name(self.mode, self.shots) + scaled
 
     @property
     def aug_label(self) -> str:

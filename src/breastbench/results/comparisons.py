@@ -28,8 +28,13 @@ from breastbench.results.tables import (
 
 # -- pairs -----------------------------------------------------------------------------------
 def _matches(cfg: RunKey, sel: dict) -> bool:
-    """``cfg`` matches ``sel``; label-efficiency configurations only when ``sel`` names shots."""
+    """``cfg`` matches ``sel``; label-efficiency configurations only when ``sel`` names shots.
+
+    Temperature-scaled configurations likewise only when ``sel`` names ``calibration``.
+    """
     if cfg.shots is not None and "shots" not in sel:
+        return False
+    if cfg.calibration is not None and "calibration" not in sel:
         return False
     return all(getattr(cfg, k) == v or str(getattr(cfg, k)) == str(v) for k, v in sel.items())
 
@@ -78,7 +83,7 @@ def select_pairs(
             notes.append(f"compare.reference ({_sel_text(sel)}) matched no pair of configurations")
     elif not spec.pairs:
         rank = {k: i for i, k in enumerate(dict.fromkeys(order or []))}
-        plain = [c for c in configs if c.shots is None]
+        plain = [c for c in configs if c.shots is None and c.calibration is None]
         subsets: dict[tuple, list[RunKey]] = {}
         for c in plain:
             subsets.setdefault(_subset(c), []).append(c)
@@ -130,6 +135,8 @@ def config_label(cfg: RunKey) -> str:
         parts.append(f"text {cfg.text}")
     if cfg.shots is not None:
         parts.append("all shots" if cfg.shots == "all" else f"{cfg.shots} shots")
+    if cfg.calibration is not None:
+        parts.append(f"{cfg.calibration}-scaled")
     return f"{cfg.model} ({', '.join(parts)})"
 
 

@@ -10,7 +10,7 @@ that "mean ± std" is taken over.
 Folder name: fields joined by ``__`` in a fixed order, each optional field with its own tag::
 
     <dataset>__<40x|all>__<model>__<mode>__aug-<preset>[__txt-<tag>][__shots-<k>][__ext-<test>]
-        [__fold<k>][__seed<s>][__draw<d>]
+        [__cal-<method>][__fold<k>][__seed<s>][__draw<d>]
 
 Free-text fields (dataset, model label, text tag) are percent-encoded where they hold a
 character outside ``[A-Za-z0-9.+-]`` or an underscore that could merge with the separator, so
@@ -38,6 +38,7 @@ _TAGGED = (
     ("text", "txt-"),
     ("shots", "shots-"),
     ("external", "ext-"),
+    ("calibration", "cal-"),
     ("fold", "fold"),
     ("seed", "seed"),
     ("draw", "draw"),
@@ -88,6 +89,7 @@ class RunKey:
     text: str | None = None  # text-context tag (see text_tag); None = image-only
     shots: str | None = None  # labelled patients per class ("4", "all"); None = whole fold
     external: str | None = None  # test dataset of an external validation
+    calibration: str | None = None  # post-hoc calibration ("temperature"); None = raw scores
     fold: int | None = None  # replicate axis of cross-validation
     seed: int | None = None  # replicate axis of repeated trainings (external validation)
     draw: int | None = None  # replicate axis of resampled support sets (label efficiency)
@@ -149,8 +151,15 @@ class RunKey:
         return ", ".join(f"{n} {v}" for n, v in self.replicate or ())
 
     def to_dict(self) -> dict:
-        """Plain data (for run.json and summary tables)."""
-        return asdict(self)
+        """Plain data (for run.json and summary tables).
+
+        ``calibration`` appears only when set, so raw runs' records and tables keep the
+        columns they had before the axis existed.
+        """
+        data = asdict(self)
+        if data["calibration"] is None:
+            del data["calibration"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> RunKey:

@@ -15,8 +15,9 @@ it matches: the "everything vs ResNet34" question of the studies. Without ``pair
 configuration in the grid's order (the first model entry's first mode), plus each
 text-conditioned configuration against its image-only twin. That family has one comparison per
 configuration, small enough for a corrected test to decide. Label-efficiency configurations
-(``shots``) enter only a pair whose selectors name ``shots``. Nothing is ever selected on
-test-fold scores.
+(``shots``) enter only a pair whose selectors name ``shots``, temperature-scaled ones only a
+pair or reference that names ``calibration`` (``{calibration: none}`` is the raw twin).
+Nothing is ever selected on test-fold scores.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ SELECTOR_FIELDS = (
     "text",
     "shots",
     "external",
+    "calibration",
 )
 # What "one subset" means for the default pairs: configurations that share all of these.
 SUBSET_FIELDS = ("dataset", "magnification", "augmentation", "text", "shots", "external")
@@ -137,6 +139,8 @@ def selector(sel: str | dict, where: str) -> dict:
     if "mode" in out and out["mode"] not in mode_names():
         allowed = ", ".join(mode_names())
         raise UserError(f"{where}.mode: got {out['mode']!r}; allowed: {allowed}")
+    if out.get("calibration") == "none":  # the raw configurations (key: None)
+        out["calibration"] = None
     if isinstance(out.get("augmentation"), bool):  # YAML reads off/on as booleans
         out["augmentation"] = "on" if out["augmentation"] else "off"
     text = out.get("text")
