@@ -47,6 +47,8 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is Any:
         return value
     if origin in (Union, types.UnionType):
+        if value is None and type(None) in get_args(tp):
+            return None  # `key: null` is None, never a member dataclass built from defaults
         errors = []
         for arg in get_args(tp):
             if arg is type(None):

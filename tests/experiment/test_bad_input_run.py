@@ -127,7 +127,7 @@ CONFIG_ROWS = [
     ),
     ("no-models", "models", [], ["models", "at least one"]),
     ("no-datasets", "datasets", [], ["datasets", "at least one"]),
-    ("ds-no-root", "datasets.0.root", None, ["datasets[0].root", "expected a string"]),
+    ("ds-no-root", "datasets.0.root", None, ["datasets[0].root", "required"]),
     ("ds-missing-root", "datasets.0.root", "/nonexistent/bh", ["datasets[0].root", "does not"]),
     ("ds-bad-name", "datasets.0.name", "break his", ["datasets[0].name"]),
     ("ds-mag", "datasets.0.magnifications", [50], ["datasets[0].magnifications", "40"]),
