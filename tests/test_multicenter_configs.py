@@ -157,12 +157,15 @@ def test_density_multicenter_runs_end_to_end(tmp_path, monkeypatch):
     loso = next(e for e in raw["external"] if "leave_one_source_out" in e)
     # one configuration and one seed cover the pooled path (tests/experiment/test_loso.py checks
     # n = seeds); 5 more runs, each on four sources pooled
-    loso.update(models=["ConvNeXt"], seeds=[0])
+    # three of the five sources keep CI short (every source's expansion is checked above by
+    # test_multicenter_configs_validate_and_plan, and by tests/experiment/test_loso.py)
+    held_out = ("vindr", "rsna", "embed")
+    loso.update(models=["ConvNeXt"], seeds=[0], leave_one_source_out=list(held_out))
     agg = _run_and_report(raw, tmp_path, out)
     _check_external_rows(agg, raw, {"rsna", "cbis-ddsm", "inbreast", "embed", "mias"})
     pooled = agg[agg["dataset"].str.startswith("loso-minus-") & (agg["metric"] == "accuracy")]
     assert sorted(zip(pooled["model"], pooled["dataset"], pooled["external"])) == sorted(
-        ("ConvNeXt", f"loso-minus-{s}", s) for s in LOSO
+        ("ConvNeXt", f"loso-minus-{s}", s) for s in held_out
     )
     assert (pooled["n"] == 1).all()
     assert set(pd.read_csv(out / "summary" / "robustness.csv")["perturbation"]) == {"gamma"}

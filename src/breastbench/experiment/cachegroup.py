@@ -55,6 +55,10 @@ def cache_group(cfg, spec) -> tuple:
     mc = cfg.models[spec.model_index]
     text = spec.text if kind == "features" else None
     seed = spec.seed if kind_of(mc.weights) == RANDOM else None
+    if kind == "vision" and seed is not None:
+        # random weights: the cache key digests the parameters the mode's state registers (a
+        # generative zero-shot adds the LM head), so zero-shot and LoRA read different files
+        return (kind, *where, text, seed, get_mode(spec.mode).state)
     return (kind, *where, text, seed)
 
 
