@@ -192,6 +192,19 @@ def _resampled_values(fn, vec, y: np.ndarray, p: np.ndarray, w: np.ndarray) -> n
     return out
 
 
+def _stratum_weights(weights: dict, u: dict, y: np.ndarray, rng, n_boot: int):
+    """Unit ``u``'s stratum's resampling weights, drawn when the stratum is first met.
+
+    Returns ``(weights, groups, images)``: what a first meeting adds to the design's patient and
+    image counts (0 and 0 afterwards), so the draws follow the order of the units.
+    """
+    if u["stratum"] in weights:
+        return weights[u["stratum"]], 0, 0
+    groups = np.asarray(u["groups"])
+    weights[u["stratum"]] = _class_stratified_weights(rng, y, groups, n_boot)
+    return weights[u["stratum"]], len(np.unique(groups)), len(y)
+
+
 def _unit_values(units, classes: list[str], fn, vec, rng, n_boot: int):
     """Observed and resampled metric of each unit's a and b (replicates averaged), and sizes.
 
@@ -205,12 +218,9 @@ def _unit_values(units, classes: list[str], fn, vec, rng, n_boot: int):
         warnings.simplefilter("ignore")
         for u in units:
             y = np.asarray(u["y"]).astype(int)
-            if u["stratum"] not in weights:
-                groups = np.asarray(u["groups"])
-                weights[u["stratum"]] = _class_stratified_weights(rng, y, groups, n_boot)
-                n_groups += len(np.unique(groups))
-                n_images += len(y)
-            w = weights[u["stratum"]]
+            w, groups_added, images_added = _stratum_weights(weights, u, y, rng, n_boot)
+            n_groups += groups_added
+            n_images += images_added
             if w.shape[1] != len(y):
                 raise UserError(
                     f"fold_aware_bootstrap: units of stratum {u['stratum']!r} have different "
@@ -328,18 +338,15 @@ def fold_aware_interval(
         warnings.simplefilter("ignore")
         for u in units:
             y = np.asarray(u["y"]).astype(int)
-            if u["stratum"] not in weights:
-                groups = np.asarray(u["groups"])
-                weights[u["stratum"]] = _class_stratified_weights(rng, y, groups, n_boot)
-                n_groups += len(np.unique(groups))
-                n_images += len(y)
+            w, groups_added, images_added = _stratum_weights(weights, u, y, rng, n_boot)
+            n_groups += groups_added
+            n_images += images_added
             probs = [as_probability_matrix(p, len(classes)) for p in u["probs"]]
             value = float(np.mean([fn(y, p) for p in probs]))
             observed.append(value)
             if np.isnan(value):  # undefined here (e.g. one class): no resample can define it
                 resampled.append(np.full(n_boot, np.nan))
                 continue
-            w = weights[u["stratum"]]
             resampled.append(np.mean([_resampled_values(fn, vec, y, p, w) for p in probs], axis=0))
     obs = np.asarray(observed, float)
     keep = ~np.isnan(obs)
