@@ -184,13 +184,8 @@ def _hf_tokenizer(folder: Path | None, repo: str, name: str, context_length: int
     return make
 
 
-def _build_biomedclip(
-    info,
-    num_classes,
-    weights=None,
-    input_size=None,
-    lora: LoraOptions = DEFAULT_LORA,
-) -> CLIPModel:
+def _open_biomedclip(info, weights) -> tuple[nn.Module, Callable, str]:
+    """BiomedCLIP's towers (the shipped config, or a local folder's), tokenizer and source."""
     shipped = _shipped("biomedclip")
     repo = info.weights.removeprefix("hf-hub:")
     patterns = ["open_clip_config.json", "*.safetensors", "*.bin", *TOKENIZER_FILES]
@@ -206,88 +201,90 @@ def _build_biomedclip(
         _load_checkpoint(clip, path, info.name)
         source = source if found.kind == W.PRETRAINED else str(path)
     context = cfg["model_cfg"]["text_cfg"]["context_length"]
-    tokenizer = _hf_tokenizer(folder, repo, info.name, context)
-    return _model(info, num_classes, clip, tokenizer, source, input_size, lora)
+    return clip, _hf_tokenizer(folder, repo, info.name, context), source
 
 
-def _build_openai(
-    info,
-    num_classes,
-    weights=None,
-    input_size=None,
-    lora: LoraOptions = DEFAULT_LORA,
-) -> CLIPModel:
+def _open_openai(info, weights) -> tuple[nn.Module, Callable, str]:
+    """OpenAI CLIP ViT-B/16 (QuickGELU), open_clip's own tokenizer and the weights' source."""
     import open_clip
 
     files = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
     found = W.resolve(info, weights, hub_files=files, names=CHECKPOINT_FILES)
-    path, source = found.path, found.source
     cfg = open_clip.get_model_config("ViT-B-16")
     cfg["quick_gelu"] = True  # OpenAI's weights were trained with QuickGELU
     clip = build_open_clip(cfg)
-    if path is not None:
-        _load_checkpoint(clip, path, info.name)
-    return _model(info, num_classes, clip, open_clip.SimpleTokenizer, source, input_size, lora)
+    if found.path is not None:
+        _load_checkpoint(clip, found.path, info.name)
+    return clip, open_clip.SimpleTokenizer, found.source
 
 
-def _build_tiny(
-    info,
-    num_classes,
-    weights=None,
-    input_size=None,
-    lora: LoraOptions = DEFAULT_LORA,
-) -> CLIPModel:
+def _open_tiny(info, weights) -> tuple[nn.Module, Callable, str]:
+    """The tiny random BiomedCLIP twin (or its saved weights) and its character tokenizer."""
     found = W.resolve(info, weights, names=CHECKPOINT_FILES)
     clip = build_open_clip(TINY_CONFIG["model_cfg"], TINY_CONFIG["hf_text_config"])
     if found.path is not None:
         _load_checkpoint(clip, found.path, info.name)
-    source = found.source
     context = TINY_CONFIG["model_cfg"]["text_cfg"]["context_length"]
-    return _model(info, num_classes, clip, lambda: TinyTokenizer(context), source, input_size, lora)
+    return clip, lambda: TinyTokenizer(context), found.source
 
 
 # -- registry -------------------------------------------------------------------------------
-_BIOMED = _shipped("biomedclip")
-register(
-    ModelInfo(
-        name="clip/biomedclip",
+def _register_clip(
+    name: str, open_towers: Callable, *, config: dict | None = None, embed_dim: int = 0, **fields
+) -> None:
+    """Register an open_clip variant of this module: LoRA-capable, resized bicubically.
+
+    ``open_towers(info, weights)`` gives the open_clip model, the tokenizer factory and the
+    weights' source; every variant's builder wraps them alike. With an open_clip ``config`` (a
+    shipped one or the tiny twin's), its ``preprocess_cfg`` gives the mean and std and its
+    ``model_cfg`` the embedding width.
+    """
+    if config is not None:
+        fields["mean"] = tuple(config["preprocess_cfg"]["mean"])
+        fields["std"] = tuple(config["preprocess_cfg"]["std"])
+        embed_dim = config["model_cfg"]["embed_dim"]
+    info = ModelInfo(
+        name=name,
         family="clip",
-        weights="hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224",
-        input_size=(3, 224, 224),
-        mean=tuple(_BIOMED["preprocess_cfg"]["mean"]),
-        std=tuple(_BIOMED["preprocess_cfg"]["std"]),
         capabilities=CLIP_LORA_CAPABILITIES,
-        licence="mit",
-        description="BiomedCLIP: ViT-B/16 + PubMedBERT, trained on PMC-15M figure-caption pairs",
-        extra={"embed_dim": _BIOMED["model_cfg"]["embed_dim"], "interpolation": "bicubic"},
+        extra={"embed_dim": embed_dim, "interpolation": "bicubic"},
+        **fields,
     )
-)(_build_biomedclip)
-register(
-    ModelInfo(
-        name="clip/openai-vit-b-16",
-        family="clip",
-        weights="hf-hub:timm/vit_base_patch16_clip_224.openai",
-        input_size=(3, 224, 224),
-        mean=OPENAI_MEAN,
-        std=OPENAI_STD,
-        capabilities=CLIP_LORA_CAPABILITIES,
-        licence="mit",
-        description="OpenAI CLIP ViT-B/16 (open_clip 'ViT-B-16', tag 'openai')",
-        extra={"embed_dim": 512, "interpolation": "bicubic"},
-    )
-)(_build_openai)
-register(
-    ModelInfo(
-        name="clip/test-biomedclip",
-        family="clip",
-        weights="random",
-        input_size=(3, 160, 160),
-        mean=tuple(TINY_CONFIG["preprocess_cfg"]["mean"]),
-        std=tuple(TINY_CONFIG["preprocess_cfg"]["std"]),
-        capabilities=CLIP_LORA_CAPABILITIES,
-        licence="apache-2.0",
-        description="tiny random BiomedCLIP twin (timm test_vit + 2-layer BERT) for tests",
-        test_variant=True,
-        extra={"embed_dim": TINY_CONFIG["model_cfg"]["embed_dim"], "interpolation": "bicubic"},
-    )
-)(_build_tiny)
+
+    def build(
+        info, num_classes, weights=None, input_size=None, lora: LoraOptions = DEFAULT_LORA
+    ) -> CLIPModel:
+        clip, tokenizer, source = open_towers(info, weights)
+        return _model(info, num_classes, clip, tokenizer, source, input_size, lora)
+
+    register(info)(build)
+
+
+_register_clip(
+    "clip/biomedclip",
+    _open_biomedclip,
+    weights="hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224",
+    config=_shipped("biomedclip"),
+    licence="mit",
+    description="BiomedCLIP: ViT-B/16 + PubMedBERT, trained on PMC-15M figure-caption pairs",
+)
+_register_clip(
+    "clip/openai-vit-b-16",
+    _open_openai,
+    weights="hf-hub:timm/vit_base_patch16_clip_224.openai",
+    mean=OPENAI_MEAN,
+    std=OPENAI_STD,
+    embed_dim=512,
+    licence="mit",
+    description="OpenAI CLIP ViT-B/16 (open_clip 'ViT-B-16', tag 'openai')",
+)
+_register_clip(
+    "clip/test-biomedclip",
+    _open_tiny,
+    weights="random",
+    input_size=(3, 160, 160),
+    config=TINY_CONFIG,
+    licence="apache-2.0",
+    test_variant=True,
+    description="tiny random BiomedCLIP twin (timm test_vit + 2-layer BERT) for tests",
+)
