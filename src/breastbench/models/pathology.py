@@ -218,36 +218,43 @@ TINY_OPEN_CLIP = {
 }
 
 
+def _register_with_twin(builder, published: dict, twin: dict, **common) -> None:
+    """Register a published model and its tiny random twin (32 px, random weights).
+
+    ``published`` and ``twin`` hold each entry's own ModelInfo fields (name, weights,
+    description, extra...), ``common`` the fields both share (family, preprocessing, licence...).
+    """
+    register(ModelInfo(**published, **common))(builder)
+    twin = {"weights": "random", "input_size": (3, 32, 32), "test_variant": True, **twin}
+    register(ModelInfo(**twin, **common))(builder)
+
+
 def _register_timm() -> None:
     for name, hub, arch, kwargs, (mean, std, interp), licence, gated, params, desc in TIMM_MODELS:
         pool = "cls_mean_patch" if name == "virchow2" else "default"
         extra = {"timm_name": arch, "timm_kwargs": kwargs, "interpolation": interp, "pool": pool}
-        common = dict(
-            family="vit", mean=mean, std=std, capabilities=VIT_CAPABILITIES, licence=licence
-        )
-        register(
-            ModelInfo(
-                name=f"vit/{name}",
-                weights=hub,
-                gated=gated,
-                published_params=params,
-                description=desc,
-                extra=extra,
-                **common,
-            )
-        )(build_timm)
         tiny = {**kwargs, **_TINY_TIMM, "dynamic_img_size": True}
-        register(
-            ModelInfo(
-                name=f"vit/test-{name}",
-                weights="random",
-                input_size=(3, 32, 32),
-                test_variant=True,
-                description=f"tiny random twin of vit/{name} (same layer types) for tests",
-                extra={**extra, "timm_kwargs": tiny},
-                **common,
-            )
-        )(build_timm)
+        _register_with_twin(
+            build_timm,
+            {
+                "name": f"vit/{name}",
+                "weights": hub,
+                "gated": gated,
+                "published_params": params,
+                "description": desc,
+                "extra": extra,
+            },
+            {
+                "name": f"vit/test-{name}",
+                "description": f"tiny random twin of vit/{name} (same layer types) for tests",
+                "extra": {**extra, "timm_kwargs": tiny},
+            },
+            family="vit",
+            mean=mean,
+            std=std,
+            capabilities=VIT_CAPABILITIES,
+            licence=licence,
+        )
 
 
 def _register_hf() -> None:
@@ -258,28 +265,24 @@ def _register_hf() -> None:
             "hf_kwargs": hf_kwargs,
             "interpolation": interp,
         }
-        common = dict(family="vit", capabilities=VIT_CAPABILITIES, licence="owkin-non-commercial")
-        register(
-            ModelInfo(
-                name=f"vit/{name}",
-                weights=repo,
-                published_params=params,
-                description=desc,
-                extra=extra,
-                **common,
-            )
-        )(build_hf)
-        register(
-            ModelInfo(
-                name=f"vit/test-{name}",
-                weights="random",
-                input_size=(3, 32, 32),
-                test_variant=True,
-                description=f"tiny random twin of vit/{name} for tests",
-                extra={**extra, "hf_config": {**cfg, **_TINY_HF}},
-                **common,
-            )
-        )(build_hf)
+        _register_with_twin(
+            build_hf,
+            {
+                "name": f"vit/{name}",
+                "weights": repo,
+                "published_params": params,
+                "description": desc,
+                "extra": extra,
+            },
+            {
+                "name": f"vit/test-{name}",
+                "description": f"tiny random twin of vit/{name} for tests",
+                "extra": {**extra, "hf_config": {**cfg, **_TINY_HF}},
+            },
+            family="vit",
+            capabilities=VIT_CAPABILITIES,
+            licence="owkin-non-commercial",
+        )
 
 
 def _register_clip() -> None:
@@ -287,53 +290,43 @@ def _register_clip() -> None:
 
     common = dict(family="clip", mean=OPENAI_MEAN, std=OPENAI_STD, capabilities=CLIP_CAPABILITIES)
     plip = {"hf_config": PLIP, "embed_dim": 512, "interpolation": "bicubic"}
-    register(
-        ModelInfo(
-            name="clip/plip",
-            weights="vinid/plip",
-            licence="research-only (see model card)",
-            published_params=151.0,
-            description="PLIP: CLIP ViT-B/32 fine-tuned on OpenPath (Twitter pathology images)",
-            extra=plip,
-            **common,
-        )
-    )(build_hf_clip)
-    register(
-        ModelInfo(
-            name="clip/test-plip",
-            weights="random",
-            input_size=(3, 32, 32),
-            licence="mit",
-            test_variant=True,
-            description="tiny random twin of clip/plip (transformers CLIP) for tests",
-            extra={**plip, "hf_config": TINY_PLIP, "embed_dim": 16},
-            **common,
-        )
-    )(build_hf_clip)
+    _register_with_twin(
+        build_hf_clip,
+        {
+            "name": "clip/plip",
+            "weights": "vinid/plip",
+            "licence": "research-only (see model card)",
+            "published_params": 151.0,
+            "description": "PLIP: CLIP ViT-B/32 fine-tuned on OpenPath (Twitter pathology images)",
+            "extra": plip,
+        },
+        {
+            "name": "clip/test-plip",
+            "licence": "mit",
+            "description": "tiny random twin of clip/plip (transformers CLIP) for tests",
+            "extra": {**plip, "hf_config": TINY_PLIP, "embed_dim": 16},
+        },
+        **common,
+    )
     quilt = {"open_clip_arch": "ViT-B-32", "embed_dim": 512, "interpolation": "bicubic"}
-    register(
-        ModelInfo(
-            name="clip/quiltnet-b-32",
-            weights="hf-hub:wisdomik/QuiltNet-B-32",
-            licence="mit",
-            published_params=151.0,
-            description="QuiltNet-B-32: open_clip ViT-B/32 fine-tuned on Quilt-1M (YouTube)",
-            extra=quilt,
-            **common,
-        )
-    )(build_open_clip_entry)
-    register(
-        ModelInfo(
-            name="clip/test-quiltnet",
-            weights="random",
-            input_size=(3, 32, 32),
-            licence="mit",
-            test_variant=True,
-            description="tiny random twin of clip/quiltnet-b-32 (open_clip) for tests",
-            extra={**quilt, "open_clip_cfg": copy.deepcopy(TINY_OPEN_CLIP), "embed_dim": 16},
-            **common,
-        )
-    )(build_open_clip_entry)
+    _register_with_twin(
+        build_open_clip_entry,
+        {
+            "name": "clip/quiltnet-b-32",
+            "weights": "hf-hub:wisdomik/QuiltNet-B-32",
+            "licence": "mit",
+            "published_params": 151.0,
+            "description": "QuiltNet-B-32: open_clip ViT-B/32 fine-tuned on Quilt-1M (YouTube)",
+            "extra": quilt,
+        },
+        {
+            "name": "clip/test-quiltnet",
+            "licence": "mit",
+            "description": "tiny random twin of clip/quiltnet-b-32 (open_clip) for tests",
+            "extra": {**quilt, "open_clip_cfg": copy.deepcopy(TINY_OPEN_CLIP), "embed_dim": 16},
+        },
+        **common,
+    )
 
 
 _register_timm()
