@@ -41,6 +41,40 @@ def _band(ax, stats: pd.DataFrame, label: str, **style) -> None:
     )
 
 
+def _panels(n: int, width: float, height: float):
+    """A figure of ``n`` panels, three to a row, and its first ``n`` axes (the rest blank)."""
+    ncols = min(3, n)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    return fig, list(axes.flat)[:n]
+
+
+def _pooled_figure(
+    summaries: list[ConfigSummary], draw, label_axes, diagonal: str, title: str, path: Path
+) -> Path | None:
+    """Pooled out-of-fold curves, one per configuration with runs, on the unit square.
+
+    ``draw(ax, summary)`` plots one configuration's curve; ``label_axes(ax, classes)`` names the
+    axes and returns what the title says after "pooled out-of-fold"; ``diagonal`` labels the
+    dotted reference line.
+    """
+    rows = [s for s in summaries if s.runs]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(8.5, 5.5))
+    for s in rows:
+        draw(ax, s)
+    ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label=diagonal)
+    what = label_axes(ax, rows[0].runs[0].classes)
+    ax.set_aspect("equal")
+    ax.set_title(mpl_text(f"{title}\n(pooled out-of-fold, {what})"), fontsize=10)
+    ax.grid(alpha=0.3)
+    legend_right(ax)
+    return save(fig, path)
+
+
 def loss_curves(
     summaries: list[ConfigSummary], curves: Curves, palette: Palette, title: str, path: Path
 ) -> Path | None:
@@ -48,10 +82,8 @@ def loss_curves(
     rows = [s for s in summaries if curves.loss(s.config, "train_loss") is not None]
     if not rows:
         return None
-    ncols = min(3, len(rows))
-    nrows = math.ceil(len(rows) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
-    for ax, s in zip(axes.flat, rows):
+    fig, axes = _panels(len(rows), 4.2, 3.2)
+    for ax, s in zip(axes, rows):
         color = palette.style(s)["color"]
         _band(ax, curves.loss(s.config, "train_loss"), "train", color=color, linestyle="-")
         for col, name, ls in (("test_loss", "held-out fold", "--"), ("val_loss", "inner val", ":")):
@@ -64,8 +96,6 @@ def loss_curves(
         ax.set_ylabel("Loss")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(rows) :]:
-        ax.axis("off")
     fig.suptitle(mpl_text(title), fontsize=11)
     return save(fig, path)
 
@@ -94,24 +124,18 @@ def roc_curves(
     summaries: list[ConfigSummary], curves: Curves, palette: Palette, title: str, path: Path
 ) -> Path | None:
     """ROC curves of the pooled out-of-fold predictions, one per model x mode."""
-    rows = [s for s in summaries if s.runs]
-    if not rows:
-        return None
-    classes = rows[0].runs[0].classes
-    fig, ax = plt.subplots(figsize=(8.5, 5.5))
-    for s in rows:
+
+    def draw(ax, s: ConfigSummary) -> None:
         fpr, tpr, auc = curves.roc(s.config)
         if len(fpr):
             ax.plot(fpr, tpr, label=f"{config_label(s)} (pooled AUC {auc:.3f})", **palette.style(s))
-    ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label="chance")
-    what = f"positive class: {classes[1]}" if len(classes) == 2 else "micro-average one-vs-rest"
-    ax.set_xlabel("False positive rate")
-    ax.set_ylabel("True positive rate")
-    ax.set_title(mpl_text(f"{title}\n(pooled out-of-fold, {what})"), fontsize=10)
-    ax.set_aspect("equal")
-    ax.grid(alpha=0.3)
-    legend_right(ax)
-    return save(fig, path)
+
+    def label_axes(ax, classes: list[str]) -> str:
+        ax.set_xlabel("False positive rate")
+        ax.set_ylabel("True positive rate")
+        return f"positive class: {classes[1]}" if len(classes) == 2 else "micro-average one-vs-rest"
+
+    return _pooled_figure(summaries, draw, label_axes, "chance", title, path)
 
 
 def confusion_matrices(
@@ -121,12 +145,9 @@ def confusion_matrices(
     rows = [s for s in summaries if s.runs]
     if not rows:
         return None
-    ncols = min(3, len(rows))
-    nrows = math.ceil(len(rows) / ncols)
-    n_classes = len(rows[0].runs[0].classes)
-    side = 2.6 + 0.45 * n_classes
-    fig, axes = plt.subplots(nrows, ncols, figsize=(side * ncols, side * nrows), squeeze=False)
-    for ax, s in zip(axes.flat, rows):
+    side = 2.6 + 0.45 * len(rows[0].runs[0].classes)
+    fig, axes = _panels(len(rows), side, side)
+    for ax, s in zip(axes, rows):
         classes = s.runs[0].classes
         k = len(classes)
         counts = curves.confusion(s.config, k)
@@ -156,8 +177,6 @@ def confusion_matrices(
         ax.set_xlabel("Predicted", fontsize=8)
         ax.set_ylabel("True", fontsize=8)
         ax.set_title(config_label(s), fontsize=9)
-    for ax in list(axes.flat)[len(rows) :]:
-        ax.axis("off")
     fig.suptitle(mpl_text(title), fontsize=11)
     return save(fig, path)
 
@@ -166,12 +185,8 @@ def reliability_diagrams(
     summaries: list[ConfigSummary], curves: Curves, palette: Palette, title: str, path: Path
 ) -> Path | None:
     """Reliability diagram: predicted probability vs observed frequency, with ECE per model."""
-    rows = [s for s in summaries if s.runs]
-    if not rows:
-        return None
-    classes = rows[0].runs[0].classes
-    fig, ax = plt.subplots(figsize=(8.5, 5.5))
-    for s in rows:
+
+    def draw(ax, s: ConfigSummary) -> None:
         pts, ece = curves.reliability(s.config)
         ax.plot(
             pts["conf"],
@@ -181,17 +196,16 @@ def reliability_diagrams(
             label=f"{config_label(s)} (ECE {ece:.3f})",
             **palette.style(s),
         )
-    ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label="perfect calibration")
-    if len(classes) == 2:
-        ax.set_xlabel(f"Predicted P({classes[1]})")
-        ax.set_ylabel(f"Observed fraction {classes[1]}")
-    else:
-        ax.set_xlabel("Confidence (max class probability)")
-        ax.set_ylabel("Accuracy")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_aspect("equal")
-    ax.set_title(mpl_text(f"{title}\n(pooled out-of-fold, 10 bins)"), fontsize=10)
-    ax.grid(alpha=0.3)
-    legend_right(ax)
-    return save(fig, path)
+
+    def label_axes(ax, classes: list[str]) -> str:
+        if len(classes) == 2:
+            ax.set_xlabel(f"Predicted P({classes[1]})")
+            ax.set_ylabel(f"Observed fraction {classes[1]}")
+        else:
+            ax.set_xlabel("Confidence (max class probability)")
+            ax.set_ylabel("Accuracy")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        return "10 bins"
+
+    return _pooled_figure(summaries, draw, label_axes, "perfect calibration", title, path)
