@@ -192,47 +192,75 @@ def _resampled_values(fn, vec, y: np.ndarray, p: np.ndarray, w: np.ndarray) -> n
     return out
 
 
-def _stratum_weights(weights: dict, u: dict, y: np.ndarray, rng, n_boot: int):
-    """Unit ``u``'s stratum's resampling weights, drawn when the stratum is first met.
-
-    Returns ``(weights, groups, images)``: what a first meeting adds to the design's patient and
-    image counts (0 and 0 afterwards), so the draws follow the order of the units.
-    """
-    if u["stratum"] in weights:
-        return weights[u["stratum"]], 0, 0
-    groups = np.asarray(u["groups"])
-    weights[u["stratum"]] = _class_stratified_weights(rng, y, groups, n_boot)
-    return weights[u["stratum"]], len(np.unique(groups)), len(y)
-
-
-def _unit_values(units, classes: list[str], fn, vec, rng, n_boot: int):
-    """Observed and resampled metric of each unit's a and b (replicates averaged), and sizes.
+class _UnitScorer:
+    """A unit's metric, observed and under every resample, for the fold-aware tests.
 
     Units of one stratum share one set of resampling weights, drawn when the stratum is first
-    met (so the draws follow the order of ``units``).
+    met (so the draws follow the order of the units); ``n_groups`` and ``n_images`` count the
+    clusters and images of the design over all strata.
     """
-    weights: dict = {}
-    n_groups = n_images = 0
+
+    def __init__(self, test: str, metric: str, classes: Sequence[str], n_boot: int, seed: int):
+        if n_boot < 100:
+            raise UserError(f"{test}: n_boot={n_boot} is too small; use at least 1000")
+        self.test = test
+        self.classes = list(classes)
+        self.fn = metric_function(metric, self.classes)
+        self.vec = weighted_metric(metric, self.classes)
+        self.rng = np.random.default_rng(seed)
+        self.n_boot = n_boot
+        self.weights: dict = {}
+        self.n_groups = self.n_images = 0
+
+    def labels_and_weights(self, u: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Unit ``u``'s labels and its stratum's (n_boot, N) resampling weights."""
+        y = np.asarray(u["y"]).astype(int)
+        if u["stratum"] not in self.weights:
+            groups = np.asarray(u["groups"])
+            self.weights[u["stratum"]] = _class_stratified_weights(self.rng, y, groups, self.n_boot)
+            self.n_groups += len(np.unique(groups))
+            self.n_images += len(y)
+        w = self.weights[u["stratum"]]
+        if w.shape[1] != len(y):
+            raise UserError(
+                f"{self.test}: units of stratum {u['stratum']!r} have different "
+                "test sets; pass the same images in the same order"
+            )
+        return y, w
+
+    def score(self, y: np.ndarray, w: np.ndarray, replicates) -> tuple[float, np.ndarray]:
+        """The metric averaged over a unit's replicates, observed and under each resample.
+
+        A metric undefined on the observed data (e.g. one class) has no resample either: NaN.
+        """
+        probs = [as_probability_matrix(p, len(self.classes)) for p in replicates]
+        value = float(np.mean([self.fn(y, p) for p in probs]))
+        if np.isnan(value):
+            return value, np.full(self.n_boot, np.nan)
+        resampled = [_resampled_values(self.fn, self.vec, y, p, w) for p in probs]
+        return value, np.mean(resampled, axis=0)
+
+    def sizes(self) -> dict:
+        """The design's size: clusters and images over all strata, and resamples."""
+        return {
+            "n_groups": int(self.n_groups),
+            "n_images": int(self.n_images),
+            "n_boot": int(self.n_boot),
+        }
+
+
+def _unit_values(units, scorer: _UnitScorer):
+    """Observed and resampled metric of each unit's a and b (replicates averaged)."""
     obs_a, obs_b, boot_a, boot_b = [], [], [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for u in units:
-            y = np.asarray(u["y"]).astype(int)
-            w, groups_added, images_added = _stratum_weights(weights, u, y, rng, n_boot)
-            n_groups += groups_added
-            n_images += images_added
-            if w.shape[1] != len(y):
-                raise UserError(
-                    f"fold_aware_bootstrap: units of stratum {u['stratum']!r} have different "
-                    "test sets; pass the same images in the same order"
-                )
-            pa = [as_probability_matrix(p, len(classes)) for p in u["probs_a"]]
-            pb = [as_probability_matrix(p, len(classes)) for p in u["probs_b"]]
-            obs_a.append(np.mean([fn(y, p) for p in pa]))
-            obs_b.append(np.mean([fn(y, p) for p in pb]))
-            boot_a.append(np.mean([_resampled_values(fn, vec, y, p, w) for p in pa], axis=0))
-            boot_b.append(np.mean([_resampled_values(fn, vec, y, p, w) for p in pb], axis=0))
-    return obs_a, obs_b, boot_a, boot_b, n_groups, n_images
+            y, w = scorer.labels_and_weights(u)
+            for obs, boot, side in ((obs_a, boot_a, "probs_a"), (obs_b, boot_b, "probs_b")):
+                value, resampled = scorer.score(y, w, u[side])
+                obs.append(value)
+                boot.append(resampled)
+    return obs_a, obs_b, boot_a, boot_b
 
 
 def fold_aware_bootstrap(
@@ -267,15 +295,8 @@ def fold_aware_bootstrap(
         ``value_b`` (means over units), ``n_units``, ``n_groups`` (clusters over all strata),
         ``n_images``, ``n_boot``, ``n_valid``, ``min_p``.
     """
-    if n_boot < 100:
-        raise UserError(f"fold_aware_bootstrap: n_boot={n_boot} is too small; use at least 1000")
-    classes = list(classes)
-    fn = metric_function(metric, classes)
-    vec = weighted_metric(metric, classes)
-    rng = np.random.default_rng(seed)
-    obs_a, obs_b, boot_a, boot_b, n_groups, n_images = _unit_values(
-        units, classes, fn, vec, rng, n_boot
-    )
+    scorer = _UnitScorer("fold_aware_bootstrap", metric, classes, n_boot, seed)
+    obs_a, obs_b, boot_a, boot_b = _unit_values(units, scorer)
     obs = np.asarray(obs_a) - np.asarray(obs_b)
     keep = ~np.isnan(obs)
     if not keep.any():
@@ -293,9 +314,7 @@ def fold_aware_bootstrap(
         "value_a": float(np.asarray(obs_a)[keep].mean()),
         "value_b": float(np.asarray(obs_b)[keep].mean()),
         "n_units": int(keep.sum()),
-        "n_groups": int(n_groups),
-        "n_images": int(n_images),
-        "n_boot": int(n_boot),
+        **scorer.sizes(),
         "n_valid": int(len(valid)),
         "min_p": float(min(1.0, 2.0 / (n_boot + 1))),
         "seed": int(seed),
@@ -325,29 +344,14 @@ def fold_aware_interval(
         undefined), ``unit_values``, ``n_units`` (defined units), ``n_groups``, ``n_images``,
         ``n_boot``, ``n_valid``, ``seed``.
     """
-    if n_boot < 100:
-        raise UserError(f"fold_aware_interval: n_boot={n_boot} is too small; use at least 1000")
-    classes = list(classes)
-    fn = metric_function(metric, classes)
-    vec = weighted_metric(metric, classes)
-    rng = np.random.default_rng(seed)
-    weights: dict = {}
-    n_groups = n_images = 0
+    scorer = _UnitScorer("fold_aware_interval", metric, classes, n_boot, seed)
     observed, resampled = [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for u in units:
-            y = np.asarray(u["y"]).astype(int)
-            w, groups_added, images_added = _stratum_weights(weights, u, y, rng, n_boot)
-            n_groups += groups_added
-            n_images += images_added
-            probs = [as_probability_matrix(p, len(classes)) for p in u["probs"]]
-            value = float(np.mean([fn(y, p) for p in probs]))
+            value, boot = scorer.score(*scorer.labels_and_weights(u), u["probs"])
             observed.append(value)
-            if np.isnan(value):  # undefined here (e.g. one class): no resample can define it
-                resampled.append(np.full(n_boot, np.nan))
-                continue
-            resampled.append(np.mean([_resampled_values(fn, vec, y, p, w) for p in probs], axis=0))
+            resampled.append(boot)
     obs = np.asarray(observed, float)
     keep = ~np.isnan(obs)
     out = {
@@ -356,9 +360,7 @@ def fold_aware_interval(
         "ci_high": float("nan"),
         "unit_values": [float(v) for v in obs],
         "n_units": int(keep.sum()),
-        "n_groups": int(n_groups),
-        "n_images": int(n_images),
-        "n_boot": int(n_boot),
+        **scorer.sizes(),
         "n_valid": 0,
         "seed": int(seed),
     }
