@@ -31,6 +31,11 @@ def lower_is_better(metric: str) -> bool:
     return metric.endswith(LOWER_IS_BETTER)
 
 
+def _key_field(name: str, doc: str) -> property:
+    """A read-only property that reads field ``name`` of the summary's run key."""
+    return property(lambda self: getattr(self.key, name), doc=doc)
+
+
 @dataclass
 class ConfigSummary:
     """The analysis' numbers for one configuration, plus its runs and the missing ones."""
@@ -54,45 +59,15 @@ class ConfigSummary:
         """Configuration id."""
         return self.key.config_id
 
-    @property
-    def dataset(self) -> str:
-        """Training dataset."""
-        return self.key.dataset
-
-    @property
-    def magnification(self) -> int | None:
-        """Magnification, or None for all images."""
-        return self.key.magnification
-
-    @property
-    def model(self) -> str:
-        """Model label."""
-        return self.key.model
-
-    @property
-    def mode(self) -> str:
-        """Learning mode."""
-        return self.key.mode
-
-    @property
-    def augmentation(self) -> str:
-        """Augmentation preset (off, on, color, geometric)."""
-        return self.key.augmentation
-
-    @property
-    def text(self) -> str | None:
-        """Text-context tag, None for image-only."""
-        return self.key.text
-
-    @property
-    def shots(self) -> str | None:
-        """Labelled patients per class of a label-efficiency configuration, else None."""
-        return self.key.shots
-
-    @property
-    def external(self) -> str | None:
-        """External test set, or None for cross-validation."""
-        return self.key.external
+    # the configuration's key fields, read through the summary (types as on RunKey)
+    dataset = _key_field("dataset", "Training dataset.")
+    magnification = _key_field("magnification", "Magnification, or None for all images.")
+    model = _key_field("model", "Model label.")
+    mode = _key_field("mode", "Learning mode.")
+    augmentation = _key_field("augmentation", "Augmentation preset (off, on, color, geometric).")
+    text = _key_field("text", "Text-context tag, None for image-only.")
+    shots = _key_field("shots", "Labelled patients per class (label efficiency), else None.")
+    external = _key_field("external", "External test set, or None for cross-validation.")
 
     @property
     def n_folds(self) -> int:
