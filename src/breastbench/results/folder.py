@@ -65,6 +65,21 @@ from breastbench.results.stored import (
 __all__ = ["LAYOUT", "MARKER", "ROBUSTNESS", "Problem", "RunFolder", "StoredRun", "component"]
 
 
+def _at_root(name: str, doc: str) -> property:
+    """A read-only property: the path ``name`` directly inside the output folder."""
+    return property(lambda self: self.root / name, doc=doc)
+
+
+def _in_run(name: str, doc: str) -> Callable[..., Path]:
+    """A method ``(key) -> runs/<run_id>/<name>``: one file or folder of a run."""
+
+    def path_in_run(self, key: RunKey) -> Path:
+        return self.path(key) / name
+
+    path_in_run.__doc__ = doc
+    return path_in_run
+
+
 class RunFolder:
     """Paths, completeness, atomic writes and reading of one experiment output folder."""
 
@@ -72,40 +87,20 @@ class RunFolder:
         self.root = Path(root)
 
     # -- paths ------------------------------------------------------------------------------
-    @property
-    def runs_dir(self) -> Path:
-        """``OUT/runs``."""
-        return self.root / RUNS
-
-    @property
-    def summary_dir(self) -> Path:
-        """``OUT/summary``: the analysis files."""
-        return self.root / SUMMARY
-
-    @property
-    def report_dir(self) -> Path:
-        """``OUT/report``: the default report folder."""
-        return self.root / REPORT
-
-    @property
-    def manifests_dir(self) -> Path:
-        """``OUT/manifests``."""
-        return self.root / MANIFESTS
-
-    @property
-    def config_path(self) -> Path:
-        """``OUT/experiment.yaml``: the resolved config the runs were made with."""
-        return self.root / CONFIG
-
-    @property
-    def log_path(self) -> Path:
-        """``OUT/run.log``: the progress log, appended to by every ``breastbench run``."""
-        return self.root / LOG
-
-    @property
-    def grid_path(self) -> Path:
-        """``OUT/grid.json``: every run of the grid, complete or not."""
-        return self.root / GRID
+    runs_dir = _at_root(RUNS, "``OUT/runs``.")
+    summary_dir = _at_root(SUMMARY, "``OUT/summary``: the analysis files.")
+    report_dir = _at_root(REPORT, "``OUT/report``: the default report folder.")
+    manifests_dir = _at_root(MANIFESTS, "``OUT/manifests``.")
+    config_path = _at_root(
+        CONFIG, "``OUT/experiment.yaml``: the resolved config the runs were made with."
+    )
+    log_path = _at_root(
+        LOG, "``OUT/run.log``: the progress log, appended to by every ``breastbench run``."
+    )
+    grid_path = _at_root(GRID, "``OUT/grid.json``: every run of the grid, complete or not.")
+    cache_dir = _at_root(
+        CACHE, "``OUT/cache``: image and feature caches unless the config names another folder."
+    )
 
     def manifest_path(self, dataset: str) -> Path:
         """Manifest (with folds) of one dataset (a name that is a path is refused)."""
@@ -124,30 +119,17 @@ class RunFolder:
         """Resume state of an unfinished run."""
         return self.partial_dir / f"{key.run_id}.pt"
 
-    def info_path(self, key: RunKey) -> Path:
-        """``runs/<run_id>/run.json``: what the run was (key, classes, environment)."""
-        return self.path(key) / RUN_INFO
-
-    def metrics_path(self, key: RunKey) -> Path:
-        """``runs/<run_id>/metrics.json`` (written last: marks the run complete)."""
-        return self.path(key) / METRICS
-
-    def predictions_path(self, key: RunKey) -> Path:
-        """``runs/<run_id>/predictions.csv``."""
-        return self.path(key) / PREDICTIONS
-
-    def history_path(self, key: RunKey) -> Path:
-        """``runs/<run_id>/history.csv``: one row per epoch."""
-        return self.path(key) / HISTORY
-
-    def checkpoint_path(self, key: RunKey) -> Path:
-        """``runs/<run_id>/checkpoint``: the saved model (when the runner kept one)."""
-        return self.path(key) / CHECKPOINT
-
-    @property
-    def cache_dir(self) -> Path:
-        """``OUT/cache``: image and feature caches unless the config names another folder."""
-        return self.root / CACHE
+    info_path = _in_run(
+        RUN_INFO, "``runs/<run_id>/run.json``: what the run was (key, classes, environment)."
+    )
+    metrics_path = _in_run(
+        METRICS, "``runs/<run_id>/metrics.json`` (written last: marks the run complete)."
+    )
+    predictions_path = _in_run(PREDICTIONS, "``runs/<run_id>/predictions.csv``.")
+    history_path = _in_run(HISTORY, "``runs/<run_id>/history.csv``: one row per epoch.")
+    checkpoint_path = _in_run(
+        CHECKPOINT, "``runs/<run_id>/checkpoint``: the saved model (when the runner kept one)."
+    )
 
     def tracking_dir(self, tracker: str) -> Path:
         """``OUT/mlruns`` (MLflow) or ``OUT/tensorboard``: where an optional tracker writes."""
