@@ -23,7 +23,7 @@ from breastbench.report.names import mpl_text  # noqa: E402
 from breastbench.report.plotting import (  # noqa: E402
     Palette,
     config_label,
-    legend_right,
+    finish,
     save,
 )
 from breastbench.report.summary import ConfigSummary  # noqa: E402
@@ -69,10 +69,7 @@ def _pooled_figure(
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label=diagonal)
     what = label_axes(ax, rows[0].runs[0].classes)
     ax.set_aspect("equal")
-    ax.set_title(mpl_text(f"{title}\n(pooled out-of-fold, {what})"), fontsize=10)
-    ax.grid(alpha=0.3)
-    legend_right(ax)
-    return save(fig, path)
+    return finish(fig, ax, f"{title}\n(pooled out-of-fold, {what})", path, fontsize=10)
 
 
 def loss_curves(
@@ -114,10 +111,7 @@ def held_out_overlay(
     ax.set_xlabel("Epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("Held-out fold loss (mean over folds)")
-    ax.set_title(mpl_text(title))
-    ax.grid(alpha=0.3)
-    legend_right(ax)
-    return save(fig, path)
+    return finish(fig, ax, title, path)
 
 
 def roc_curves(

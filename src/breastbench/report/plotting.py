@@ -93,6 +93,15 @@ def legend_right(ax) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
 
 
+def finish(fig, ax, title: str, path: Path, *, grid: bool = True, **title_style) -> Path:
+    """Title ``ax`` (plain text), grid it, put its legend on the right, then :func:`save`."""
+    ax.set_title(mpl_text(title), **title_style)
+    if grid:
+        ax.grid(alpha=0.3)
+    legend_right(ax)
+    return save(fig, path)
+
+
 def metric_name(metric: str) -> str:
     """Display name of a metric, naming the AUC definition (mean over folds)."""
     from breastbench.report.tables import metric_label

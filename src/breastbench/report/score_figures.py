@@ -19,9 +19,8 @@ from breastbench.report.plotting import (  # noqa: E402
     Palette,
     axis_range,
     config_label,
-    legend_right,
+    finish,
     metric_name,
-    save,
     write_figure_data,
 )
 from breastbench.report.summary import ConfigSummary  # noqa: E402
@@ -62,10 +61,7 @@ def accuracy_by_magnification(
     ax.set_ylim(lo_ax, hi_ax)
     ax.set_xlabel("Magnification")
     ax.set_ylabel("Accuracy (mean over folds, interval)")
-    ax.set_title(mpl_text(title))
-    ax.grid(alpha=0.3)
-    legend_right(ax)
-    out = save(fig, path)
+    out = finish(fig, ax, title, path)
     write_figure_data(path, "accuracy", (lo_ax, hi_ax), points)
     return out
 
@@ -113,9 +109,7 @@ def learning_curves(summaries: list[ConfigSummary], title: str, path: Path) -> P
     ax.set_ylim(*ylim)
     ax.set_xlabel("labelled patients per class")
     ax.set_ylabel(f"{metric_name(metric)} (mean, 95% CI)")
-    ax.set_title(mpl_text(title))
-    legend_right(ax)
-    out = save(fig, path)
+    out = finish(fig, ax, title, path, grid=False)
     write_figure_data(path, metric, ylim, points)
     return out
 
@@ -161,8 +155,6 @@ def score_vs_trainable(summaries: list[ConfigSummary], title: str, path: Path) -
     ax.set_ylim(*ylim)
     ax.set_xlabel("trainable parameters (symmetric log scale; 0 = nothing trained)")
     ax.set_ylabel(f"{metric_name(metric)} (mean over folds, interval)")
-    ax.set_title(mpl_text(title), fontsize=10)
-    legend_right(ax)
-    out = save(fig, path)
+    out = finish(fig, ax, title, path, grid=False, fontsize=10)
     write_figure_data(path, metric, ylim, points)
     return out
