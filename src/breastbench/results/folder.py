@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -59,7 +60,6 @@ from breastbench.results.stored import (
     load_run,
     read_csv,
     try_parse,
-    write_run_files,
 )
 
 __all__ = ["LAYOUT", "MARKER", "ROBUSTNESS", "Problem", "RunFolder", "StoredRun", "component"]
@@ -246,36 +246,49 @@ class RunFolder:
         write_checkpoint: Callable[[Path], None] | None = None,
         robustness: dict[str, pd.DataFrame] | None = None,
     ) -> Path:
-        """Write one run's files atomically; return the final folder.
+        """Write one run's files atomically, ``metrics.json`` last; return the final folder.
 
-        ``robustness`` maps ``<perturbation>__s<k>`` to the predictions under that
-        perturbation; each goes to ``robustness/<perturbation>__s<k>.csv``.
+        The counterpart of :func:`breastbench.results.stored.load_run`. ``robustness`` maps
+        ``<perturbation>__s<k>`` to the predictions under that perturbation; each goes to
+        ``robustness/<perturbation>__s<k>.csv``.
 
         ``info`` goes to run.json together with the key; ``write_checkpoint(folder)`` saves
         the model into ``folder`` when given. A run completed meanwhile by another process
         wins; an incomplete leftover is replaced.
         """
+        with self._staged(key) as tmp:
+            jsonio.atomic_write_csv(predictions, tmp / PREDICTIONS)
+            for stem, table in (robustness or {}).items():
+                jsonio.atomic_write_csv(table, tmp / ROBUSTNESS / f"{stem}.csv")
+            # zero-shot trains nothing: the file still has its header, so every reader parses it
+            hist = pd.DataFrame(history, columns=None if history else ["epoch", "train_loss"])
+            jsonio.atomic_write_csv(hist, tmp / HISTORY)
+            ids = {"run_id": key.run_id, "config_id": key.config_id, "key": key.to_dict()}
+            jsonio.write_json(tmp / RUN_INFO, {**info, "layout": LAYOUT, **ids})
+            if write_checkpoint is not None:
+                write_checkpoint(tmp / CHECKPOINT)
+            jsonio.write_json(tmp / METRICS, metrics)  # last: marks the run complete
+        return self.path(key)
+
+    @contextmanager
+    def _staged(self, key: RunKey) -> Iterator[Path]:
+        """A temporary folder ``runs/.tmp-<run_id>-<pid>`` renamed into place after the block.
+
+        Any exit short of the rename (an OS error, Ctrl-C, SIGTERM) removes the temporary; a
+        run another process completed meanwhile is kept.
+        """
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.runs_dir / f".tmp-{key.run_id}-{os.getpid()}"
         final = self.path(key)
-        try:  # any exit short of the rename (an OS error, Ctrl-C, SIGTERM) removes the temporary
+        try:
             if tmp.exists():
                 shutil.rmtree(tmp)
             tmp.mkdir(parents=True)
-            write_run_files(
-                tmp,
-                key,
-                {**info, "layout": LAYOUT},
-                predictions,
-                history,
-                metrics,
-                write_checkpoint,
-                robustness,
-            )
+            yield tmp
             if final.exists():
                 if (final / METRICS).exists():  # a concurrent finisher won
                     shutil.rmtree(tmp)
-                    return final
+                    return
                 shutil.rmtree(final)
             os.rename(tmp, final)
         except OSError as err:
@@ -287,7 +300,6 @@ class RunFolder:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return final
 
     def robustness_tables(self, key: RunKey) -> dict[tuple[str, int], pd.DataFrame]:
         """A complete run's perturbed predictions: ``(perturbation, severity) -> table``."""

@@ -6,7 +6,6 @@ missing or broken. The readers check strict JSON and the CSV columns a reader ne
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from breastbench.results.layout import (
     HISTORY,
     METRICS,
     PREDICTIONS,
-    ROBUSTNESS,
     RUN_INFO,
 )
 
@@ -87,34 +85,6 @@ def load_run(path: Path, key: RunKey) -> StoredRun:
     if (path / HISTORY).is_file():
         history = read_csv(path / HISTORY, ("epoch",))
     return StoredRun(key, path, info, metrics, preds, history)
-
-
-def write_run_files(
-    path: Path,
-    key: RunKey,
-    info: dict,
-    predictions: pd.DataFrame,
-    history: list[dict],
-    metrics: dict,
-    write_checkpoint: Callable[[Path], None] | None = None,
-    robustness: dict[str, pd.DataFrame] | None = None,
-) -> None:
-    """Write one run's files into ``path`` (a temporary folder), ``metrics.json`` last.
-
-    The counterpart of :func:`load_run`; :meth:`breastbench.results.RunFolder.write_run`
-    renames the folder into place.
-    """
-    jsonio.atomic_write_csv(predictions, path / PREDICTIONS)
-    for stem, table in (robustness or {}).items():
-        jsonio.atomic_write_csv(table, path / ROBUSTNESS / f"{stem}.csv")
-    # zero-shot trains nothing: the file still has its header, so every reader parses it
-    hist = pd.DataFrame(history, columns=None if history else ["epoch", "train_loss"])
-    jsonio.atomic_write_csv(hist, path / HISTORY)
-    record = {**info, "run_id": key.run_id, "config_id": key.config_id, "key": key.to_dict()}
-    jsonio.write_json(path / RUN_INFO, record)
-    if write_checkpoint is not None:
-        write_checkpoint(path / CHECKPOINT)
-    jsonio.write_json(path / METRICS, metrics)  # last: marks the run complete
 
 
 def try_parse(name: str) -> RunKey | None:
