@@ -163,20 +163,26 @@ def plan_power(cfg, specs, counts: dict, assumption: dict | None = None) -> dict
 
 def render_power(section: dict):
     """A rich table of the power section (None without pairs)."""
-    from rich.table import Table
+    from breastbench.report.power import power_table
 
     rows = section["comparisons"]
     if not rows:
         return None
     a = section["assumption"]
-    table = Table(
-        title=f"power of the declared comparisons (AUC): minimum detectable difference at "
-        f"{a['power']:g} power, patients needed for a difference of {a['difference']:g}"
+    table = power_table(
+        f"power of the declared comparisons (AUC): minimum detectable difference at "
+        f"{a['power']:g} power, patients needed for a difference of {a['difference']:g}",
+        (
+            "subset",
+            "comparison",
+            "patients",
+            "test sets",
+            "alpha per test",
+            "MDD",
+            "needed",
+            "note",
+        ),
     )
-    for col in ("subset", "comparison", "patients", "test sets", "alpha per test", "MDD"):
-        table.add_column(col, justify="left" if col in ("subset", "comparison") else "right")
-    table.add_column("needed", justify="right")
-    table.add_column("note")
     for r in rows:
         table.add_row(
             r["subset"],

@@ -55,23 +55,46 @@ def _num(x, fmt: str) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
 
 
-def render(table: pd.DataFrame, templates: dict | None = None):
-    """A rich table of ``power.csv`` rows, configurations named as the report names them."""
+# the columns of `breastbench power`'s table (summary/power.csv, named as the report names it)
+COLUMNS = (
+    "Subset",
+    "Comparison (A vs B)",
+    "Metric",
+    "n",
+    "Estimate (A − B)",
+    "SE",
+    "alpha per test",
+    "MDD",
+    "Needed",
+    "Note",
+)
+
+
+def power_table(title: str, columns: tuple[str, ...]):
+    """An empty rich table of power rows: subset, comparison, the numbers (right), a note.
+
+    The first two columns and the last are text (left-aligned), every column between them a
+    number; ``breastbench plan`` and ``breastbench power`` lay their rows out alike.
+    """
     from rich.table import Table
 
+    table = Table(title=title)
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="left" if i < 2 or i == len(columns) - 1 else "right")
+    return table
+
+
+def render(table: pd.DataFrame, templates: dict | None = None):
+    """A rich table of ``power.csv`` rows, configurations named as the report names them."""
     first = table.iloc[0]
     source = str(first["difference_source"])
     what = "the observed difference" if source == "observed" else "the given difference"
-    out = Table(
-        title=f"power: minimum detectable difference at {first['power']:g} power and "
-        f"{'patients' if str(first['unit']) == 'patients' else 'images'} needed for {what}"
+    unit = "patients" if str(first["unit"]) == "patients" else "images"
+    out = power_table(
+        f"power: minimum detectable difference at {first['power']:g} power and {unit} needed "
+        f"for {what}",
+        COLUMNS,
     )
-    for col in ("Subset", "Comparison (A vs B)", "Metric", "n", "Estimate (A − B)", "SE"):
-        out.add_column(col, justify="left" if col in ("Subset", "Comparison (A vs B)") else "right")
-    out.add_column("alpha per test", justify="right")
-    out.add_column("MDD", justify="right")
-    out.add_column("Needed", justify="right")
-    out.add_column("Note")
     for r in table.to_dict("records"):
         needed = r["patients_needed"]
         out.add_row(
