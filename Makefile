@@ -18,13 +18,17 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/breastbench demo
 
+# TEST_JOBS pytest-xdist workers (one per core of the 2-core CI machines); the Ray tests share
+# one worker (--dist loadgroup, their xdist_group "ray")
+TEST_JOBS ?= 2
+
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadgroup
 
 # The developer's quick loop: every test except the long end-to-end ones marked `slow`
 # (CI and `make test` run them all).
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadgroup -m "not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

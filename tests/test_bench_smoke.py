@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
-pytestmark = pytest.mark.slow  # one ~50 s run of every script (2 at a time), shared by the tests
+# one ~50 s run of every script (2 at a time), shared by the tests; in the "ray" group of
+# pytest-xdist (`make test`) so that it never starts its Ray beside the Ray executor tests'
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,9 @@ import pandas as pd
 import pytest
 
 ray = pytest.importorskip("ray")
+# one local Ray at a time: under pytest-xdist (`make test`) the module stays on one worker,
+# beside the benchmark smoke test that starts Ray too
+pytestmark = pytest.mark.xdist_group("ray")
 
 from breastbench.cli import main  # noqa: E402
 from breastbench.experiment import ray_executor  # noqa: E402
