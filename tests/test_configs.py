@@ -34,7 +34,7 @@ def test_shipped_config_validates(path, monkeypatch, tmp_path):
 
 def test_breakhis_study_grid_matches_the_paper():
     cfg = load_config(CONFIGS[0].parent / "breakhis_cnn_vs_vlm.yaml")
-    cv = [r for r in expand(cfg) if r.external is None]
+    cv = [r for r in expand(cfg) if r.key.external is None]
     # (3 CNNs x finetune + 2 VLMs x {linear probe, LoRA}) x 4 magnifications x 2 aug x 5 folds
     assert len(cv) == 7 * 4 * 2 * 5
     assert cfg.training.epochs == 20 and cfg.training.batch_size == 64
@@ -42,7 +42,7 @@ def test_breakhis_study_grid_matches_the_paper():
     smol = next(m for m in cfg.models if m.name == "vlm/smolvlm")
     assert smol.micro_batch_size == 8  # 8 x 8 accumulation = 64 (Section 3.5)
     assert smol.options["lora_r"] == 16 and smol.options["lora_alpha"] == 32
-    assert {r.external for r in expand(cfg)} == {None, "bach"}
+    assert {r.key.external for r in expand(cfg)} == {None, "bach"}
 
 
 def test_sweep_of_three_lora_ranks_gives_three_configurations(tmp_path):
@@ -74,21 +74,21 @@ def test_sweep_of_three_lora_ranks_gives_three_configurations(tmp_path):
 def test_label_efficiency_grid():
     cfg = load_config(CONFIGS[0].parent / "label_efficiency.yaml")
     runs = expand(cfg)
-    probes = [r for r in runs if r.shots is None and r.mode != "zero_shot"]
-    curve = [r for r in runs if r.shots is not None and r.mode != "zero_shot"]
+    probes = [r for r in runs if r.key.shots is None and r.key.mode != "zero_shot"]
+    curve = [r for r in runs if r.key.shots is not None and r.key.mode != "zero_shot"]
     assert len(probes) == 5 * 3 * 5  # 5 models x (knn, simpleshot, tuned) x 5 folds
     # 5 models x 3 curve modes x (6 shot counts x 10 draws + all) x 5 folds
     assert len(curve) == 5 * 3 * (6 * 10 + 1) * 5
-    assert {r.draw for r in curve} == set(range(10))
+    assert {r.key.draw for r in curve} == set(range(10))
     # generative VLMs: zero-shot x 5 folds, and 2-shot in-context x 5 folds x the 10 draws
-    zero = [r for r in runs if r.mode == "zero_shot"]
-    assert {r.model for r in zero} == {"Qwen2-VL-2B", "SmolVLM"}
-    assert len([r for r in zero if r.shots is None]) == 2 * 5
-    assert len([r for r in zero if r.shots == "2"]) == 2 * 5 * 10
+    zero = [r for r in runs if r.key.mode == "zero_shot"]
+    assert {r.key.model for r in zero} == {"Qwen2-VL-2B", "SmolVLM"}
+    assert len([r for r in zero if r.key.shots is None]) == 2 * 5
+    assert len([r for r in zero if r.key.shots == "2"]) == 2 * 5 * 10
     assert len(runs) == 4650 + 2 * 5 + 2 * 5 * 10
     # a k-shot prompt and the k-shot probes of one draw share their support patients
-    keys = {(r.model, r.fold, r.draw) for r in zero if r.shots == "2"}
-    assert keys <= {(r.model, r.fold, r.draw) for r in curve if r.shots == "2"}
+    keys = {(r.key.model, r.key.fold, r.key.draw) for r in zero if r.key.shots == "2"}
+    assert keys <= {(r.key.model, r.key.fold, r.key.draw) for r in curve if r.key.shots == "2"}
 
 
 def test_followup_study_grid():
@@ -102,9 +102,9 @@ def test_followup_study_grid():
     ]
     assert cfg.models[3].options["lora_scope"] == "decoder"
     runs = expand(cfg)
-    cv = [r for r in runs if r.external is None]
+    cv = [r for r in runs if r.key.external is None]
     # 10 model entries + SmolVLM's text-context twin, x 2 magnifications x 3 presets x 5 folds
     assert len(cv) == (10 + 1) * 2 * 3 * 5
-    assert len([r for r in runs if r.external]) == 3 * 2 * 3  # 3 models x 2 mags x 3 seeds
-    assert {r.augmentation for r in runs} == {"off", "color", "geometric"}
+    assert len([r for r in runs if r.key.external]) == 3 * 2 * 3  # 3 models x 2 mags x 3 seeds
+    assert {r.key.augmentation for r in runs} == {"off", "color", "geometric"}
     assert len({r.text for r in runs}) == 2

@@ -82,7 +82,7 @@ def test_multicenter_configs_validate_and_plan(name, runs, configurations, tests
     cfg = load_config(CONFIGS / f"{name}.yaml")
     assert {e.test for e in cfg.external} == tests
     assert all(e.seeds == [0, 1, 2] for e in cfg.external)
-    assert {r.external for r in expand(cfg)} == {None} | tests
+    assert {r.key.external for r in expand(cfg)} == {None} | tests
     capsys.readouterr()
     # no data or weights here: the preflight is what `plan` without the flag would list
     assert main(["plan", str(CONFIGS / f"{name}.yaml"), "--json", "--skip-preflight"]) == 0

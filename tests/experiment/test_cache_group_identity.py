@@ -32,12 +32,12 @@ def test_plan_and_ray_use_the_one_rule():
 def test_every_shipped_config_groups_probe_runs_with_their_feature_cache(name):
     cfg = load_config(CONFIGS / f"{name}.yaml")
     for spec in expand(cfg):
-        group = cachegroup.cache_group(cfg, spec)
-        kind = cachegroup.input_kind(cfg, spec)
+        group = cachegroup.cache_group(spec)
+        kind = cachegroup.input_kind(spec)
         assert group[0] == kind
-        if spec.mode in ("knn", "simpleshot", "tuned_probe"):
+        if spec.key.mode in ("knn", "simpleshot", "tuned_probe"):
             assert kind == "features", spec.run_id  # fitted probes always read the features
-        if spec.mode == "linear_probe" and spec.augmentation == "off":
+        if spec.key.mode == "linear_probe" and spec.key.augmentation == "off":
             assert kind == "features", spec.run_id  # a trained head on frozen features
         if kind == "images":  # an image group never carries a seed or text
             assert len(group) == 5, spec.run_id

@@ -151,15 +151,15 @@ def test_the_axis_leaves_raw_ids_alone_and_skips_runs_without_validation(write_c
     raw = [r.run_id for r in expand(load_config(path))]
     _with_calibration(path, ["none", "temperature"])
     both = expand(load_config(path))
-    assert [r.run_id for r in both if r.calibration is None] == raw
+    assert [r.run_id for r in both if r.key.calibration is None] == raw
     assert all("cal-" not in r for r in raw)
-    scaled = [r for r in both if r.calibration == "temperature"]
+    scaled = [r for r in both if r.key.calibration == "temperature"]
     # label-efficiency support sets have no inner validation split: they stay raw
-    assert any(r.shots is not None for r in both)
-    assert not any(r.shots is not None for r in scaled)
+    assert any(r.key.shots is not None for r in both)
+    assert not any(r.key.shots is not None for r in scaled)
     plain = [r for r in raw if "__shots-" not in r]
     assert len(scaled) == len(plain) and all("__cal-temperature" in r.run_id for r in scaled)
-    assert any(r.external == "bach" for r in scaled)  # external validations are scaled too
+    assert any(r.key.external == "bach" for r in scaled)  # external validations are scaled too
     from breastbench.results import RunKey
 
     assert all(RunKey.parse(r.run_id) == r.key for r in both)

@@ -84,7 +84,7 @@ def _check_groups(groups):
 
 def test_histopathology_external_block_is_one_configuration_per_model_mode():
     cfg = load_config(next(p for p in CONFIGS if p.stem == "breakhis_cnn_vs_vlm"))
-    ext = [s.key for s in expand(cfg) if s.external]
+    ext = [s.key for s in expand(cfg) if s.key.external]
     configs = {k.config for k in ext}
     assert len(ext) == 3 * len(configs)  # three seeds each
     assert {(c.model, c.mode) for c in configs} == {("ResNet34", "finetune"), ("SmolVLM", "lora")}

@@ -17,7 +17,6 @@ import pandas as pd
 import torch
 
 from breastbench.experiment.cachegroup import input_kind
-from breastbench.experiment.config import ModelConfig
 from breastbench.experiment.grid import RunSpec
 from breastbench.experiment.sources import ImageSource, feature_source, vision_source
 from breastbench.models.preprocess import Preprocessing
@@ -27,19 +26,20 @@ if TYPE_CHECKING:
     from breastbench.experiment.context import RunContext
 
 
-def build_model(spec: RunSpec, mc: ModelConfig, classes: list[str], device: torch.device):
-    """Create the model, set its mode, and build a zero-shot text head where asked."""
+def build_model(spec: RunSpec, classes: list[str], device: torch.device):
+    """Create the run's model entry, set its mode, and build a zero-shot text head where asked."""
     from breastbench.models import create
 
+    mc = spec.entry
     kwargs = dict(mc.options)
     if mc.input_size:
         kwargs["input_size"] = mc.input_size
     torch.manual_seed(spec.seed)  # random init (tiny models, heads) comes from the run seed
     model = create(mc.name, num_classes=len(classes), weights=mc.weights, **kwargs)
-    state = get_mode(spec.mode).state  # the model state the mode needs
+    state = get_mode(spec.key.mode).state  # the model state the mode needs
     model.set_mode(state)
     if state == "zero_shot" or (state == "linear_probe" and mc.init_head_from_text):
-        mag = spec.magnification if mc.magnification_prompts else None
+        mag = spec.key.magnification if mc.magnification_prompts else None
         model.build_zero_shot_head(classes, mc.prompt_set, magnification=mag)
         model.set_mode(state)
     return model.to(device)
@@ -49,24 +49,24 @@ def _transforms(prep: Preprocessing, augmentation: str):
     return prep.transform(train=True, augmentation=augmentation), prep.transform(train=False)
 
 
-def preprocessing(ctx: RunContext, spec: RunSpec, mc: ModelConfig, model) -> Preprocessing:
+def preprocessing(ctx: RunContext, spec: RunSpec, model) -> Preprocessing:
     """The run's preprocessing record: the model's own plus the experiment's choices."""
     return Preprocessing.of_model(
-        model, resize=mc.resize, stain_norm=ctx.cfg.stain_norm, text_context=spec.text
+        model, resize=spec.entry.resize, stain_norm=ctx.cfg.stain_norm, text_context=spec.text
     )
 
 
 def text_rows(df: pd.DataFrame, spec: RunSpec) -> pd.DataFrame:
     """The manifest rows a text template is filled from; the run's magnification fills gaps."""
-    if "magnification" not in df.columns and spec.magnification is not None:
-        return df.assign(magnification=spec.magnification)
+    mag = spec.key.magnification
+    if "magnification" not in df.columns and mag is not None:
+        return df.assign(magnification=mag)
     return df
 
 
 def make_source(
     ctx: RunContext,
     spec: RunSpec,
-    mc: ModelConfig,
     model,
     df: pd.DataFrame,
     targets: np.ndarray,
@@ -81,10 +81,10 @@ def make_source(
     own = store is None
     store = ctx.store(df["path"].tolist(), prep) if own else store
     cache_dir = ctx.cache_dir if own or getattr(store, "cache_tag", None) else None
-    train_tf, eval_tf = _transforms(prep, spec.augmentation)
-    texts = prep.texts(text_rows(df, spec), where=f"dataset '{spec.dataset}'")
-    kind = input_kind(ctx.cfg, spec)  # the one rule the plan and Ray group caches by
-    if get_mode(spec.mode).probe:  # probes need the feature matrix (cached unless --no-cache)
+    train_tf, eval_tf = _transforms(prep, spec.key.augmentation)
+    texts = prep.texts(text_rows(df, spec), where=f"dataset '{spec.key.dataset}'")
+    kind = input_kind(spec)  # the one rule the plan and Ray group caches by
+    if get_mode(spec.key.mode).probe:  # probes need the feature matrix (cached unless --no-cache)
         cache = cache_dir if ctx.use_cache else None
         return feature_source(model, store, targets, eval_tf, ctx.device, cache, texts)
     if ctx.use_cache and kind == "features":
@@ -131,10 +131,10 @@ class Built:
     t_data: float  # perf_counter when its input was ready
 
 
-def build(ctx: RunContext, spec: RunSpec, mc: ModelConfig, df, targets, classes) -> Built:
+def build(ctx: RunContext, spec: RunSpec, df, targets, classes) -> Built:
     """The model in the state its mode needs, its preprocessing and the input it reads."""
-    model = build_model(spec, mc, classes, ctx.device)
+    model = build_model(spec, classes, ctx.device)
     t_model = time.perf_counter()
-    prep = preprocessing(ctx, spec, mc, model)
-    source = make_source(ctx, spec, mc, model, df, targets, prep)
+    prep = preprocessing(ctx, spec, model)
+    source = make_source(ctx, spec, model, df, targets, prep)
     return Built(model, prep, source, t_model, time.perf_counter())

@@ -25,43 +25,49 @@ def vision_trains(mc, mode) -> bool:
     return mode.state == "lora" and mc.options.get("lora_scope", "decoder") != "decoder"
 
 
-def input_kind(cfg, spec) -> str:
+def input_kind(spec) -> str:
     """``features``, ``vision`` or ``images``: the input a run reads when caching is on."""
     from breastbench.models import get_info
 
-    mode = get_mode(spec.mode)
+    mode = get_mode(spec.key.mode)
     if mode.probe:  # probes need the feature matrix, whatever the augmentation
         return "features"
-    if spec.augmentation != "off":
+    if spec.key.augmentation != "off":
         return "images"
-    mc = cfg.models[spec.model_index]
+    mc = spec.entry
     kind = mode.input_on(get_info(mc.name).capabilities)
     if kind == "vision" and vision_trains(mc, mode):
         return "images"
     return kind
 
 
-def cache_group(cfg, spec) -> tuple:
+def cache_group(spec) -> tuple:
     """Runs with equal keys read the same cache: ``(kind, dataset, mag, external, model, ...)``.
 
     ``kind`` is :func:`input_kind`; an ``images`` group shares the decoded-image cache only.
     """
     from breastbench.models.weights import RANDOM, kind_of
 
-    kind = input_kind(cfg, spec)
-    where = (spec.dataset, spec.magnification, spec.external, spec.model_index)
+    kind = input_kind(spec)
+    where = _where(spec)
     if kind == "images":
         return (kind, *where)
-    mc = cfg.models[spec.model_index]
+    mc = spec.entry
     text = spec.text if kind == "features" else None
     seed = spec.seed if kind_of(mc.weights) == RANDOM else None
     if kind == "vision" and seed is not None:
         # random weights: the cache key digests the parameters the mode's state registers (a
         # generative zero-shot adds the LM head), so zero-shot and LoRA read different files
-        return (kind, *where, text, seed, get_mode(spec.mode).state)
+        return (kind, *where, text, seed, get_mode(spec.key.mode).state)
     return (kind, *where, text, seed)
 
 
 def image_group(spec) -> tuple:
     """Runs that read the same decoded-image cache (same images, same model preprocessing)."""
-    return ("images", spec.dataset, spec.magnification, spec.external, spec.model_index)
+    return ("images", *_where(spec))
+
+
+def _where(spec) -> tuple:
+    """The images and the model entry (named by its label, unique in a config) a cache is of."""
+    key = spec.key
+    return (key.dataset, key.magnification, key.external, key.model)

@@ -24,7 +24,6 @@ import torch
 
 from breastbench import jsonio
 from breastbench.experiment.build import Built, build
-from breastbench.experiment.config import ModelConfig
 from breastbench.experiment.context import RunContext
 from breastbench.experiment.grid import RunSpec
 from breastbench.experiment.modefit import fit_probe, fitted_probe, in_context, micro_batch
@@ -59,23 +58,21 @@ class Fitted:
     fit_of: str | None = None  # the raw twin whose fit a temperature-scaled run reuses
 
 
-def fit_mode(
-    ctx: RunContext, spec: RunSpec, mc: ModelConfig, built: Built, data, resume, on_epoch
-) -> Fitted:
+def fit_mode(ctx: RunContext, spec: RunSpec, built: Built, data, resume, on_epoch) -> Fitted:
     """Fit the run's mode and predict its test rows.
 
     ``data`` is (df, targets, classes, train_idx, val_idx, test_idx). A probe-like mode fits its
     ``fit_predict`` on the frozen features; every other mode goes through the trainer.
     """
-    cfg, mode = ctx.cfg, get_mode(spec.mode)
+    cfg, mc, mode = ctx.cfg, spec.entry, get_mode(spec.key.mode)
     df, targets, classes, train_idx, val_idx, test_idx = data
     model, source = built.model, built.source
     mon = ctx.monitor
-    micro_info = micro_batch(ctx, spec, mc, model, source, train_idx)
+    micro_info = micro_batch(ctx, spec, model, source, train_idx)
     micro = micro_info.chosen
-    lr = mc.lr.get(spec.mode) if isinstance(mc.lr, dict) else mc.lr
+    lr = mc.lr.get(spec.key.mode) if isinstance(mc.lr, dict) else mc.lr
     examples = None
-    if mode.state == "zero_shot" and spec.shots is not None:  # generative in-context learning
+    if mode.state == "zero_shot" and spec.key.shots is not None:  # generative in-context learning
         examples = in_context(model, source, df, train_idx, spec)
     if mode.probe:
         t0 = time.perf_counter()
@@ -106,33 +103,32 @@ def fit_mode(
 def execute(spec: RunSpec, ctx: RunContext) -> Path:
     """Run one unit and write its folder atomically; return the final folder."""
     cfg = ctx.cfg
-    mc = cfg.models[spec.model_index]
     folder = ctx.folder
     key = spec.key
     if folder.is_complete(key):
         return folder.path(key)
     t_start = time.perf_counter()
     seed_everything(spec.seed)
-    full = ctx.manifests[spec.dataset]
+    full = ctx.manifests[key.dataset]
     classes = list(full.attrs["classes"])
     df, train_idx, val_idx, test_idx = split(spec, ctx)
     targets = df["target"].to_numpy()
 
     twin = reuse(ctx, spec)  # a scaled run takes its raw twin's fit when that ran just before
-    built = twin[0] if twin else build(ctx, spec, mc, df, targets, classes)
+    built = twin[0] if twin else build(ctx, spec, df, targets, classes)
     model, prep, source = built.model, built.prep, built.source
 
     partial = folder.partial_path(key)
-    resume, resumes = _resume(partial, ctx, spec, mc)
+    resume, resumes = _resume(partial, ctx, spec)
     on_epoch = _epoch_hook(ctx, spec, partial, resumes)
     data = (df, targets, classes, train_idx, val_idx, test_idx)
-    fitted = twin[1] if twin else fit_mode(ctx, spec, mc, built, data, resume, on_epoch)
+    fitted = twin[1] if twin else fit_mode(ctx, spec, built, data, resume, on_epoch)
     remember(ctx, spec, built, fitted)
     fitted.probs, fitted.temperature = calibrate(ctx, spec, built, fitted, data)  # T: val rows
     probs, result = fitted.probs, fitted.result
     t_end = time.perf_counter()
 
-    pred_df = predictions_table(df.iloc[test_idx], probs, classes, spec.fold)
+    pred_df = predictions_table(df.iloc[test_idx], probs, classes, key.fold)
     from breastbench.metrics import compute_metrics
 
     y = pred_df["target"].to_numpy()
@@ -142,11 +138,11 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
     )
     robust = None
     t_robust = time.perf_counter()
-    if cfg.robustness is not None and spec.calibration is None:  # raw runs' scores only
+    if cfg.robustness is not None and key.calibration is None:  # raw runs' scores only
         from breastbench.experiment.robustness import predict_perturbed
 
         robust = predict_perturbed(
-            ctx, spec, mc, model, df, targets, prep, source, train_idx, test_idx, classes, fit_probe
+            ctx, spec, model, df, targets, prep, source, train_idx, test_idx, classes, fit_probe
         )
     t_robust = time.perf_counter() - t_robust
     from breastbench.metrics.calibration import calibration_metrics
@@ -160,7 +156,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
         "robustness_s": t_robust,
     }
     rows = (df, train_idx, val_idx, test_idx)
-    info = run_info(ctx, spec, mc, built, rows, fitted, resumes, metric_warnings, timings)
+    info = run_info(ctx, spec, built, rows, fitted, resumes, metric_warnings, timings)
     info["timings"]["total_s"] = time.perf_counter() - t_start
     final = folder.write_run(
         key,
@@ -178,7 +174,7 @@ def execute(spec: RunSpec, ctx: RunContext) -> Path:
     return final
 
 
-def _resume(partial: Path, ctx: RunContext, spec: RunSpec, mc: ModelConfig):
+def _resume(partial: Path, ctx: RunContext, spec: RunSpec):
     """The saved resume state (or None) and the list of this run's resumes; tells the monitor."""
     cfg, mon = ctx.cfg, ctx.monitor
     resume = None
@@ -191,7 +187,7 @@ def _resume(partial: Path, ctx: RunContext, spec: RunSpec, mc: ModelConfig):
 
         resumes.append({"epoch": done_epochs + 1, "of": cfg.training.epochs, "time": stamp()})
     if mon is not None:
-        params = {"key": spec.key.to_dict(), **recorded_settings(cfg, mc, spec.mode)}
+        params = {"key": spec.key.to_dict(), **recorded_settings(cfg, spec.entry, spec.key.mode)}
         mon.run_start(spec.run_id, done_epochs, cfg.training.epochs, params)
     return resume, resumes
 
@@ -219,15 +215,15 @@ def _epoch_hook(ctx: RunContext, spec: RunSpec, partial: Path, resumes: list):
     return on_epoch
 
 
-def run_info(ctx, spec, mc, built, rows, fitted, resumes, metric_warnings, timings) -> dict:
+def run_info(ctx, spec, built, rows, fitted, resumes, metric_warnings, timings) -> dict:
     """The readable record of one run (``run.json``): its key, data, model, fit and settings."""
     from breastbench.metrics.calibration import calibration_settings
 
-    cfg, model, source = ctx.cfg, built.model, built.source
+    cfg, mc, model, source = ctx.cfg, spec.entry, built.model, built.source
     df, train_idx, val_idx, test_idx = rows
-    full = ctx.manifests[spec.dataset]
+    full = ctx.manifests[spec.key.dataset]
     return {
-        **spec.to_dict(),
+        **spec.record(cfg),
         "model_label": mc.display,
         "model_name": mc.name,
         "model_family": model.info.family,
@@ -246,12 +242,12 @@ def run_info(ctx, spec, mc, built, rows, fitted, resumes, metric_warnings, timin
         "in_context": fitted.examples,
         **({"temperature": fitted.temperature} if fitted.temperature else {}),
         "support": {
-            "shots": spec.shots,
-            "draw": spec.draw,
+            "shots": spec.key.shots,
+            "draw": spec.key.draw,
             "patients": int(df.iloc[train_idx]["patient_id"].nunique()),
             "patient_ids": sorted(df.iloc[train_idx]["patient_id"].astype(str).unique()),
         }
-        if spec.shots is not None
+        if spec.key.shots is not None
         else None,
         "input_path": type(source).__name__,
         "micro_batch": fitted.micro.to_dict(),
@@ -260,7 +256,7 @@ def run_info(ctx, spec, mc, built, rows, fitted, resumes, metric_warnings, timin
         "synthetic": bool(cfg.synthetic or full.attrs.get("synthetic", False)),
         "random_weights": str(model.weights_source) in ("random", "None"),
         "weights": str(model.weights_source),
-        "config": {**recorded_settings(cfg, mc, spec.mode), "experiment": cfg.name},
+        "config": {**recorded_settings(cfg, mc, spec.key.mode), "experiment": cfg.name},
         "versions": dict(package_versions()),
         "git_sha": git_sha(),
         "device": device_info(ctx.device),
@@ -271,7 +267,7 @@ def run_info(ctx, spec, mc, built, rows, fitted, resumes, metric_warnings, timin
 def _checkpoint_writer(cfg, spec: RunSpec, built: Built, classes, fitted: Fitted):
     """``write(path)`` saving the run's checkpoint (a probe's features too), or None."""
     save = cfg.training.save_checkpoints == "all" or (
-        cfg.training.save_checkpoints == "first_fold" and spec.fold in (0, None)
+        cfg.training.save_checkpoints == "first_fold" and spec.key.fold in (0, None)
     )
     if not save:
         return None

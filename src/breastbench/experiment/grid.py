@@ -1,17 +1,19 @@
 """Expand an experiment into independent, serialisable runs.
 
 A :class:`RunSpec` is one cell of the grid: its :class:`~breastbench.results.RunKey` (what
-identifies the run and names its folder) plus what the executor needs to run it (which model
-entry, the training seed, the text-context template). It holds plain data only, so any
-executor (this process, a subprocess, a cluster worker) can run it from ``to_dict()``.
+identifies the run and names its folder), the config's model entry it runs, and the two things
+the key does not hold: the training seed (the key carries a seed only as the replicate axis of
+external runs) and the raw text-context template (the key carries only its tag). Another
+executor (a subprocess, a cluster worker) rebuilds it from ``to_dict()`` and its own copy of the
+config: the entry is found again by its label, which the key holds and the config keeps unique.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
-from breastbench.experiment.config import ExperimentConfig
+from breastbench.experiment.config import ExperimentConfig, ModelConfig
 from breastbench.results import RunKey, text_tag
 
 
@@ -19,37 +21,12 @@ from breastbench.results import RunKey, text_tag
 class RunSpec:
     """One training + evaluation unit of the grid."""
 
-    dataset: str
-    magnification: int | None
-    model: str  # the model entry's label (or registry name when it has none)
-    model_index: int  # index into cfg.models (one name may appear with different options)
-    mode: str
-    augmentation: str
-    fold: int | None  # None for external runs
-    seed: int  # training seed
-    external: str | None = None  # test dataset of an external-validation run
-    text: str | None = None  # text-context template (None = image-only)
-    shots: str | None = None  # labelled patients per class of a label-efficiency run
-    draw: int | None = None  # which resampled support set
-    calibration: str | None = None  # post-hoc calibration ("temperature"); None = raw scores
-
-    @property
-    def key(self) -> RunKey:
-        """The run key: the seed is a replicate axis of external runs only."""
-        return RunKey(
-            dataset=self.dataset,
-            magnification=self.magnification,
-            model=self.model,
-            mode=self.mode,
-            augmentation=self.augmentation,
-            text=text_tag(self.text),
-            shots=self.shots,
-            external=self.external,
-            calibration=self.calibration,
-            fold=self.fold,
-            seed=self.seed if self.external else None,
-            draw=self.draw,
-        )
+    key: RunKey
+    # The config's model entry (the object in cfg.models). Left out of == and hash: the key's
+    # model label names exactly one entry (ExperimentConfig.validate keeps labels unique).
+    entry: ModelConfig = field(compare=False)
+    seed: int  # training seed (the key holds it only for external runs)
+    text: str | None = None  # text-context template (None = image-only); the key holds its tag
 
     @property
     def run_id(self) -> str:
@@ -57,20 +34,78 @@ class RunSpec:
         return self.key.run_id
 
     def to_dict(self) -> dict:
-        """Plain data for another executor (``calibration`` only when set, as in the key)."""
-        data = asdict(self)
-        if data["calibration"] is None:
-            del data["calibration"]
-        return data
+        """Plain data for another executor: the key, the training seed and the template."""
+        return {"key": self.key.to_dict(), "seed": self.seed, "text": self.text}
 
     @classmethod
-    def from_dict(cls, data: dict) -> RunSpec:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**data)
+    def from_dict(cls, data: dict, cfg: ExperimentConfig) -> RunSpec:
+        """Inverse of :meth:`to_dict`; the entry is ``cfg``'s entry with the key's label."""
+        key = RunKey.from_dict(data["key"])
+        return cls(key, model_entry(cfg, key.model), data["seed"], data["text"])
+
+    def record(self, cfg: ExperimentConfig) -> dict:
+        """The run's fields as run.json has always listed them (key, seed, template, entry)."""
+        k = self.key
+        data = {
+            "dataset": k.dataset,
+            "magnification": k.magnification,
+            "model": k.model,
+            # the entry's position in config.yaml's models list, for a reader of run.json
+            "model_index": cfg.models.index(self.entry),
+            "mode": k.mode,
+            "augmentation": k.augmentation,
+            "fold": k.fold,
+            "seed": self.seed,
+            "external": k.external,
+            "text": self.text,
+            "shots": k.shots,
+            "draw": k.draw,
+        }
+        if k.calibration is not None:  # only when set, as in the key
+            data["calibration"] = k.calibration
+        return data
+
+
+def model_entry(cfg: ExperimentConfig, label: str) -> ModelConfig:
+    """The model entry whose label (``display``) is ``label``; labels are unique in a config."""
+    return next(m for m in cfg.models if m.display == label)
+
+
+def run_spec(
+    entry: ModelConfig,
+    dataset: str,
+    magnification: int | None,
+    mode: str,
+    augmentation: str,
+    seed: int,
+    *,
+    fold: int | None = None,
+    external: str | None = None,
+    text: str | None = None,
+    shots: str | None = None,
+    draw: int | None = None,
+    calibration: str | None = None,
+) -> RunSpec:
+    """The spec of one grid cell; the key's seed is the replicate axis of external runs only."""
+    key = RunKey(
+        dataset=dataset,
+        magnification=magnification,
+        model=entry.display,
+        mode=mode,
+        augmentation=augmentation,
+        text=text_tag(text),
+        shots=shots,
+        external=external,
+        calibration=calibration,
+        fold=fold,
+        seed=seed if external else None,
+        draw=draw,
+    )
+    return RunSpec(key, entry, seed, text)
 
 
 def _cv_cells(cfg: ExperimentConfig):
-    """(dataset, magnification, model index, model entry, text, folds) of every CV subset.
+    """(dataset, magnification, model entry, text, folds) of every CV subset.
 
     The loops the cross-validated, in-context and label-efficiency grids share.
     """
@@ -78,24 +113,23 @@ def _cv_cells(cfg: ExperimentConfig):
         if not ds.cross_validate:
             continue
         for mag in ds.magnifications or [None]:
-            for mi, model in enumerate(cfg.models):
+            for model in cfg.models:
                 for text in model.text_contexts:
-                    yield ds, mag, mi, model, text, test_folds(ds, cfg.cv.k)
+                    yield ds, mag, model, text, test_folds(ds, cfg.cv.k)
 
 
 def _cv_spec(
-    cfg, ds, mag, mi, model, mode, aug, text, fold, shots=None, draw=None, calibration=None
+    cfg, ds, mag, model, mode, aug, text, fold, shots=None, draw=None, calibration=None
 ) -> RunSpec:
     """One cross-validated run of a cell (a label-efficiency or in-context one with shots)."""
-    return RunSpec(
+    return run_spec(
+        model,
         ds.name,
         mag,
-        model.display,
-        mi,
         mode,
         aug,
-        fold,
         cfg.seed,
+        fold=fold,
         text=text,
         shots=shots,
         draw=draw,
@@ -106,13 +140,13 @@ def _cv_spec(
 def expand(cfg: ExperimentConfig) -> list[RunSpec]:
     """All runs of the experiment, replicates innermost so a configuration finishes together."""
     runs: list[RunSpec] = []
-    for ds, mag, mi, model, text, folds in _cv_cells(cfg):
+    for ds, mag, model, text, folds in _cv_cells(cfg):
         for mode in model.modes:
             if mode == "zero_shot" and 0 not in model.shots:
                 continue  # in-context only (shots > 0): see _in_context
             for aug in _augs_for(cfg.augmentation, mode):
                 runs += [  # a scaled run right after its raw twin: it reuses the twin's fit
-                    _cv_spec(cfg, ds, mag, mi, model, mode, aug, text, f, calibration=cal)
+                    _cv_spec(cfg, ds, mag, model, mode, aug, text, f, calibration=cal)
                     for f in folds
                     for cal in calibrations(cfg)
                 ]
@@ -121,7 +155,7 @@ def expand(cfg: ExperimentConfig) -> list[RunSpec]:
     for ext in cfg.external:
         src = cfg.dataset(ext.train)
         for mag in src.magnifications or [None]:
-            for mi, model in enumerate(cfg.models):
+            for model in cfg.models:
                 if ext.models and not {model.name, model.display} & set(ext.models):
                     continue
                 for mode in model.modes:
@@ -133,14 +167,12 @@ def expand(cfg: ExperimentConfig) -> list[RunSpec]:
                                 ext.seeds or [cfg.seed], calibrations(cfg)
                             ):
                                 runs.append(
-                                    RunSpec(
+                                    run_spec(
+                                        model,
                                         ext.train,
                                         mag,
-                                        model.display,
-                                        mi,
                                         mode,
                                         aug,
-                                        None,
                                         seed,
                                         external=ext.test,
                                         text=text,
@@ -172,12 +204,12 @@ def _in_context(cfg: ExperimentConfig) -> list[RunSpec]:
     """
     draws = shot_draws(cfg)
     runs = []
-    for ds, mag, mi, model, text, folds in _cv_cells(cfg):
+    for ds, mag, model, text, folds in _cv_cells(cfg):
         if "zero_shot" not in model.modes:
             continue
         for k in dict.fromkeys(k for k in model.shots if k > 0):
             runs += [
-                _cv_spec(cfg, ds, mag, mi, model, "zero_shot", "off", text, f, str(k), d)
+                _cv_spec(cfg, ds, mag, model, "zero_shot", "off", text, f, str(k), d)
                 for f in folds
                 for d in range(draws)
             ]
@@ -192,7 +224,7 @@ def _label_efficiency(cfg: ExperimentConfig) -> list[RunSpec]:
     from breastbench.models import get_info
 
     runs = []
-    for ds, mag, mi, model, text, folds in _cv_cells(cfg):
+    for ds, mag, model, text, folds in _cv_cells(cfg):
         try:
             if "linear_probe" not in get_info(model.name).modes:
                 continue
@@ -202,7 +234,7 @@ def _label_efficiency(cfg: ExperimentConfig) -> list[RunSpec]:
             for k in le.shots:
                 draws = [0] if k == "all" else range(le.draws)
                 runs += [
-                    _cv_spec(cfg, ds, mag, mi, model, mode, "off", text, f, str(k), d)
+                    _cv_spec(cfg, ds, mag, model, mode, "off", text, f, str(k), d)
                     for f in folds
                     for d in draws
                 ]

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from breastbench.experiment.config import ModelConfig
 from breastbench.experiment.grid import RunSpec
 from breastbench.modes import Mode, get_mode
 
@@ -21,12 +20,13 @@ if TYPE_CHECKING:
     from breastbench.experiment.context import RunContext
 
 
-def micro_batch(ctx: RunContext, spec: RunSpec, mc: ModelConfig, model, source, train_idx):
+def micro_batch(ctx: RunContext, spec: RunSpec, model, source, train_idx):
     """The run's micro-batch (:mod:`breastbench.experiment.microbatch`; ``auto`` probes)."""
     from breastbench.experiment.microbatch import resolve
 
+    mc = spec.entry
     batch = ctx.cfg.training.batch_size
-    if not get_mode(spec.mode).trains or ctx.cfg.training.epochs == 0 or len(train_idx) == 0:
+    if not get_mode(spec.key.mode).trains or ctx.cfg.training.epochs == 0 or len(train_idx) == 0:
         configured = None if mc.micro_batch_size == "auto" else mc.micro_batch_size
         return resolve(
             configured,
@@ -43,7 +43,7 @@ def micro_batch(ctx: RunContext, spec: RunSpec, mc: ModelConfig, model, source, 
     key = {
         "model": mc.name,
         "options": sorted(mc.options.items()),
-        "mode": spec.mode,
+        "mode": spec.key.mode,
         "input": "x".join(map(str, size)),
         "input_path": type(source).__name__,
     }
@@ -57,7 +57,8 @@ def micro_batch(ctx: RunContext, spec: RunSpec, mc: ModelConfig, model, source, 
         amp=ctx.cfg.training.amp,
         key_parts=key,
         cache_dir=ctx.cache_dir,
-        where=f"models[{spec.model_index}].",
+        # the entry's position, only to name it as config.yaml does (models[i])
+        where=f"models[{ctx.cfg.models.index(mc)}].",
     )
 
 
@@ -83,7 +84,7 @@ def fit_probe(spec, source, df, targets, train_idx, test_idx, n_classes, info: d
     ``x_test`` (perturbed test features) replaces the test rows' features; the probe is fitted
     on the same training features either way (deterministic: the same probe).
     """
-    mode = get_mode(spec.mode)
+    mode = get_mode(spec.key.mode)
     fitted = fitted_probe(mode, spec, source, df, targets, train_idx, n_classes)
     x = source.data.float().numpy()[np.asarray(test_idx)] if x_test is None else x_test
     return fitted.predict(x, info)
@@ -100,7 +101,7 @@ def in_context(model, source, df: pd.DataFrame, support_idx: np.ndarray, spec: R
     from breastbench.protocols.shots import in_context_examples
 
     rows = df.iloc[support_idx].reset_index(drop=True)
-    picked = support_idx[in_context_examples(rows, seed=spec.seed * 1000 + (spec.draw or 0))]
+    picked = support_idx[in_context_examples(rows, seed=spec.seed * 1000 + (spec.key.draw or 0))]
     chunks, texts = [], []
     for x, _ in source.batches(picked, 64, train=False, epoch=0):
         if isinstance(x, tuple):

@@ -161,8 +161,8 @@ def run_seconds(
     def r(name: str, default: str = "eval") -> float:
         return float(rates.get(name) or rates.get(default) or rates.get("train") or 1.0)
 
-    aug = spec.augmentation != "off"
-    mode = get_mode(spec.mode)
+    aug = spec.key.augmentation != "off"
+    mode = get_mode(spec.key.mode)
     if mode.state == "finetune":
         return epochs * n_train / r("train") + n_test / r("eval")
     if mode.state == "zero_shot":
@@ -225,15 +225,15 @@ def make_plan(
     image_caches: set = set()
     caches: dict[str, set] = {"features": set(), "vision": set(), "images": set()}
     for spec in specs:
-        mc = cfg.models[spec.model_index]
+        key, mc = spec.key, spec.entry
         info = get_info(mc.name)
-        mode = get_mode(spec.mode)
+        mode = get_mode(key.mode)
         plan = configs.setdefault(
-            spec.key.config_id,
+            key.config_id,
             ConfigPlan(
-                spec.key.config_id,
+                key.config_id,
                 mc.name,
-                run_name(spec.key.config, {spec.key.text: spec.text} if spec.text else {}),
+                run_name(key.config, {key.text: spec.text} if spec.text else {}),
             ),
         )
         rates, note = _rates(table, mc.name, info.family)
@@ -243,13 +243,13 @@ def make_plan(
             note = (note + "; " if note else "") + f"auto: micro-batch {auto['micro_batch']}"
         plan.throughput_note = note
         plan.runs += 1
-        plan.complete += int(folder.is_complete(spec.key))
+        plan.complete += int(folder.is_complete(key))
         n_train, n_test = _image_counts(cfg, counts, spec)
         epochs = 0 if mode.state == "zero_shot" else cfg.training.epochs
         generative = mode.state == "zero_shot" and "generative" in info.capabilities
-        passes = generative_passes(mc, spec.shots) if generative else 1.0
+        passes = generative_passes(mc, key.shots) if generative else 1.0
         seconds = run_seconds(spec, rates, n_train, n_test, epochs, passes)
-        if spec.calibration is not None:  # its raw twin's fit, plus a pass over validation rows
+        if key.calibration is not None:  # its raw twin's fit, plus a pass over validation rows
             seconds = run_seconds(spec, rates, 0, cfg.training.val_fraction * n_train, 0, passes)
         plan.hours += seconds / 3600.0
         batch = cfg.training.batch_size
@@ -261,9 +261,9 @@ def make_plan(
             plan.auto_saves += max(seconds - faster, 0.0) / 3600.0
             auto_detail[mc.name] = _auto_line(mc.name, configured, auto, rates, table)
         size = mc.input_size or "default"
-        datasets = (spec.dataset, spec.external) if spec.external else (spec.dataset,)
-        image_caches.add((datasets, spec.magnification, mc.name, size, mc.resize, cfg.stain_norm))
-        group = cache_group(cfg, spec)  # the key Ray and the local executor share caches by
+        datasets = (key.dataset, key.external) if key.external else (key.dataset,)
+        image_caches.add((datasets, key.magnification, mc.name, size, mc.resize, cfg.stain_norm))
+        group = cache_group(spec)  # the key Ray and the local executor share caches by
         caches[group[0]].add(group)
     builds = {
         "images": len(image_caches),
@@ -291,13 +291,14 @@ def _kind_table(throughput, kind: str) -> dict:
 
 def _image_counts(cfg: ExperimentConfig, counts: dict, spec) -> tuple[float, float]:
     """(training images, test images) of one run, from the datasets' image counts."""
-    n_all = counts[spec.dataset].per_mag.get(spec.magnification, 0)
-    if spec.external:
-        n_train, n_test = n_all, counts[spec.external].per_mag.get(None, 0)
+    key = spec.key
+    n_all = counts[key.dataset].per_mag.get(key.magnification, 0)
+    if key.external:
+        n_train, n_test = n_all, counts[key.external].per_mag.get(None, 0)
     else:
         n_train, n_test = n_all * (cfg.cv.k - 1) / cfg.cv.k, n_all / cfg.cv.k
-    if spec.shots not in (None, "all"):  # k patients per class: a few dozen images at most
-        n_train = min(n_train, 8 * int(spec.shots) * 2)
+    if key.shots not in (None, "all"):  # k patients per class: a few dozen images at most
+        n_train = min(n_train, 8 * int(key.shots) * 2)
     return n_train, n_test
 
 

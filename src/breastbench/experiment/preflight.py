@@ -165,7 +165,7 @@ def problems(
 ) -> list[str]:
     """Every problem that would stop the grid, one line each (model checks always run).
 
-    ``models``: indices of the model entries whose weights the selected runs need (default all).
+    ``models``: labels of the model entries whose weights the selected runs need (default all).
     """
     from breastbench.experiment.runner import check_model
     from breastbench.models import get_info
@@ -182,7 +182,7 @@ def problems(
         except UserError as err:
             out.append(str(err))
             continue
-        if check_weights and (models is None or i in models):
+        if check_weights and (models is None or mc.display in models):
             problem = weights_problem(i, mc, info)
             if problem:
                 out.append(problem)

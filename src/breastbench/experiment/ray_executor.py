@@ -41,7 +41,7 @@ def _ray():
 def resources_of(cfg: ExperimentConfig, spec: RunSpec, gpus_available: bool) -> dict:
     """Ray resources of one run: the model entry's ``resources`` over the experiment's."""
     res = dict(cfg.resources.as_dict())
-    res.update((cfg.models[spec.model_index].resources or {}))
+    res.update((spec.entry.resources or {}))
     gpus = res.get("gpus")
     if gpus is None:
         gpus = 1.0 if gpus_available else 0.0  # one run per GPU by default
@@ -51,13 +51,13 @@ def resources_of(cfg: ExperimentConfig, spec: RunSpec, gpus_available: bool) -> 
     return out
 
 
-def task_groups(cfg: ExperimentConfig, spec: RunSpec, use_cache: bool) -> tuple:
+def task_groups(spec: RunSpec, use_cache: bool) -> tuple:
     """(image-cache group, feature / vision-token cache group or None) of one run's tasks.
 
     Both keys come from :mod:`breastbench.experiment.cachegroup`, as the local executor's
     input choice and ``plan``'s cache count do.
     """
-    group = cache_group(cfg, spec)
+    group = cache_group(spec)
     return image_group(spec), (group if use_cache and group[0] != "images" else None)
 
 
@@ -103,18 +103,17 @@ def _build_caches(
     from breastbench.experiment.runsplit import split
 
     torch.set_num_threads(threads)
-    spec = RunSpec.from_dict(spec_dict)
     ctx = _context(cfg_dict, out_dir, device, manifests, use_cache)
+    spec = RunSpec.from_dict(spec_dict, ctx.cfg)  # the entry of this worker's config
     before = _mark()
-    mc = ctx.cfg.models[spec.model_index]
     df, _, _, _ = split(spec, ctx)
-    classes = list(ctx.manifests[spec.dataset].attrs["classes"])
-    model = build_model(spec, mc, classes, ctx.device)
-    prep = preprocessing(ctx, spec, mc, model)
+    classes = list(ctx.manifests[spec.key.dataset].attrs["classes"])
+    model = build_model(spec, classes, ctx.device)
+    prep = preprocessing(ctx, spec, model)
     if images_only:
         ctx.store(df["path"].tolist(), prep).array()
     else:  # frozen features / vision tokens (their images come from the image task's cache)
-        make_source(ctx, spec, mc, model, df, df["target"].to_numpy(), prep)
+        make_source(ctx, spec, model, df, df["target"].to_numpy(), prep)
     return _built_since(before)
 
 
@@ -125,12 +124,12 @@ def _run_one(spec_dict, cfg_dict, out_dir, device, manifests, use_cache, threads
     from breastbench.experiment.execute import execute
 
     torch.set_num_threads(threads)
-    spec = RunSpec.from_dict(spec_dict)
+    ctx = _context(cfg_dict, out_dir, device, manifests, use_cache)
+    spec = RunSpec.from_dict(spec_dict, ctx.cfg)  # the entry of this worker's config
     marker = os.environ.get(FAULT_ENV)
     if marker and not Path(marker).exists():
         jsonio.atomic_write_text(marker, spec.run_id)
         os._exit(1)  # a worker lost mid-task: Ray must retry it
-    ctx = _context(cfg_dict, out_dir, device, manifests, use_cache)
     before = _mark()
     execute(spec, ctx)
     return spec.run_id, _built_since(before)
@@ -214,7 +213,7 @@ def _submit(
         req = requests[spec.run_id]
         n_threads = task_threads or max(1, int(req["num_cpus"]))
         args = (spec.to_dict(), cfg_dict, str(out_dir), dev, man_ref, use_cache, n_threads)
-        ikey, fkey = task_groups(cfg, spec, use_cache)
+        ikey, fkey = task_groups(spec, use_cache)
         if ikey not in groups:
             groups[ikey] = build.options(**req).remote(*args, True)
         dep = groups[ikey]

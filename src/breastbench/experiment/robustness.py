@@ -163,7 +163,7 @@ def table_name(name: str, severity: int) -> str:
 
 
 def predict_perturbed(
-    ctx, spec, mc, model, df, targets, prep, source, train_idx, test_idx, classes, fit_probe
+    ctx, spec, model, df, targets, prep, source, train_idx, test_idx, classes, fit_probe
 ) -> dict[str, pd.DataFrame]:
     """One predictions table per (perturbation, severity) of the section; keys ``<name>__s<k>``."""
     from breastbench.experiment.build import make_source
@@ -174,14 +174,14 @@ def predict_perturbed(
     section = ctx.cfg.robustness
     rows = df.iloc[test_idx]
     sub_targets = np.asarray(targets)[test_idx]
-    micro = mc.micro_batch_size or ctx.cfg.training.batch_size
+    micro = spec.entry.micro_batch_size or ctx.cfg.training.batch_size
     tables = {}
     for name in section.perturbations:
         for severity in section.severities:
             cache = ctx.cache_dir if ctx.use_cache else None
             store = PerturbedStore(rows, prep, name, severity, section.seed, cache)
-            psource = make_source(ctx, spec, mc, model, rows, sub_targets, prep, store=store)
-            if get_mode(spec.mode).probe:
+            psource = make_source(ctx, spec, model, rows, sub_targets, prep, store=store)
+            if get_mode(spec.key.mode).probe:
                 probs = fit_probe(
                     spec, source, df, targets, train_idx, test_idx, len(classes), {},
                     x_test=psource.data.float().numpy(),
@@ -192,7 +192,7 @@ def predict_perturbed(
                     model, psource, idx, max(micro, 64), ctx.device, ctx.cfg.training.amp
                 )
                 probs = probabilities(logits)
-            table = predictions_table(rows, probs, classes, spec.fold)
+            table = predictions_table(rows, probs, classes, spec.key.fold)
             table["image_hash"] = store.hashes
             tables[table_name(name, severity)] = table
     return tables

@@ -125,7 +125,7 @@ def run_experiment(
 
     runs = selected_runs(cfg, only)
     # every model, weights and data problem at once, before anything is written
-    preflight(cfg, skip=skip_preflight, models={r.model_index for r in runs})
+    preflight(cfg, skip=skip_preflight, models={r.key.model for r in runs})
     folder = RunFolder(out_dir)
     manifests, done, stale = _plan_checks(cfg, runs, out_dir, console, retrain_changed)
     ctx = RunContext(
@@ -259,8 +259,8 @@ def _run_on_ray(ctx: RunContext, todo: list, monitor, address, console) -> dict[
 
         for spec in todo:
             if spec.run_id not in failed and folder.is_complete(spec.key):
-                mc = cfg.models[spec.model_index]
-                params = {"key": spec.key.to_dict(), **recorded_settings(cfg, mc, spec.mode)}
+                settings = recorded_settings(cfg, spec.entry, spec.key.mode)
+                params = {"key": spec.key.to_dict(), **settings}
                 monitor.trackers.replay(folder, spec.key, params)
     return failed
 
@@ -323,9 +323,7 @@ def _stale_runs(cfg: ExperimentConfig, folder: RunFolder, done: list) -> list:
         except (OSError, ValueError):
             continue  # unreadable: the report names it; rerunning it is the user's call
         recorded = info.get("config") or {}
-        diff = changed_setting(
-            recorded, recorded_settings(cfg, cfg.models[spec.model_index], spec.mode)
-        )
+        diff = changed_setting(recorded, recorded_settings(cfg, spec.entry, spec.key.mode))
         if diff is None and info.get("seed") not in (None, spec.seed):
             diff = ("seed", info.get("seed"), spec.seed)
         if diff is not None:

@@ -60,37 +60,39 @@ def split(spec: RunSpec, ctx: RunContext):
     all of the training dataset against the whole external set, relabelled through the
     declared mapping.
     """
-    full = ctx.manifests[spec.dataset]
-    train_df = subset(full, spec.magnification)
-    if spec.external:
+    key = spec.key
+    full = ctx.manifests[key.dataset]
+    train_df = subset(full, key.magnification)
+    if key.external:
         cfg = ctx.cfg
-        test_df = ctx.manifests[spec.external].reset_index(drop=True)
-        ext = next(e for e in cfg.external if e.train == spec.dataset and e.test == spec.external)
+        test_df = ctx.manifests[key.external].reset_index(drop=True)
+        ext = next(e for e in cfg.external if e.train == key.dataset and e.test == key.external)
         classes = list(full.attrs["classes"])
-        test_targets = external_targets(test_df, classes, ext.label_map, spec.external)
+        test_targets = external_targets(test_df, classes, ext.label_map, key.external)
         df = pd.concat([train_df, test_df.assign(target=test_targets)], ignore_index=True)
         train_idx = np.arange(len(train_df))
         test_idx = np.arange(len(train_df), len(df))
     else:
         df = train_df
-        train_idx = np.flatnonzero(df["fold"].to_numpy() != spec.fold)
-        test_idx = np.flatnonzero(df["fold"].to_numpy() == spec.fold)
-    if spec.shots is not None:  # label efficiency: k labelled patients per class of this fold
+        train_idx = np.flatnonzero(df["fold"].to_numpy() != key.fold)
+        test_idx = np.flatnonzero(df["fold"].to_numpy() == key.fold)
+    if key.shots is not None:  # label efficiency: k labelled patients per class of this fold
         return df, support(df, train_idx, spec, ctx.cfg), None, test_idx
     train_idx, val_idx = inner_validation(df, train_idx, ctx.cfg.training.val_fraction, spec.seed)
     return df, train_idx, val_idx, test_idx
 
 
 def support(df: pd.DataFrame, train_idx: np.ndarray, spec: RunSpec, cfg) -> np.ndarray:
-    """The run's support set: draw ``spec.draw`` of k patients per class, inside the fold.
+    """The run's support set: draw ``spec.key.draw`` of k patients per class, inside the fold.
 
     Draws depend on (experiment seed, fold) only, so every model and mode of the curve sees the
     same support sets, and the test fold is never drawn from.
     """
     from breastbench.protocols.shots import draw_support
 
-    k = "all" if spec.shots == "all" else int(spec.shots)
+    key = spec.key
+    k = "all" if key.shots == "all" else int(key.shots)
     n_draws = 1 if k == "all" else shot_draws(cfg)
     rows = df.iloc[train_idx].reset_index(drop=True)
-    draws = draw_support(rows, k, n_draws, seed=cfg.seed * 1000 + (spec.fold or 0))
-    return train_idx[draws[spec.draw or 0]]
+    draws = draw_support(rows, k, n_draws, seed=cfg.seed * 1000 + (key.fold or 0))
+    return train_idx[draws[key.draw or 0]]

@@ -38,7 +38,7 @@ def check_calibration(cfg) -> None:
 
 def remember(ctx, spec, built, fitted) -> None:
     """Keep a raw run's fit for its temperature-scaled twin, next in the grid (one slot)."""
-    wanted = spec.calibration is None and spec.shots is None  # support sets have no twin
+    wanted = spec.key.calibration is None and spec.key.shots is None  # support sets: no twin
     wanted = wanted and "temperature" in ctx.cfg.calibration
     ctx.twin = (spec.run_id, built, fitted) if wanted else None
 
@@ -49,12 +49,12 @@ def reuse(ctx, spec):
     The fitted record is a copy that says whose fit it is and took no fitting time here.
     """
     twin, ctx.twin = ctx.twin, None
-    if spec.calibration is None or twin is None:
+    if spec.key.calibration is None or twin is None:
         return None
     from dataclasses import replace
 
     run_id, built, fitted = twin
-    if run_id != replace(spec, calibration=None).run_id:
+    if run_id != replace(spec.key, calibration=None).run_id:
         return None
     from breastbench.experiment.train import FitResult
 
@@ -96,7 +96,7 @@ def calibrate(ctx, spec, built, fitted, data) -> tuple[np.ndarray, dict | None]:
     ``data`` is (df, targets, classes, train_idx, val_idx, test_idx); T is fitted on
     ``val_idx`` alone. A raw run's probabilities come back untouched.
     """
-    if spec.calibration is None:
+    if spec.key.calibration is None:
         return fitted.probs, None
     from breastbench.experiment.train import probabilities
     from breastbench.metrics.temperature import LOG_T_BOUNDS, fit_temperature, nll
