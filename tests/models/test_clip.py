@@ -29,7 +29,7 @@ def _offline(monkeypatch, tmp_path):
 
 @pytest.fixture(scope="module")
 def images():
-    return torch.randn(3, 3, 160, 160, generator=torch.Generator().manual_seed(0))
+    return torch.randn(3, 3, 64, 64, generator=torch.Generator().manual_seed(0))
 
 
 def _hand_text_matrix(model, prompt_set, classes, magnification=None):
@@ -115,7 +115,7 @@ def test_wrong_class_count_and_mode_rules():
     model.set_mode("finetune")
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all(n.startswith(("clip.visual.", "head.")) for n in trainable)
-    with pytest.raises(UserError, match="fixed input size of 160"):
+    with pytest.raises(UserError, match="fixed input size of 64"):
         create(NAME, 2, input_size=336)
 
 

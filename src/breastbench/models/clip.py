@@ -282,7 +282,7 @@ _register_clip(
     "clip/test-biomedclip",
     _open_tiny,
     weights="random",
-    input_size=(3, 160, 160),
+    input_size=(3, *(TINY_CONFIG["model_cfg"]["vision_cfg"]["image_size"],) * 2),
     config=TINY_CONFIG,
     licence="apache-2.0",
     test_variant=True,

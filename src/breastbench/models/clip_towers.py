@@ -28,7 +28,7 @@ TINY_CONFIG = {
             "timm_model_pretrained": False,
             "timm_pool": "",
             "timm_proj": "linear",
-            "image_size": 160,
+            "image_size": 64,  # 4 x 4 patches (timm test_vit at 160 px: 100, 6x the tokens)
         },
         "text_cfg": {  # same HF BERT tower type, pooler and projection as BiomedCLIP
             "hf_model_name": "breastbench/test-bert",
