@@ -25,9 +25,13 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def smoke() -> dict:
-    """The JSON of ``run_all.py --smoke``: script name -> its JSON (or its error)."""
+    """The JSON of ``run_all.py --smoke``: script name -> its JSON (or its error).
+
+    Session-scoped: under pytest-xdist the Ray tests of the same group may run between this
+    module's tests, and a module-scoped fixture would then run the whole smoke twice.
+    """
     env = {**os.environ, "BENCH_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, str(BENCH / "run_all.py"), "--smoke", "--jobs", "2"],
