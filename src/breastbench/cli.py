@@ -58,12 +58,37 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, UnicodeError) as err:
         print(f"error: {describe(err)}", file=sys.stderr)
         return 2
-    except Terminated:
+    except KeyboardInterrupt as stop:
+        return _stopped(stop)
+    except Exception as err:
+        # A signal that lands while a C extension initialises (matplotlib's Agg backend on the
+        # first figure) surfaces as ``ImportError: initialization failed`` raised *from* the
+        # KeyboardInterrupt: it is still the user's stop, not a crash.
+        stop = _interrupt_in_chain(err)
+        if stop is None:
+            raise
+        return _stopped(stop)
+
+
+def _interrupt_in_chain(err: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt (or Terminated) this exception was raised from, if any."""
+    seen: set[int] = set()
+    cause: BaseException | None = err
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _stopped(stop: KeyboardInterrupt) -> int:
+    """One line and the conventional exit code for SIGTERM (143) or Ctrl-C (130)."""
+    if isinstance(stop, Terminated):
         print("terminated", file=sys.stderr)
         return 143
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    print("interrupted", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -38,6 +38,8 @@ from harness import (  # noqa: E402
     temporaries,
 )
 
+from breastbench import cli  # noqa: E402
+from breastbench.boundary import Terminated  # noqa: E402
 from breastbench.data import synthesize  # noqa: E402
 
 LABEL = "../../y $_$"
@@ -577,6 +579,56 @@ def test_signal_during_report_leaves_no_temporary(copy, sig, code):
     rc, _, err = run_cli(["report", out, "--no-explain"], cwd=tmp)
     assert rc == 0, err
     assert temporaries(tmp) == []
+
+
+@pytest.mark.parametrize(
+    "stop, code, line", [(KeyboardInterrupt, 130, "interrupted"), (Terminated, 143, "terminated")]
+)
+def test_a_signal_inside_an_extension_import_is_still_a_stop(monkeypatch, capsys, stop, code, line):
+    """A stop raised inside an extension's import is still a stop (exit 130/143, one line).
+
+    CI once sent SIGINT while matplotlib's Agg extension initialised: the interpreter raised
+    ``ImportError: initialization failed`` from the KeyboardInterrupt and the CLI crashed with
+    exit 1 and a traceback.
+    """
+
+    def command_raising(_args):
+        try:
+            raise stop()
+        except KeyboardInterrupt as signal_:
+            raise ImportError("initialization failed") from signal_
+
+    def register(sub):
+        sub.add_parser("boom").set_defaults(func=command_raising)
+
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ())
+    real_build = cli.build_parser
+
+    def build():
+        parser = real_build()
+        register(parser._subparsers._group_actions[0])
+        return parser
+
+    monkeypatch.setattr(cli, "build_parser", build)
+    assert cli.main(["boom"]) == code
+    assert capsys.readouterr().err.strip() == line
+
+
+def test_an_ordinary_exception_is_not_mistaken_for_a_stop(monkeypatch):
+    def command_raising(_args):
+        raise RuntimeError("a real bug")
+
+    real_build = cli.build_parser
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ())
+
+    def build():
+        parser = real_build()
+        parser._subparsers._group_actions[0].add_parser("boom").set_defaults(func=command_raising)
+        return parser
+
+    monkeypatch.setattr(cli, "build_parser", build)
+    with pytest.raises(RuntimeError, match="a real bug"):
+        cli.main(["boom"])
 
 
 @pytest.mark.slow
