@@ -274,7 +274,7 @@ def reference_id(collection: RunCollection) -> str | None:
     comps = collection.summary.get("comparisons")
     if comps is None or "reference" not in comps.columns:
         return None
-    rows = comps[comps["reference"].fillna("").astype(str).str.len() > 0]
+    rows = comps[comps["reference"].astype(object).fillna("").astype(str).str.len() > 0]
     if rows.empty:
         return None
     ids = pd.concat([rows["config_a"], rows["config_b"]]).astype(str)

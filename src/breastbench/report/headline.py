@@ -101,7 +101,7 @@ def focus_rows(
         tests = with_ci or rows["test"].unique().tolist()
         rows = rows[rows["test"] == tests[0]]
     if "reference" in rows.columns:
-        named = rows["reference"].fillna("").astype(str).str.len() > 0
+        named = rows["reference"].astype(object).fillna("").astype(str).str.len() > 0
         if named.any():
             return rows[named]
     if fallback is not None:
@@ -170,7 +170,8 @@ def pick_row(rows: pd.DataFrame, groups: dict[str, str]) -> dict | None:
 
 def _chosen(rows: pd.DataFrame, ref: ConfigSummary | None, group: list) -> str:
     """How the forest plot's rows were chosen, in words."""
-    if "reference" in rows.columns and rows["reference"].fillna("").astype(str).str.len().any():
+    named = rows.get("reference", pd.Series(dtype=object)).astype(object).fillna("")
+    if named.astype(str).str.len().any():
         return f"the analysis' reference ({rows['reference'].dropna().astype(str).iloc[0]})"
     if ref is not None and not rows.empty and len(rows) < len(group) * (len(group) - 1) / 2:
         return (
