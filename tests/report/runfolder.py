@@ -207,6 +207,10 @@ DEMO_MODELS = (
 )
 
 
+# BreakHis' eight tumour subtypes, as the demo's per-subtype breakdown groups them
+SUBTYPES = ["A", "F", "PT", "TA", "DC", "LC", "MC", "PC"]
+
+
 def make_demo_shaped(root, folds=5, n=20):
     """A run folder with the demo's shape (models, modes, 40x/200x, aug off/on, external).
 
@@ -225,6 +229,7 @@ def make_demo_shaped(root, folds=5, n=20):
                         seed += 1
                         s = 0.3 if mode == "zero_shot" else skill
                         preds = predictions(BINARY, fold, n, s, seed)
+                        preds["subtype"] = [SUBTYPES[i % len(SUBTYPES)] for i in range(n)]
                         acc = float((preds["pred"] == preds["target"]).mean())
                         info = base_info("breakhis", mag, label, mode, aug, fold, BINARY, "binary")
                         info["model_family"] = family
@@ -246,5 +251,7 @@ def make_demo_shaped(root, folds=5, n=20):
                 preds = predictions(BINARY, -1 - s, n, 1.0, 77 + s)
                 write_run(root, key.run_id, info, {"accuracy": 0.9, "auc": 0.95}, preds)
     write_manifest(root)
-    (root / "experiment.yaml").write_text("name: demo\ncompare: {n_boot: 100}\n")
+    (root / "experiment.yaml").write_text(
+        "name: demo\ncompare: {n_boot: 100}\nanalysis: {subgroups: [subtype]}\n"
+    )
     return root
