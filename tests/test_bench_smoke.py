@@ -9,6 +9,7 @@ the code a benchmark calls therefore fails here, not in the next benchmark run.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import math
@@ -25,13 +26,9 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
 
-@pytest.fixture(scope="session")
-def smoke() -> dict:
-    """The JSON of ``run_all.py --smoke``: script name -> its JSON (or its error).
-
-    Session-scoped: under pytest-xdist the Ray tests of the same group may run between this
-    module's tests, and a module-scoped fixture would then run the whole smoke twice.
-    """
+@functools.cache
+def _run_all_smoke() -> dict:
+    """The JSON of ``run_all.py --smoke``: script name -> its JSON (or its error)."""
     env = {**os.environ, "BENCH_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, str(BENCH / "run_all.py"), "--smoke", "--jobs", "2"],
@@ -41,8 +38,21 @@ def smoke() -> dict:
         timeout=570,
     )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    assert lines, f"run_all.py --smoke printed no JSON:\n{proc.stderr[-3000:]}"
-    return json.loads(lines[-1])
+    # a failure is cached too: every test then reports it without running the smoke again
+    return json.loads(lines[-1]) if lines else {"__stderr__": proc.stderr[-3000:]}
+
+
+@pytest.fixture
+def smoke() -> dict:
+    """One smoke run of every script per test process, shared by this module's tests.
+
+    Cached in the process rather than by a session fixture: a pytest-xdist worker that runs out
+    of queued tests tears its session fixtures down, and `make test` then ran the ~75 s smoke
+    twice.
+    """
+    out = _run_all_smoke()
+    assert "__stderr__" not in out, f"run_all.py --smoke printed no JSON:\n{out.get('__stderr__')}"
+    return out
 
 
 def result(smoke: dict, name: str) -> dict:
