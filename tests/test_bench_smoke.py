@@ -46,9 +46,9 @@ def _run_all_smoke() -> dict:
 def smoke() -> dict:
     """One smoke run of every script per test process, shared by this module's tests.
 
-    Cached in the process rather than by a session fixture: a pytest-xdist worker that runs out
-    of queued tests tears its session fixtures down, and `make test` then ran the ~75 s smoke
-    twice.
+    The module is in the xdist group "ray", so under `make test` every test here runs in one
+    worker and the smoke runs once; cached in the process, a failed smoke is reported by each
+    test without running it again.
     """
     out = _run_all_smoke()
     assert "__stderr__" not in out, f"run_all.py --smoke printed no JSON:\n{out.get('__stderr__')}"
