@@ -26,7 +26,7 @@ from breastbench.report.compare import (
 from breastbench.report.curves import Curves
 from breastbench.report.explain import default_selection, explain
 from breastbench.report.figures import render_figures
-from breastbench.report.headline import Subset, answer
+from breastbench.report.headline import Subset, answer, names_reference
 from breastbench.report.names import humanize, problem_name, templates_of
 from breastbench.report.plotting import FigureInfo
 from breastbench.report.protocol import (
@@ -274,7 +274,7 @@ def reference_id(collection: RunCollection) -> str | None:
     comps = collection.summary.get("comparisons")
     if comps is None or "reference" not in comps.columns:
         return None
-    rows = comps[comps["reference"].astype(object).fillna("").astype(str).str.len() > 0]
+    rows = comps[names_reference(comps)]
     if rows.empty:
         return None
     ids = pd.concat([rows["config_a"], rows["config_b"]]).astype(str)

@@ -76,6 +76,16 @@ def fallback_reference(group: list[ConfigSummary], order: list[str]) -> ConfigSu
     return cnn[0] if cnn else None
 
 
+def names_reference(comparisons: pd.DataFrame) -> pd.Series:
+    """Per comparison row, whether it names the analysis' reference (a non-empty value).
+
+    An empty ``reference`` column reads back from CSV as float64 NaN; it is cast to object
+    before filling, as pandas refuses a string fill value for a float column.
+    """
+    column = comparisons.get("reference", pd.Series(index=comparisons.index, dtype=object))
+    return column.astype(object).fillna("").astype(str).str.len() > 0
+
+
 def focus_rows(
     comparisons: pd.DataFrame | None, ids: set[str], metric: str, fallback: str | None = None
 ) -> pd.DataFrame:
@@ -100,10 +110,9 @@ def focus_rows(
         with_ci = rows.dropna(subset=["ci_low", "ci_high"])["test"].unique().tolist()
         tests = with_ci or rows["test"].unique().tolist()
         rows = rows[rows["test"] == tests[0]]
-    if "reference" in rows.columns:
-        named = rows["reference"].astype(object).fillna("").astype(str).str.len() > 0
-        if named.any():
-            return rows[named]
+    named = names_reference(rows)
+    if named.any():
+        return rows[named]
     if fallback is not None:
         mine = (rows["config_a"].astype(str) == fallback) | (
             rows["config_b"].astype(str) == fallback
@@ -170,8 +179,7 @@ def pick_row(rows: pd.DataFrame, groups: dict[str, str]) -> dict | None:
 
 def _chosen(rows: pd.DataFrame, ref: ConfigSummary | None, group: list) -> str:
     """How the forest plot's rows were chosen, in words."""
-    named = rows.get("reference", pd.Series(dtype=object)).astype(object).fillna("")
-    if named.astype(str).str.len().any():
+    if names_reference(rows).any():
         return f"the analysis' reference ({rows['reference'].dropna().astype(str).iloc[0]})"
     if ref is not None and not rows.empty and len(rows) < len(group) * (len(group) - 1) / 2:
         return (
