@@ -9,7 +9,6 @@ the code a benchmark calls therefore fails here, not in the next benchmark run.
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import json
 import math
@@ -26,9 +25,14 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
 
-@functools.cache
-def _run_all_smoke() -> dict:
-    """The JSON of ``run_all.py --smoke``: script name -> its JSON (or its error)."""
+@pytest.fixture(scope="session")
+def smoke() -> dict:
+    """The JSON of ``run_all.py --smoke``: script name -> its JSON (or its error).
+
+    Session-scoped, and the module is in the xdist group "ray": under `make test` every test
+    here runs in one worker, so the smoke runs once (pytest also keeps a failure of the fixture
+    and reports it to each test without running the smoke again).
+    """
     env = {**os.environ, "BENCH_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, str(BENCH / "run_all.py"), "--smoke", "--jobs", "2"],
@@ -38,21 +42,8 @@ def _run_all_smoke() -> dict:
         timeout=570,
     )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    # a failure is cached too: every test then reports it without running the smoke again
-    return json.loads(lines[-1]) if lines else {"__stderr__": proc.stderr[-3000:]}
-
-
-@pytest.fixture
-def smoke() -> dict:
-    """One smoke run of every script per test process, shared by this module's tests.
-
-    The module is in the xdist group "ray", so under `make test` every test here runs in one
-    worker and the smoke runs once; cached in the process, a failed smoke is reported by each
-    test without running it again.
-    """
-    out = _run_all_smoke()
-    assert "__stderr__" not in out, f"run_all.py --smoke printed no JSON:\n{out.get('__stderr__')}"
-    return out
+    assert lines, f"run_all.py --smoke printed no JSON:\n{proc.stderr[-3000:]}"
+    return json.loads(lines[-1])
 
 
 def result(smoke: dict, name: str) -> dict:
