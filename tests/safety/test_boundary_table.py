@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -581,6 +582,18 @@ def test_signal_during_report_leaves_no_temporary(copy, sig, code):
     assert temporaries(tmp) == []
 
 
+def _cli_with_one_command(monkeypatch, command) -> None:
+    """The CLI with one sub-command, ``boom``, that runs ``command``.
+
+    Registered the way every command group is: a module in ``cli.COMMAND_MODULES`` with
+    ``register(subparsers)``.
+    """
+    module = types.ModuleType("boom_commands")
+    module.register = lambda sub: sub.add_parser("boom").set_defaults(func=command)
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setattr(cli, "COMMAND_MODULES", (module.__name__,))
+
+
 @pytest.mark.parametrize(
     "stop, code, line", [(KeyboardInterrupt, 130, "interrupted"), (Terminated, 143, "terminated")]
 )
@@ -598,18 +611,7 @@ def test_a_signal_inside_an_extension_import_is_still_a_stop(monkeypatch, capsys
         except KeyboardInterrupt as signal_:
             raise ImportError("initialization failed") from signal_
 
-    def register(sub):
-        sub.add_parser("boom").set_defaults(func=command_raising)
-
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ())
-    real_build = cli.build_parser
-
-    def build():
-        parser = real_build()
-        register(parser._subparsers._group_actions[0])
-        return parser
-
-    monkeypatch.setattr(cli, "build_parser", build)
+    _cli_with_one_command(monkeypatch, command_raising)
     assert cli.main(["boom"]) == code
     assert capsys.readouterr().err.strip() == line
 
@@ -618,15 +620,7 @@ def test_an_ordinary_exception_is_not_mistaken_for_a_stop(monkeypatch):
     def command_raising(_args):
         raise RuntimeError("a real bug")
 
-    real_build = cli.build_parser
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ())
-
-    def build():
-        parser = real_build()
-        parser._subparsers._group_actions[0].add_parser("boom").set_defaults(func=command_raising)
-        return parser
-
-    monkeypatch.setattr(cli, "build_parser", build)
+    _cli_with_one_command(monkeypatch, command_raising)
     with pytest.raises(RuntimeError, match="a real bug"):
         cli.main(["boom"])
 
