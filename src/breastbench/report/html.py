@@ -119,18 +119,22 @@ def _calibration(content: ReportContent) -> list[str]:
 
 
 def _collapsed(table) -> str:
-    """A long table folded under its caption's first sentence, with its row count and CSV.
+    """A subgroup table folded under its caption's title, with its row count and CSV.
 
     The subgroup tables have a row per configuration, metric and group (576 in the demo, 30,000
-    px open); folded, the page stays readable and the whole table is one click or one download
-    away (``tables/<key>.csv``).
+    px open); folded, the page stays readable.
     """
     title = table.caption.split(": ")[0].split(". ")[0]
     worst = sum(1 for row in table.rows if row and row[-1].text == "worst")
     marked = f", {worst} worst groups marked" if worst else ""
+    return _folded(table, title, f"{len(table.rows)} rows{marked}")
+
+
+def _folded(table, title: str, note: str) -> str:
+    """A long table behind one summary line: title, note and a link to ``tables/<key>.csv``."""
     return (
         f"<details><summary><strong>{html.escape(title)}</strong> "
-        f'<span class="meta">({len(table.rows)} rows{marked})</span> · '
+        f'<span class="meta">({html.escape(note)})</span> · '
         f'<a href="tables/{html.escape(table.key)}.csv" download>download CSV</a></summary>'
         + _table(table)
         + "</details>"
@@ -183,13 +187,8 @@ def render_html(content: ReportContent) -> str:
 def _statistics(content: ReportContent) -> list[str]:
     parts = [f"<p>{html.escape(line)}</p>" for line in content.statistics]
     if content.comparison is not None:
-        parts.append(
-            f"<details><summary><strong>All {len(content.comparison.rows)} comparison rows"
-            f"</strong> ({html.escape(content.significance)}) · "
-            '<a href="tables/comparisons.csv" download>download CSV</a></summary>'
-            + _table(content.comparison)
-            + "</details>"
-        )
+        title = f"All {len(content.comparison.rows)} comparison rows"
+        parts.append(_folded(content.comparison, title, content.significance))
     else:
         parts.append("<p>No pair of configurations with at least two folds to compare.</p>")
     return parts
